@@ -1,0 +1,101 @@
+//! [`PacketCodec`]: whole packets over a byte stream, for `tokio_util::codec::Framed`.
+
+use bytes::BytesMut;
+use tokio_util::codec::{Decoder, Encoder};
+
+use super::{HEADER_LEN, Header, Packet, ProtocolError};
+
+/// The default limit on one frame, header included: 8 MiB.
+pub const DEFAULT_MAX_FRAME_SIZE: usize = 8 * 1024 * 1024;
+
+/// Decodes and encodes whole [`Packet`]s.
+///
+/// The size limit is checked from the header before anything is allocated for the body, so a peer
+/// cannot make the reader reserve more than `max_frame_size` bytes.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use cluster_client::protocol::{ConnObject, Packet, PacketCodec};
+/// use tokio_util::codec::{Decoder, Encoder};
+///
+/// let mut codec = PacketCodec::new(1024);
+/// let mut buf = BytesMut::new();
+/// codec.encode(Packet::request(1, 3000, ConnObject::Heartbeat {}, Default::default()), &mut buf).unwrap();
+/// let packet = codec.decode(&mut buf).unwrap().unwrap();
+/// assert_eq!(packet.conn, ConnObject::Heartbeat {});
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct PacketCodec {
+    max_frame_size: usize,
+}
+
+impl PacketCodec {
+    /// A codec refusing frames larger than `max_frame_size` bytes (header included).
+    pub fn new(max_frame_size: usize) -> Self {
+        PacketCodec { max_frame_size }
+    }
+
+    /// The configured limit.
+    pub fn max_frame_size(&self) -> usize {
+        self.max_frame_size
+    }
+}
+
+impl Default for PacketCodec {
+    fn default() -> Self {
+        PacketCodec::new(DEFAULT_MAX_FRAME_SIZE)
+    }
+}
+
+impl Decoder for PacketCodec {
+    type Item = Packet;
+    type Error = ProtocolError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Packet>, ProtocolError> {
+        if src.len() < HEADER_LEN {
+            return Ok(None);
+        }
+        let header = Header::parse(&src[..HEADER_LEN])?;
+        let size = header.frame_len();
+        if size > self.max_frame_size as u64 {
+            return Err(ProtocolError::FrameTooLarge {
+                size,
+                limit: self.max_frame_size,
+            });
+        }
+        // `size` fits in usize: it is at most `max_frame_size`.
+        let size = size as usize;
+        if src.len() < size {
+            src.reserve(size - src.len());
+            return Ok(None);
+        }
+        let frame = src.split_to(size).freeze();
+        Packet::from_parts(header, frame).map(Some)
+    }
+}
+
+impl Encoder<Packet> for PacketCodec {
+    type Error = ProtocolError;
+
+    fn encode(&mut self, packet: Packet, dst: &mut BytesMut) -> Result<(), ProtocolError> {
+        self.encode(&packet, dst)
+    }
+}
+
+impl Encoder<&Packet> for PacketCodec {
+    type Error = ProtocolError;
+
+    fn encode(&mut self, packet: &Packet, dst: &mut BytesMut) -> Result<(), ProtocolError> {
+        let start = dst.len();
+        packet.encode(dst)?;
+        let size = dst.len() - start;
+        if size > self.max_frame_size {
+            dst.truncate(start);
+            return Err(ProtocolError::FrameTooLarge {
+                size: size as u64,
+                limit: self.max_frame_size,
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,19 @@
+//! The wire: the original package's packet, byte for byte (DESIGN §5).
+//!
+//! A packet is a 24-byte big-endian [`Header`], a JSON [`ConnObject`] and an application object of raw
+//! bytes. Invoke arguments inside the application object use the [`args`] framing. [`PacketCodec`] reads
+//! and writes whole packets on a byte stream and enforces `max_frame_size` before allocating.
+//! Nothing here does I/O beyond framing, and nothing in decoding panics.
+
+pub mod args;
+mod conn;
+mod error;
+mod frame;
+mod header;
+mod packet;
+
+pub use conn::{ConnObject, RawJson};
+pub use error::ProtocolError;
+pub use frame::{DEFAULT_MAX_FRAME_SIZE, PacketCodec};
+pub use header::{HEADER_LEN, Header, Kind, VERSION};
+pub use packet::Packet;
