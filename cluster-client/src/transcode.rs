@@ -51,7 +51,11 @@ pub trait Transcode {
     fn name(&self) -> &'static str;
 
     /// Appends the encoding of `value` to `out`; on error `out` is left as it was.
-    fn encode<T: Serialize + ?Sized>(&self, value: &T, out: &mut BytesMut) -> Result<(), CodecError>;
+    fn encode<T: Serialize + ?Sized>(
+        &self,
+        value: &T,
+        out: &mut BytesMut,
+    ) -> Result<(), CodecError>;
 
     /// Decodes one value that fills all of `bytes`.
     fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, CodecError>;
@@ -96,11 +100,19 @@ impl Transcode for Bincode {
         "bincode"
     }
 
-    fn encode<T: Serialize + ?Sized>(&self, value: &T, out: &mut BytesMut) -> Result<(), CodecError> {
+    fn encode<T: Serialize + ?Sized>(
+        &self,
+        value: &T,
+        out: &mut BytesMut,
+    ) -> Result<(), CodecError> {
         atomic_write(out, |out| {
-            bincode::serde::encode_into_std_write(value, &mut out.writer(), bincode::config::standard())
-                .map(drop)
-                .map_err(|e| encode_error("bincode", e))
+            bincode::serde::encode_into_std_write(
+                value,
+                &mut out.writer(),
+                bincode::config::standard(),
+            )
+            .map(drop)
+            .map_err(|e| encode_error("bincode", e))
         })
     }
 
@@ -127,7 +139,11 @@ impl Transcode for Json {
         "json"
     }
 
-    fn encode<T: Serialize + ?Sized>(&self, value: &T, out: &mut BytesMut) -> Result<(), CodecError> {
+    fn encode<T: Serialize + ?Sized>(
+        &self,
+        value: &T,
+        out: &mut BytesMut,
+    ) -> Result<(), CodecError> {
         atomic_write(out, |out| {
             serde_json::to_writer(out.writer(), value).map_err(|e| encode_error("json", e))
         })
@@ -149,7 +165,11 @@ impl Transcode for Postcard {
         "postcard"
     }
 
-    fn encode<T: Serialize + ?Sized>(&self, value: &T, out: &mut BytesMut) -> Result<(), CodecError> {
+    fn encode<T: Serialize + ?Sized>(
+        &self,
+        value: &T,
+        out: &mut BytesMut,
+    ) -> Result<(), CodecError> {
         atomic_write(out, |out| {
             postcard::to_io(value, out.writer())
                 .map(drop)
@@ -226,7 +246,11 @@ impl Transcode for Codec {
         dispatch!(self, name())
     }
 
-    fn encode<T: Serialize + ?Sized>(&self, value: &T, out: &mut BytesMut) -> Result<(), CodecError> {
+    fn encode<T: Serialize + ?Sized>(
+        &self,
+        value: &T,
+        out: &mut BytesMut,
+    ) -> Result<(), CodecError> {
         dispatch!(self, encode(value, out))
     }
 

@@ -66,7 +66,7 @@ impl Args {
     }
 
     /// How many arguments were declared.
-    pub fn count(&self) -> u32 {
+    pub fn declared(&self) -> u32 {
         self.count
     }
 

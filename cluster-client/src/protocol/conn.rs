@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use serde::de::{self, Deserializer, EnumAccess, IntoDeserializer, VariantAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -21,7 +22,7 @@ use super::ProtocolError;
 /// assert_eq!(conn, ConnObject::Heartbeat {});
 /// assert_eq!(conn.to_json().unwrap(), r#"{"type":"heartbeat"}"#);
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type")]
 #[non_exhaustive]
 pub enum ConnObject {
@@ -130,7 +131,9 @@ impl ConnObject {
     pub fn parse(bytes: &[u8]) -> Result<Self, ProtocolError> {
         let text = std::str::from_utf8(bytes)
             .map_err(|source| ProtocolError::ConnObjectUtf8 { source })?;
-        serde_json::from_str(text).map_err(|source| unknown_type(text).unwrap_or(ProtocolError::ConnObjectJson { source }))
+        from_text(text).map_err(|source| {
+            unknown_type(text).unwrap_or(ProtocolError::ConnObjectJson { source })
+        })
     }
 
     /// The JSON text of this connection object.
@@ -184,6 +187,221 @@ fn unknown_type(text: &str) -> Option<ProtocolError> {
     Some(ProtocolError::UnknownType {
         found: ty.chars().take(64).collect(),
     })
+}
+
+// Deserialization. serde's internally tagged enums buffer every field before they pick the variant,
+// and a buffered field can no longer be read as a `RawValue` ("invalid type: newtype struct"), which
+// broke every `subscribe` and `unSubscribe`. The connection object is always JSON, so its text is
+// read for the `type` first, then read again as that variant's fields (`type` is then an ignored
+// field). `Wire` mirrors `ConnObject` field for field, externally tagged, for that second read.
+
+impl<'de> Deserialize<'de> for ConnObject {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = <Box<RawValue>>::deserialize(deserializer)?;
+        from_text(raw.get()).map_err(de::Error::custom)
+    }
+}
+
+fn from_text(text: &str) -> Result<ConnObject, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct TypeOnly<'a> {
+        #[serde(rename = "type", borrow)]
+        ty: std::borrow::Cow<'a, str>,
+    }
+    let TypeOnly { ty } = serde_json::from_str(text)?;
+    Wire::deserialize(Tagged { ty: &ty, text }).map(ConnObject::from)
+}
+
+/// Presents `text` as the externally tagged enum value `{ty: text}` without copying it.
+struct Tagged<'a> {
+    ty: &'a str,
+    text: &'a str,
+}
+
+impl<'de> Deserializer<'de> for Tagged<'de> {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_enum(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option
+        unit unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+impl<'de> EnumAccess<'de> for Tagged<'de> {
+    type Error = serde_json::Error;
+    type Variant = Self;
+
+    fn variant_seed<S: de::DeserializeSeed<'de>>(
+        self,
+        seed: S,
+    ) -> Result<(S::Value, Self), Self::Error> {
+        let variant = seed.deserialize(self.ty.into_deserializer())?;
+        Ok((variant, self))
+    }
+}
+
+impl<'de> VariantAccess<'de> for Tagged<'de> {
+    type Error = serde_json::Error;
+
+    fn unit_variant(self) -> Result<(), Self::Error> {
+        Err(de::Error::invalid_type(
+            de::Unexpected::UnitVariant,
+            &"a struct variant",
+        ))
+    }
+
+    fn newtype_variant_seed<S: de::DeserializeSeed<'de>>(
+        self,
+        _seed: S,
+    ) -> Result<S::Value, Self::Error> {
+        Err(de::Error::invalid_type(
+            de::Unexpected::NewtypeVariant,
+            &"a struct variant",
+        ))
+    }
+
+    fn tuple_variant<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        _visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        Err(de::Error::invalid_type(
+            de::Unexpected::TupleVariant,
+            &"a struct variant",
+        ))
+    }
+
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        let mut de = serde_json::Deserializer::from_str(self.text);
+        let value = de::Deserializer::deserialize_struct(&mut de, "ConnObject", fields, visitor)?;
+        de.end()?;
+        Ok(value)
+    }
+}
+
+/// `ConnObject`'s fields, externally tagged: see above.
+#[derive(Deserialize)]
+enum Wire {
+    #[serde(rename = "register_channel", rename_all = "camelCase")]
+    RegisterChannel {
+        channel_name: String,
+        #[serde(default)]
+        fingerprint: Option<String>,
+        #[serde(default)]
+        codec: Option<String>,
+        #[serde(default)]
+        pid: Option<u32>,
+    },
+    #[serde(rename = "register_channel_res", rename_all = "camelCase")]
+    RegisterChannelRes {
+        #[serde(default)]
+        success: Option<bool>,
+        #[serde(default)]
+        epoch: Option<u64>,
+        #[serde(default)]
+        code: Option<String>,
+        #[serde(default)]
+        error: Option<String>,
+        #[serde(default)]
+        push_ack: Option<bool>,
+    },
+    #[serde(rename = "invoke", rename_all = "camelCase")]
+    Invoke {
+        method: String,
+        arg_length: u32,
+        oneway: bool,
+    },
+    #[serde(rename = "invoke_result", rename_all = "camelCase")]
+    InvokeResult {
+        success: bool,
+        #[serde(default)]
+        fault: Option<String>,
+    },
+    #[serde(rename = "subscribe", rename_all = "camelCase")]
+    Subscribe {
+        key: String,
+        reg: RawJson,
+        #[serde(default)]
+        method: Option<String>,
+    },
+    #[serde(rename = "unSubscribe", rename_all = "camelCase")]
+    UnSubscribe {
+        key: String,
+        reg: RawJson,
+        #[serde(default)]
+        method: Option<String>,
+    },
+    #[serde(rename = "subscribe_result", rename_all = "camelCase")]
+    SubscribeResult {
+        key: String,
+        #[serde(default)]
+        method: Option<String>,
+        #[serde(default)]
+        end: Option<String>,
+    },
+    #[serde(rename = "subscribe_result_res")]
+    SubscribeResultRes {},
+    #[serde(rename = "heartbeat")]
+    Heartbeat {},
+    #[serde(rename = "heartbeat_res")]
+    HeartbeatRes {},
+}
+
+impl From<Wire> for ConnObject {
+    fn from(wire: Wire) -> Self {
+        match wire {
+            Wire::RegisterChannel {
+                channel_name,
+                fingerprint,
+                codec,
+                pid,
+            } => ConnObject::RegisterChannel {
+                channel_name,
+                fingerprint,
+                codec,
+                pid,
+            },
+            Wire::RegisterChannelRes {
+                success,
+                epoch,
+                code,
+                error,
+                push_ack,
+            } => ConnObject::RegisterChannelRes {
+                success,
+                epoch,
+                code,
+                error,
+                push_ack,
+            },
+            Wire::Invoke {
+                method,
+                arg_length,
+                oneway,
+            } => ConnObject::Invoke {
+                method,
+                arg_length,
+                oneway,
+            },
+            Wire::InvokeResult { success, fault } => ConnObject::InvokeResult { success, fault },
+            Wire::Subscribe { key, reg, method } => ConnObject::Subscribe { key, reg, method },
+            Wire::UnSubscribe { key, reg, method } => ConnObject::UnSubscribe { key, reg, method },
+            Wire::SubscribeResult { key, method, end } => {
+                ConnObject::SubscribeResult { key, method, end }
+            }
+            Wire::SubscribeResultRes {} => ConnObject::SubscribeResultRes {},
+            Wire::Heartbeat {} => ConnObject::Heartbeat {},
+            Wire::HeartbeatRes {} => ConnObject::HeartbeatRes {},
+        }
+    }
 }
 
 /// A JSON value kept as the exact text it arrived as, so a packet re-encodes byte for byte.

@@ -66,7 +66,12 @@ impl Decoder for PacketCodec {
         // `size` fits in usize: it is at most `max_frame_size`.
         let size = size as usize;
         if src.len() < size {
-            src.reserve(size - src.len());
+            // Room for exactly this frame: `BytesMut::reserve` may double the buffer, past the limit.
+            if !src.try_reclaim(size - src.len()) {
+                let mut exact = BytesMut::with_capacity(size);
+                exact.extend_from_slice(src);
+                *src = exact;
+            }
             return Ok(None);
         }
         let frame = src.split_to(size).freeze();

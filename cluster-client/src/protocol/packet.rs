@@ -68,7 +68,8 @@ impl Packet {
             reserved: self.reserved,
             id: self.id,
             timeout: self.timeout,
-            conn_len: frame_field("connection object", conn_len).inspect_err(|_| out.truncate(start))?,
+            conn_len: frame_field("connection object", conn_len)
+                .inspect_err(|_| out.truncate(start))?,
             app_len: frame_field("application object", self.app.len())
                 .inspect_err(|_| out.truncate(start))?,
         };

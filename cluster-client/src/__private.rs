@@ -1,0 +1,224 @@
+//! What generated code calls. Not a public API: names here change without notice.
+//!
+//! Every generated method body is one call into this module, so the expansion stays small and the
+//! logic lives (and is tested) here.
+
+use std::fmt::Display;
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use crate::arguments::{DecodeArgs, EncodeArgs};
+pub use crate::handle::Handle;
+pub use crate::protocol::args::Args;
+pub use crate::service::{
+    BoxFuture, ItemStream, MethodKind, MethodSpec, Reply, Schema, Service, ServiceError,
+};
+pub use crate::transcode::Codec;
+pub use bytes;
+pub use serde;
+
+use crate::error::Error;
+use crate::options::Options;
+use crate::subscription::Subscription;
+use crate::transcode::Transcode;
+
+/// Runs the election and returns the handle; `factory` builds the real client wherever this process
+/// becomes leader (now, or after a failover).
+pub async fn create<F, Fut, S, E>(
+    options: Options,
+    schema: &'static Schema,
+    factory: F,
+) -> Result<Handle, Error>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<S, E>> + Send + 'static,
+    S: Service,
+    E: Display,
+{
+    let factory = Arc::new(factory);
+    let boxed: crate::handle::Factory = Arc::new(move || {
+        let fut = factory();
+        Box::pin(async move {
+            fut.await
+                .map(|service| Arc::new(service) as Arc<dyn Service>)
+                .map_err(|e| e.to_string())
+        })
+    });
+    Handle::create(options, schema, boxed).await
+}
+
+/// The spec of `method`; generated code only names methods of its own schema.
+fn spec(handle: &Handle, method: &'static str) -> &'static MethodSpec {
+    handle.spec(method)
+}
+
+fn encode_args<A: EncodeArgs>(codec: Codec, args: &A) -> Result<Bytes, Error> {
+    let mut app = BytesMut::new();
+    args.encode(codec, &mut app)?;
+    Ok(app.freeze())
+}
+
+/// An `#[invoke]` method of a handle.
+pub async fn invoke<A, T, E>(handle: &Handle, method: &'static str, args: A) -> Result<T, E>
+where
+    A: EncodeArgs,
+    T: DeserializeOwned,
+    E: DeserializeOwned + From<Error>,
+{
+    let codec = handle.codec();
+    let app = encode_args(codec, &args)?;
+    match handle.call(spec(handle, method), A::ARITY, app).await? {
+        Reply::Value(bytes) => codec.decode(&bytes).map_err(|e| E::from(e.into())),
+        Reply::Error(bytes) => Err(codec.decode(&bytes).map_err(|e| E::from(e.into()))?),
+    }
+}
+
+/// A `#[oneway]` method of a handle: a failure to send is logged, as nobody awaits an answer.
+pub async fn oneway<A: EncodeArgs>(handle: &Handle, method: &'static str, args: A) {
+    let result = match encode_args(handle.codec(), &args) {
+        Ok(app) => handle.call(spec(handle, method), A::ARITY, app).await.map(drop),
+        Err(err) => Err(err),
+    };
+    if let Err(err) = result {
+        tracing::warn!(method, error = %err, "oneway call failed");
+    }
+}
+
+/// A `#[publish]` method of a handle: sent like a oneway call, and remembered (the latest per
+/// argument) to be published again after a failover.
+pub async fn publish<A: EncodeArgs>(handle: &Handle, method: &'static str, args: A) {
+    let prepared = encode_args(handle.codec(), &args)
+        .and_then(|app| Ok((args.canonical_json().map_err(json_error)?, app)));
+    let result = match prepared {
+        Ok((key, app)) => handle.publish(spec(handle, method), key, A::ARITY, app).await,
+        Err(err) => Err(err),
+    };
+    if let Err(err) = result {
+        tracing::warn!(method, error = %err, "publish failed");
+    }
+}
+
+/// A `#[subscribe]` method of a handle.
+pub fn subscribe<A, T>(handle: &Handle, method: &'static str, args: A) -> Subscription<T>
+where
+    A: EncodeArgs,
+    T: DeserializeOwned,
+{
+    let prepared = encode_args(handle.codec(), &args)
+        .and_then(|app| Ok((args.canonical_json().map_err(json_error)?, app)));
+    match prepared {
+        Ok((reg, app)) => handle.subscribe(spec(handle, method), reg, A::ARITY, app),
+        Err(err) => Subscription::failed(err),
+    }
+}
+
+/// The `#[close]` method of a handle: closes the handle.
+pub async fn close(handle: &Handle) {
+    if let Err(err) = handle.close().await {
+        tracing::warn!(error = %err, "close failed");
+    }
+}
+
+fn json_error(err: serde_json::Error) -> Error {
+    Error::Codec(crate::transcode::CodecError::Encode {
+        codec: "json (subscription key)",
+        message: err.to_string(),
+    })
+}
+
+fn bad_args(method: &'static str, err: crate::arguments::ArgsError) -> ServiceError {
+    ServiceError::BadArguments {
+        method,
+        reason: err.to_string(),
+    }
+}
+
+/// Leader side of an `#[invoke]` method: decodes the arguments, runs `call`, encodes its result.
+pub fn serve_invoke<A, T, E, F, Fut>(
+    codec: Codec,
+    method: &'static str,
+    args: Args,
+    call: F,
+) -> BoxFuture<Result<Reply, ServiceError>>
+where
+    A: DecodeArgs,
+    T: Serialize,
+    E: Serialize,
+    F: FnOnce(A) -> Fut,
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
+{
+    let fut = match A::decode(codec, args) {
+        Ok(args) => call(args),
+        Err(err) => return Box::pin(std::future::ready(Err(bad_args(method, err)))),
+    };
+    Box::pin(async move {
+        let mut out = BytesMut::new();
+        let reply = match fut.await {
+            Ok(value) => codec.encode(&value, &mut out).map(|()| Reply::Value(out.freeze())),
+            Err(error) => codec.encode(&error, &mut out).map(|()| Reply::Error(out.freeze())),
+        };
+        reply.map_err(|source| ServiceError::Encode { method, source })
+    })
+}
+
+/// Leader side of a `#[oneway]` or `#[publish]` method.
+pub fn serve_oneway<A, F, Fut>(
+    codec: Codec,
+    method: &'static str,
+    args: Args,
+    call: F,
+) -> BoxFuture<Result<Reply, ServiceError>>
+where
+    A: DecodeArgs,
+    F: FnOnce(A) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    match A::decode(codec, args) {
+        Ok(args) => {
+            let fut = call(args);
+            Box::pin(async move {
+                fut.await;
+                Ok(Reply::Value(Bytes::new()))
+            })
+        }
+        Err(err) => Box::pin(std::future::ready(Err(bad_args(method, err)))),
+    }
+}
+
+/// Leader side of a `#[subscribe]` method: decodes the arguments and encodes every item.
+pub fn serve_subscribe<A, T, F>(
+    codec: Codec,
+    method: &'static str,
+    app: Bytes,
+    call: F,
+) -> Result<ItemStream, ServiceError>
+where
+    A: DecodeArgs,
+    T: Serialize + DeserializeOwned + Send + 'static,
+    F: FnOnce(A) -> Subscription<T>,
+{
+    let args = A::decode_app(codec, app).map_err(|err| bad_args(method, err))?;
+    let items = call(args).filter_map(move |item| {
+        let mut out = BytesMut::new();
+        let encoded = match codec.encode(&item, &mut out) {
+            Ok(()) => Some(out.freeze()),
+            Err(err) => {
+                tracing::warn!(method, error = %err, "subscription item could not be encoded; skipped");
+                None
+            }
+        };
+        std::future::ready(encoded)
+    });
+    Ok(Box::pin(items))
+}
+
+/// Asserts at compile time that a parameter or result type can cross the wire.
+pub const fn assert_wire<T: Serialize + DeserializeOwned>() {}
+
+/// Asserts at compile time that an invoke's error type can carry transport failures and cross the wire.
+pub const fn assert_error<E: Serialize + DeserializeOwned + From<Error>>() {}

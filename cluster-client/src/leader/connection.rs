@@ -1,0 +1,242 @@
+//! Serving one follower connection: registration checks, then calls, subscriptions and heartbeats
+//! until the follower leaves, falls silent, sends a bad frame, or the leader stops.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+
+use super::topics::{Owner, Sink, TopicKey};
+use super::{LeaderChannel, run_guarded};
+use crate::protocol::args::Args;
+use crate::protocol::{ConnObject, Kind, Packet, PacketCodec};
+use crate::service::{MethodKind, Reply, ServiceError};
+use crate::writer::{self, Outbox};
+
+/// Frames a follower connection may have queued for writing.
+const OUTBOX_CAPACITY: usize = 4096;
+
+/// What a follower said in its `register_channel`.
+#[derive(Debug, Clone)]
+pub(crate) struct Registration {
+    /// The request's id, reused by the answer.
+    pub(crate) id: i64,
+    /// The request's timeout, copied into the answer.
+    pub(crate) timeout: i32,
+    /// The follower's schema fingerprint.
+    pub(crate) fingerprint: Option<String>,
+    /// The follower's codec name.
+    pub(crate) codec: Option<String>,
+    /// The follower's process id.
+    pub(crate) pid: Option<u32>,
+}
+
+/// State of one follower connection.
+struct Conn {
+    id: u64,
+    outbox: Outbox,
+    stop: CancellationToken,
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl LeaderChannel {
+    /// Takes over a registered follower connection.
+    pub(crate) fn serve(
+        self: &Arc<Self>,
+        reader: FramedRead<OwnedReadHalf, PacketCodec>,
+        writer: OwnedWriteHalf,
+        registration: Registration,
+    ) {
+        let stop = self.stop.child_token();
+        let conn = Conn {
+            id: self.next_conn_id(),
+            outbox: writer::spawn(writer, OUTBOX_CAPACITY, stop.clone()),
+            stop,
+            in_flight: Arc::default(),
+        };
+        let this = Arc::clone(self);
+        self.tasks.spawn(async move {
+            if this.admit(&conn, &registration).await {
+                this.read_loop(&conn, reader).await;
+            }
+            conn.stop.cancel();
+            this.topics.detach(None, Owner::Conn(conn.id));
+            tracing::debug!(channel = %this.name, conn = conn.id, "follower connection closed");
+        });
+    }
+
+    /// Answers the registration: accepted (with the epoch) or refused (with a code).
+    async fn admit(&self, conn: &Conn, reg: &Registration) -> bool {
+        let refusal = match (&reg.fingerprint, &reg.codec) {
+            (Some(theirs), _) if *theirs != self.schema.fingerprint_hex() => {
+                Some(("schema_mismatch", self.schema.fingerprint_hex()))
+            }
+            (_, Some(codec)) if codec != self.options.codec.name() => Some((
+                "codec_mismatch",
+                format!("the leader uses {}, the follower {codec}", self.options.codec),
+            )),
+            _ => None,
+        };
+        let conn_object = ConnObject::RegisterChannelRes {
+            success: Some(refusal.is_none()),
+            epoch: Some(self.epoch),
+            code: refusal.as_ref().map(|(code, _)| (*code).to_owned()),
+            error: refusal.as_ref().map(|(_, message)| message.clone()),
+            push_ack: Some(false),
+        };
+        if let Some((code, message)) = &refusal {
+            tracing::warn!(channel = %self.name, pid = reg.pid, code, message, "refusing a follower");
+        } else {
+            tracing::debug!(channel = %self.name, pid = reg.pid, conn = conn.id, "follower registered");
+        }
+        let answer = Packet::response(reg.id, reg.timeout, conn_object, Bytes::new());
+        let sent = send(&conn.outbox, &answer).await;
+        sent && refusal.is_none()
+    }
+
+    async fn read_loop(self: &Arc<Self>, conn: &Conn, mut reader: FramedRead<OwnedReadHalf, PacketCodec>) {
+        let idle = self.options.heartbeat_check.then(|| self.options.heartbeat_interval * 3);
+        loop {
+            let next = tokio::select! {
+                () = conn.stop.cancelled() => return,
+                next = next_within(&mut reader, idle) => next,
+            };
+            let packet = match next {
+                Err(silence) => {
+                    tracing::warn!(channel = %self.name, conn = conn.id, ?silence, "closing a follower connection silent for three heartbeat intervals");
+                    return;
+                }
+                Ok(None) => return,
+                Ok(Some(Err(err))) => {
+                    tracing::warn!(channel = %self.name, conn = conn.id, error = %err, "closing a follower connection: bad frame");
+                    return;
+                }
+                Ok(Some(Ok(packet))) => packet,
+            };
+            if let Err(reason) = self.on_packet(conn, packet).await {
+                tracing::warn!(channel = %self.name, conn = conn.id, reason, "closing a follower connection");
+                return;
+            }
+        }
+    }
+
+    async fn on_packet(self: &Arc<Self>, conn: &Conn, packet: Packet) -> Result<(), &'static str> {
+        match (packet.kind, packet.conn) {
+            (Kind::Request, ConnObject::Invoke { method, arg_length, oneway }) => {
+                let args = Args::new(packet.app, arg_length);
+                self.invoke(conn, packet.id, packet.timeout, &method, args, oneway).await;
+            }
+            (Kind::Request, ConnObject::Subscribe { key, method, .. }) => {
+                self.subscribe_remote(conn, key, method.as_deref(), packet.app);
+            }
+            (Kind::Request, ConnObject::UnSubscribe { key, method, .. }) => {
+                if let Ok(spec) = self.spec_for(method.as_deref().unwrap_or("subscribe"), &[MethodKind::Subscribe]) {
+                    let key = TopicKey { method: spec.name, key: key.into() };
+                    self.topics.detach(Some(&key), Owner::Conn(conn.id));
+                }
+            }
+            (Kind::Request, ConnObject::Heartbeat {}) => {
+                let pong = Packet::response(packet.id, packet.timeout, ConnObject::HeartbeatRes {}, Bytes::new());
+                send(&conn.outbox, &pong).await;
+            }
+            (Kind::Response, ConnObject::SubscribeResultRes {}) => {}
+            _ => return Err("unexpected packet type"),
+        }
+        Ok(())
+    }
+
+    /// Starts a call of a follower; its answer is sent only if it finishes within the deadline.
+    async fn invoke(self: &Arc<Self>, conn: &Conn, id: i64, timeout: i32, method: &str, args: Args, oneway: bool) {
+        let kinds = [MethodKind::Invoke, MethodKind::Oneway, MethodKind::Publish];
+        let limit = self.options.max_calls_per_follower;
+        let spec = match self.spec_for(method, &kinds) {
+            Err(err) => return self.answer(&conn.outbox, id, timeout, oneway, Err(err)).await,
+            Ok(_) if conn.in_flight.load(Ordering::Relaxed) >= limit => {
+                let err = ServiceError::Overloaded { limit };
+                return self.answer(&conn.outbox, id, timeout, oneway, Err(err)).await;
+            }
+            Ok(spec) => spec,
+        };
+        conn.in_flight.fetch_add(1, Ordering::Relaxed);
+        let in_flight = Arc::clone(&conn.in_flight);
+        let outbox = conn.outbox.clone();
+        let this = Arc::clone(self);
+        let deadline = u64::try_from(timeout).ok().filter(|ms| *ms > 0).map(Duration::from_millis);
+        self.tasks.spawn(async move {
+            let started = Instant::now();
+            let call = run_guarded(Arc::clone(&this.service), spec.name, args, this.options.codec);
+            let result = match deadline {
+                Some(deadline) => tokio::time::timeout(deadline, call).await.ok(),
+                None => Some(call.await),
+            };
+            in_flight.fetch_sub(1, Ordering::Relaxed);
+            match result {
+                Some(result) => this.answer(&outbox, id, timeout, oneway, result).await,
+                None => tracing::debug!(method = spec.name, elapsed = ?started.elapsed(), "call finished after its deadline; not answered"),
+            }
+        });
+    }
+
+    /// Sends an `invoke_result` (nothing for a oneway call; its failure is logged).
+    async fn answer(&self, outbox: &Outbox, id: i64, timeout: i32, oneway: bool, result: Result<Reply, ServiceError>) {
+        let (success, fault, app) = match result {
+            Ok(Reply::Value(bytes)) => (true, None, bytes),
+            Ok(Reply::Error(bytes)) => (false, None, bytes),
+            Err(err) => {
+                tracing::warn!(channel = %self.name, error = %err, "call failed in the leader");
+                (false, Some(err.fault().to_owned()), Bytes::from(err.to_string()))
+            }
+        };
+        if oneway {
+            return;
+        }
+        let conn_object = ConnObject::InvokeResult { success, fault };
+        send(outbox, &Packet::response(id, timeout, conn_object, app)).await;
+    }
+
+    fn subscribe_remote(self: &Arc<Self>, conn: &Conn, key: String, method: Option<&str>, app: Bytes) {
+        let method = method.unwrap_or("subscribe");
+        let limit = self.options.max_subscriptions_per_follower;
+        let result = self.spec_for(method, &[MethodKind::Subscribe]).and_then(|spec| {
+            let topic = TopicKey { method: spec.name, key: Arc::from(key.as_str()) };
+            if !self.topics.contains(&topic) && self.topics.count_for_conn(conn.id) >= limit {
+                return Err(ServiceError::Overloaded { limit });
+            }
+            let sink = Sink::Remote { conn: conn.id, outbox: conn.outbox.clone(), stop: conn.stop.clone() };
+            self.attach(topic, spec, conn.id, sink, &app)
+        });
+        if let Err(err) = result {
+            tracing::warn!(channel = %self.name, method, error = %err, "subscription refused");
+            let end = ConnObject::SubscribeResult { key, method: Some(method.to_owned()), end: Some(err.to_string()) };
+            let _ = writer::encode(&Packet::request(0, 0, end, Bytes::from(err.to_string())))
+                .map(|frame| conn.outbox.try_send(frame));
+        }
+    }
+}
+
+/// The next frame, or `Err` after `idle` without one.
+async fn next_within(
+    reader: &mut FramedRead<OwnedReadHalf, PacketCodec>,
+    idle: Option<Duration>,
+) -> Result<Option<Result<Packet, crate::protocol::ProtocolError>>, Duration> {
+    match idle {
+        Some(idle) => tokio::time::timeout(idle, reader.next()).await.map_err(|_| idle),
+        None => Ok(reader.next().await),
+    }
+}
+
+/// Encodes and queues a packet; `false` when the connection is gone or the packet cannot be encoded.
+async fn send(outbox: &Outbox, packet: &Packet) -> bool {
+    match writer::encode(packet) {
+        Ok(frame) => outbox.send(frame).await.is_ok(),
+        Err(err) => {
+            tracing::warn!(error = %err, "packet could not be encoded");
+            false
+        }
+    }
+}

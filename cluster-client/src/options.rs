@@ -1,0 +1,204 @@
+//! [`Options`]: how a handle finds its cluster and how long it waits for things.
+
+use std::time::Duration;
+
+use crate::protocol::DEFAULT_MAX_FRAME_SIZE;
+use crate::transcode::Codec;
+
+/// The environment variable that overrides the default port.
+pub const PORT_ENV: &str = "CLUSTER_CLIENT_PORT";
+/// The environment variable that turns single mode on when set to `1` or `true`.
+pub const SINGLE_MODE_ENV: &str = "CLUSTER_CLIENT_SINGLE_MODE";
+/// The port used when neither the options nor [`PORT_ENV`] give one.
+pub const DEFAULT_PORT: u16 = 7777;
+
+/// Which role a process may take in the election.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Role {
+    /// Try to be leader; follow whoever holds the port otherwise (the default).
+    #[default]
+    Auto,
+    /// Be leader or fail with [`Error::PortTaken`](crate::Error::PortTaken).
+    Leader,
+    /// Never lead: wait up to `max_wait_time` for a leader, or fail with
+    /// [`Error::NoLeader`](crate::Error::NoLeader).
+    Follower,
+}
+
+/// What a subscription does when its consumer falls behind by a whole buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SlowConsumer {
+    /// Drop the oldest buffered item to make room, so the consumer always gets the latest (the
+    /// default: subscriptions carry state, and the newest state is what matters).
+    #[default]
+    KeepLatest,
+    /// End the stream with [`Error::Lagged`](crate::Error::Lagged).
+    Close,
+}
+
+/// Settings of one handle. Build from [`Options::new`] or [`Default`], then chain the setters.
+///
+/// ```
+/// use std::time::Duration;
+/// use cluster_client::Options;
+///
+/// let options = Options::new("registry")
+///     .port(7788)
+///     .response_timeout(Duration::from_secs(5));
+/// assert_eq!(options.port, 7788);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Options {
+    /// The channel name; `None` (the default) means the trait's name.
+    pub name: Option<String>,
+    /// The loopback port of the election. Default [`DEFAULT_PORT`] (7777), or [`PORT_ENV`] when set.
+    pub port: u16,
+    /// The role this process may take. Default [`Role::Auto`].
+    pub role: Role,
+    /// How long a follower-only handle waits for a leader. Default 30 s.
+    pub max_wait_time: Duration,
+    /// How long connecting and registering with a leader may take, the leader's real client start-up
+    /// included. Default 10 s.
+    pub connect_timeout: Duration,
+    /// The deadline of an invoke without its own `timeout_ms`, and of a heartbeat's answer. Default 3 s.
+    pub response_timeout: Duration,
+    /// How often a follower sends a heartbeat; a leader closes connections silent for three intervals.
+    /// Default 20 s.
+    pub heartbeat_interval: Duration,
+    /// Whether followers send heartbeats and leaders close silent connections. Default `true`.
+    pub heartbeat_check: bool,
+    /// When set, a subscription with no first item within it ends with
+    /// [`Error::SubscribeTimeout`](crate::Error::SubscribeTimeout). Default `None` (wait forever).
+    pub subscribe_timeout: Option<Duration>,
+    /// The application-object codec; every process of a channel must use the same one. Default
+    /// [`Codec::default`].
+    pub codec: Codec,
+    /// No cluster: the handle wraps the real client in this process. Default `false`, or `true` when
+    /// [`SINGLE_MODE_ENV`] is `1` or `true`.
+    pub single_mode: bool,
+    /// The largest frame accepted or sent, header included. Default 8 MiB.
+    pub max_frame_size: usize,
+    /// How many items a subscription buffers for a slow consumer. Default 1024.
+    pub subscription_buffer: usize,
+    /// What a full subscription buffer does. Default [`SlowConsumer::KeepLatest`].
+    pub slow_consumer: SlowConsumer,
+    /// How many follower connections a leader's port accepts at once. Default 1024.
+    pub max_connections: usize,
+    /// How many calls one follower may have in flight at its leader. Default 4096.
+    pub max_calls_per_follower: usize,
+    /// How many distinct subscriptions one follower may hold at its leader. Default 1024.
+    pub max_subscriptions_per_follower: usize,
+    /// How long a new connection has to send `register_channel`. Default 5 s.
+    pub register_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            name: None,
+            port: env_port().unwrap_or(DEFAULT_PORT),
+            role: Role::Auto,
+            max_wait_time: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            response_timeout: Duration::from_secs(3),
+            heartbeat_interval: Duration::from_secs(20),
+            heartbeat_check: true,
+            subscribe_timeout: None,
+            codec: Codec::default(),
+            single_mode: env_flag(SINGLE_MODE_ENV),
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            subscription_buffer: 1024,
+            slow_consumer: SlowConsumer::KeepLatest,
+            max_connections: 1024,
+            max_calls_per_follower: 4096,
+            max_subscriptions_per_follower: 1024,
+            register_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Generates one chained setter per field.
+macro_rules! setters {
+    ($( $(#[$doc:meta])* $field:ident : $ty:ty ),* $(,)?) => {
+        $(
+            $(#[$doc])*
+            #[must_use]
+            pub fn $field(mut self, $field: $ty) -> Self {
+                self.$field = $field;
+                self
+            }
+        )*
+    };
+}
+
+impl Options {
+    /// Default options with the channel name set.
+    pub fn new(name: impl Into<String>) -> Self {
+        Options::default().name(name)
+    }
+
+    /// Sets the channel name.
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets a first-item deadline for subscriptions.
+    #[must_use]
+    pub fn subscribe_timeout(mut self, timeout: Duration) -> Self {
+        self.subscribe_timeout = Some(timeout);
+        self
+    }
+
+    setters! {
+        /// Sets the election port.
+        port: u16,
+        /// Sets the role.
+        role: Role,
+        /// Sets how long a follower-only handle waits for a leader.
+        max_wait_time: Duration,
+        /// Sets the connect-and-register deadline.
+        connect_timeout: Duration,
+        /// Sets the default invoke and heartbeat deadline.
+        response_timeout: Duration,
+        /// Sets the heartbeat interval.
+        heartbeat_interval: Duration,
+        /// Turns heartbeats and idle checks on or off.
+        heartbeat_check: bool,
+        /// Sets the application-object codec.
+        codec: Codec,
+        /// Turns single mode on or off.
+        single_mode: bool,
+        /// Sets the frame size limit.
+        max_frame_size: usize,
+        /// Sets the per-subscription buffer.
+        subscription_buffer: usize,
+        /// Sets the slow-consumer policy.
+        slow_consumer: SlowConsumer,
+        /// Sets the leader's connection cap.
+        max_connections: usize,
+        /// Sets the per-follower cap on calls in flight.
+        max_calls_per_follower: usize,
+        /// Sets the per-follower cap on subscriptions.
+        max_subscriptions_per_follower: usize,
+        /// Sets the time a connection has to register.
+        register_timeout: Duration,
+    }
+
+    /// The channel name: the configured one, or `default` (the trait's name).
+    pub fn channel<'a>(&'a self, default: &'a str) -> &'a str {
+        self.name.as_deref().unwrap_or(default)
+    }
+}
+
+fn env_port() -> Option<u16> {
+    std::env::var(PORT_ENV).ok()?.trim().parse().ok()
+}
+
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| matches!(v.trim(), "1" | "true"))
+}

@@ -1,0 +1,215 @@
+//! The seam between the runtime and the code `#[cluster_client]` generates.
+//!
+//! The leader side is one object-safe trait, [`Service`]: it turns a method name and encoded arguments
+//! into an encoded [`Reply`], a stream of encoded subscription items, or nothing (oneway, publish).
+//! The generated `Serve{Trait}` implements it over the user's real client with one `match` on the
+//! method name. The follower side is [`Handle`](crate::handle::Handle), which sends those calls to
+//! wherever the leader is and awaits replies. A [`Schema`] describes the trait to both.
+//!
+//! Everything here is public so the runtime can be driven by a hand-written service too (the tests do).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::Stream;
+
+use crate::protocol::ProtocolError;
+use crate::protocol::args::Args;
+use crate::transcode::{Codec, CodecError};
+
+/// A boxed, sendable future.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// A stream of encoded subscription items.
+pub type ItemStream = Pin<Box<dyn Stream<Item = Bytes> + Send + 'static>>;
+
+/// What a method does on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MethodKind {
+    /// Request and response (`#[invoke]`).
+    Invoke,
+    /// Fire and forget (`#[oneway]`).
+    Oneway,
+    /// A stream of items from the leader (`#[subscribe]`).
+    Subscribe,
+    /// A oneway call the handle remembers and replays after a failover (`#[publish]`).
+    Publish,
+    /// Called on the real client when its leader shuts down (`#[close]`).
+    Close,
+}
+
+impl MethodKind {
+    /// The kind's attribute name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MethodKind::Invoke => "invoke",
+            MethodKind::Oneway => "oneway",
+            MethodKind::Subscribe => "subscribe",
+            MethodKind::Publish => "publish",
+            MethodKind::Close => "close",
+        }
+    }
+}
+
+/// One method of a trait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MethodSpec {
+    /// The method's name.
+    pub name: &'static str,
+    /// What it does on the wire.
+    pub kind: MethodKind,
+    /// Its own deadline (`#[invoke(timeout_ms = ..)]`); `None` uses `Options::response_timeout`.
+    pub timeout_ms: Option<u32>,
+    /// Retried once on the new leader after a failover instead of failing (`#[invoke(idempotent)]`).
+    pub idempotent: bool,
+    /// For a subscription: deliver each item to every subscriber (`true`, the default) or to one
+    /// chosen at random.
+    pub broadcast: bool,
+}
+
+impl MethodSpec {
+    /// A method of `kind` with the defaults: no own deadline, not idempotent, broadcast.
+    pub const fn new(name: &'static str, kind: MethodKind) -> Self {
+        MethodSpec {
+            name,
+            kind,
+            timeout_ms: None,
+            idempotent: false,
+            broadcast: true,
+        }
+    }
+}
+
+/// A trait as the runtime sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schema {
+    /// The trait's name: the default channel name.
+    pub name: &'static str,
+    /// A hash of the method names, kinds, argument and result types. A leader refuses a follower
+    /// whose fingerprint differs.
+    pub fingerprint: u64,
+    /// Every method.
+    pub methods: &'static [MethodSpec],
+}
+
+impl Schema {
+    /// The method of that name.
+    pub fn method(&self, name: &str) -> Option<&'static MethodSpec> {
+        self.methods.iter().find(|m| m.name == name)
+    }
+
+    /// The fingerprint as sent at registration: 16 lower-case hex digits.
+    pub fn fingerprint_hex(&self) -> String {
+        format!("{:016x}", self.fingerprint)
+    }
+}
+
+/// The encoded outcome of a call on the leader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// The method's `Ok` value (empty for oneway and publish).
+    Value(Bytes),
+    /// The method's own `Err` value; it reaches the follower as the same type.
+    Error(Bytes),
+}
+
+/// A call the leader could not hand to the real client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// No method of that name, or none of the kind asked for.
+    #[error("no {kind} method `{method}`")]
+    UnknownMethod {
+        /// The name asked for (cut to 64 characters).
+        method: String,
+        /// The kind asked for.
+        kind: &'static str,
+    },
+    /// The arguments do not frame or decode as the method's parameters.
+    #[error("arguments of `{method}` do not decode: {reason}")]
+    BadArguments {
+        /// The method.
+        method: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The real client panicked while running the method.
+    #[error("`{method}` panicked in the leader")]
+    Panicked {
+        /// The method.
+        method: &'static str,
+    },
+    /// The follower has too many calls in flight.
+    #[error("too many calls in flight (limit {limit})")]
+    Overloaded {
+        /// The configured cap.
+        limit: usize,
+    },
+    /// The result could not be encoded.
+    #[error("result of `{method}` could not be encoded: {source}")]
+    Encode {
+        /// The method.
+        method: &'static str,
+        /// The codec's error.
+        #[source]
+        source: CodecError,
+    },
+}
+
+impl ServiceError {
+    /// The machine-readable name sent as an `invoke_result`'s `fault`.
+    pub fn fault(&self) -> &'static str {
+        match self {
+            ServiceError::UnknownMethod { .. } => "unknown_method",
+            ServiceError::BadArguments { .. } => "bad_arguments",
+            ServiceError::Encode { .. } => "encode_failed",
+            ServiceError::Panicked { .. } => "panicked",
+            ServiceError::Overloaded { .. } => "overloaded",
+        }
+    }
+
+    /// An unknown method, with the name cut to 64 characters.
+    pub fn unknown(method: &str, kind: MethodKind) -> Self {
+        ServiceError::UnknownMethod {
+            method: method.chars().take(64).collect(),
+            kind: kind.as_str(),
+        }
+    }
+
+    pub(crate) fn bad_framing(method: &'static str, err: ProtocolError) -> Self {
+        ServiceError::BadArguments {
+            method,
+            reason: err.to_string(),
+        }
+    }
+}
+
+/// The leader side of the seam: the real client behind a method-name dispatch.
+///
+/// Implemented by the generated `Serve{Trait}`; object safe, so the runtime holds an
+/// `Arc<dyn Service>`.
+pub trait Service: Send + Sync + 'static {
+    /// The trait this service serves.
+    fn schema(&self) -> &'static Schema;
+
+    /// Runs an invoke, oneway or publish method.
+    fn call(
+        self: Arc<Self>,
+        codec: Codec,
+        method: &str,
+        args: Args,
+    ) -> BoxFuture<Result<Reply, ServiceError>>;
+
+    /// Starts a subscription; `app` holds its arguments in the invoke-argument framing.
+    fn subscribe(
+        self: Arc<Self>,
+        codec: Codec,
+        method: &str,
+        app: Bytes,
+    ) -> Result<ItemStream, ServiceError>;
+
+    /// Closes the real client (its `#[close]` method, if it has one).
+    fn close(self: Arc<Self>) -> BoxFuture<()>;
+}
