@@ -52,11 +52,6 @@ where
     Handle::create(options, schema, boxed).await
 }
 
-/// The spec of `method`; generated code only names methods of its own schema.
-fn spec(handle: &Handle, method: &'static str) -> &'static MethodSpec {
-    handle.spec(method)
-}
-
 fn encode_args<A: EncodeArgs>(codec: Codec, args: &A) -> Result<Bytes, Error> {
     let mut app = BytesMut::new();
     args.encode(codec, &mut app)?;
@@ -72,7 +67,7 @@ where
 {
     let codec = handle.codec();
     let app = encode_args(codec, &args)?;
-    match handle.call(spec(handle, method), A::ARITY, app).await? {
+    match handle.call(method, A::ARITY, app).await? {
         Reply::Value(bytes) => codec.decode(&bytes).map_err(|e| E::from(e.into())),
         Reply::Error(bytes) => Err(codec.decode(&bytes).map_err(|e| E::from(e.into()))?),
     }
@@ -81,7 +76,7 @@ where
 /// A `#[oneway]` method of a handle: a failure to send is logged, as nobody awaits an answer.
 pub async fn oneway<A: EncodeArgs>(handle: &Handle, method: &'static str, args: A) {
     let result = match encode_args(handle.codec(), &args) {
-        Ok(app) => handle.call(spec(handle, method), A::ARITY, app).await.map(drop),
+        Ok(app) => handle.call(method, A::ARITY, app).await.map(drop),
         Err(err) => Err(err),
     };
     if let Err(err) = result {
@@ -95,7 +90,7 @@ pub async fn publish<A: EncodeArgs>(handle: &Handle, method: &'static str, args:
     let prepared = encode_args(handle.codec(), &args)
         .and_then(|app| Ok((args.canonical_json().map_err(json_error)?, app)));
     let result = match prepared {
-        Ok((key, app)) => handle.publish(spec(handle, method), key, A::ARITY, app).await,
+        Ok((key, app)) => handle.publish(method, key, A::ARITY, app).await,
         Err(err) => Err(err),
     };
     if let Err(err) = result {
@@ -112,7 +107,7 @@ where
     let prepared = encode_args(handle.codec(), &args)
         .and_then(|app| Ok((args.canonical_json().map_err(json_error)?, app)));
     match prepared {
-        Ok((reg, app)) => handle.subscribe(spec(handle, method), reg, A::ARITY, app),
+        Ok((reg, app)) => handle.subscribe(method, reg, app),
         Err(err) => Subscription::failed(err),
     }
 }
@@ -159,8 +154,12 @@ where
     Box::pin(async move {
         let mut out = BytesMut::new();
         let reply = match fut.await {
-            Ok(value) => codec.encode(&value, &mut out).map(|()| Reply::Value(out.freeze())),
-            Err(error) => codec.encode(&error, &mut out).map(|()| Reply::Error(out.freeze())),
+            Ok(value) => codec
+                .encode(&value, &mut out)
+                .map(|()| Reply::Value(out.freeze())),
+            Err(error) => codec
+                .encode(&error, &mut out)
+                .map(|()| Reply::Error(out.freeze())),
         };
         reply.map_err(|source| ServiceError::Encode { method, source })
     })

@@ -2,4 +2,27 @@
 #![deny(missing_docs)]
 
 pub mod protocol;
+pub mod service;
 pub mod transcode;
+
+#[doc(hidden)]
+pub mod __private;
+mod arguments;
+mod election;
+mod error;
+mod follower;
+mod handle;
+mod ids;
+mod leader;
+mod mailbox;
+mod options;
+mod server;
+mod subscription;
+mod writer;
+
+pub use cluster_client_derive::cluster_client;
+pub use error::Error;
+pub use handle::Handle;
+pub use options::{DEFAULT_PORT, Options, PORT_ENV, Role, SINGLE_MODE_ENV, SlowConsumer};
+pub use subscription::Subscription;
+pub use transcode::Codec;

@@ -93,11 +93,6 @@ impl Mailbox {
         }
     }
 
-    /// Whether the mailbox was closed.
-    pub(crate) fn is_closed(&self) -> bool {
-        self.lock().closed.is_some()
-    }
-
     /// The next item, `Ready(None)` once closed and drained.
     pub(crate) fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         self.waker.register(cx.waker());
@@ -118,6 +113,8 @@ impl Mailbox {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A poisoned lock only means another thread panicked while pushing: the queue is still whole.
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::Stream;
 
-use crate::protocol::ProtocolError;
 use crate::protocol::args::Args;
 use crate::transcode::{Codec, CodecError};
 
@@ -175,13 +174,6 @@ impl ServiceError {
         ServiceError::UnknownMethod {
             method: method.chars().take(64).collect(),
             kind: kind.as_str(),
-        }
-    }
-
-    pub(crate) fn bad_framing(method: &'static str, err: ProtocolError) -> Self {
-        ServiceError::BadArguments {
-            method,
-            reason: err.to_string(),
         }
     }
 }

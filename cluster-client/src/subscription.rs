@@ -116,7 +116,8 @@ impl<T: DeserializeOwned> Stream for Subscription<T> {
                             Poll::Ready(None)
                         }
                     },
-                    other => other,
+                    Poll::Ready(None) => Poll::Ready(None),
+                    Poll::Pending => Poll::Pending,
                 }
             }
         }

@@ -39,11 +39,6 @@ impl Outbox {
             mpsc::error::TrySendError::Closed(_) => SendFailure::Closed,
         })
     }
-
-    /// Whether the writer task has stopped.
-    pub(crate) fn is_closed(&self) -> bool {
-        self.tx.is_closed()
-    }
 }
 
 /// Encodes one packet into its own frame.

@@ -22,7 +22,7 @@ use crate::writer::{self, Outbox};
 const OUTBOX_CAPACITY: usize = 4096;
 
 /// What a follower said in its `register_channel`.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Registration {
     /// The request's id, reused by the answer.
     pub(crate) id: i64,
@@ -34,6 +34,8 @@ pub(crate) struct Registration {
     pub(crate) codec: Option<String>,
     /// The follower's process id.
     pub(crate) pid: Option<u32>,
+    /// Holds one place under the port's connection cap while the connection lives.
+    pub(crate) _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// State of one follower connection.
@@ -66,6 +68,7 @@ impl LeaderChannel {
             }
             conn.stop.cancel();
             this.topics.detach(None, Owner::Conn(conn.id));
+            drop(registration);
             tracing::debug!(channel = %this.name, conn = conn.id, "follower connection closed");
         });
     }
@@ -76,10 +79,15 @@ impl LeaderChannel {
             (Some(theirs), _) if *theirs != self.schema.fingerprint_hex() => {
                 Some(("schema_mismatch", self.schema.fingerprint_hex()))
             }
-            (_, Some(codec)) if codec != self.options.codec.name() => Some((
-                "codec_mismatch",
-                format!("the leader uses {}, the follower {codec}", self.options.codec),
-            )),
+            (_, Some(codec)) if codec != crate::transcode::Transcode::name(&self.options.codec) => {
+                Some((
+                    "codec_mismatch",
+                    format!(
+                        "the leader uses {}, the follower {codec}",
+                        self.options.codec
+                    ),
+                ))
+            }
             _ => None,
         };
         let conn_object = ConnObject::RegisterChannelRes {
@@ -99,8 +107,15 @@ impl LeaderChannel {
         sent && refusal.is_none()
     }
 
-    async fn read_loop(self: &Arc<Self>, conn: &Conn, mut reader: FramedRead<OwnedReadHalf, PacketCodec>) {
-        let idle = self.options.heartbeat_check.then(|| self.options.heartbeat_interval * 3);
+    async fn read_loop(
+        self: &Arc<Self>,
+        conn: &Conn,
+        mut reader: FramedRead<OwnedReadHalf, PacketCodec>,
+    ) {
+        let idle = self
+            .options
+            .heartbeat_check
+            .then(|| self.options.heartbeat_interval * 3);
         loop {
             let next = tokio::select! {
                 () = conn.stop.cancelled() => return,
@@ -127,21 +142,40 @@ impl LeaderChannel {
 
     async fn on_packet(self: &Arc<Self>, conn: &Conn, packet: Packet) -> Result<(), &'static str> {
         match (packet.kind, packet.conn) {
-            (Kind::Request, ConnObject::Invoke { method, arg_length, oneway }) => {
+            (
+                Kind::Request,
+                ConnObject::Invoke {
+                    method,
+                    arg_length,
+                    oneway,
+                },
+            ) => {
                 let args = Args::new(packet.app, arg_length);
-                self.invoke(conn, packet.id, packet.timeout, &method, args, oneway).await;
+                self.invoke(conn, packet.id, packet.timeout, &method, args, oneway)
+                    .await;
             }
             (Kind::Request, ConnObject::Subscribe { key, method, .. }) => {
                 self.subscribe_remote(conn, key, method.as_deref(), packet.app);
             }
             (Kind::Request, ConnObject::UnSubscribe { key, method, .. }) => {
-                if let Ok(spec) = self.spec_for(method.as_deref().unwrap_or("subscribe"), &[MethodKind::Subscribe]) {
-                    let key = TopicKey { method: spec.name, key: key.into() };
+                if let Ok(spec) = self.spec_for(
+                    method.as_deref().unwrap_or("subscribe"),
+                    &[MethodKind::Subscribe],
+                ) {
+                    let key = TopicKey {
+                        method: spec.name,
+                        key: key.into(),
+                    };
                     self.topics.detach(Some(&key), Owner::Conn(conn.id));
                 }
             }
             (Kind::Request, ConnObject::Heartbeat {}) => {
-                let pong = Packet::response(packet.id, packet.timeout, ConnObject::HeartbeatRes {}, Bytes::new());
+                let pong = Packet::response(
+                    packet.id,
+                    packet.timeout,
+                    ConnObject::HeartbeatRes {},
+                    Bytes::new(),
+                );
                 send(&conn.outbox, &pong).await;
             }
             (Kind::Response, ConnObject::SubscribeResultRes {}) => {}
@@ -151,14 +185,28 @@ impl LeaderChannel {
     }
 
     /// Starts a call of a follower; its answer is sent only if it finishes within the deadline.
-    async fn invoke(self: &Arc<Self>, conn: &Conn, id: i64, timeout: i32, method: &str, args: Args, oneway: bool) {
+    async fn invoke(
+        self: &Arc<Self>,
+        conn: &Conn,
+        id: i64,
+        timeout: i32,
+        method: &str,
+        args: Args,
+        oneway: bool,
+    ) {
         let kinds = [MethodKind::Invoke, MethodKind::Oneway, MethodKind::Publish];
         let limit = self.options.max_calls_per_follower;
         let spec = match self.spec_for(method, &kinds) {
-            Err(err) => return self.answer(&conn.outbox, id, timeout, oneway, Err(err)).await,
+            Err(err) => {
+                return self
+                    .answer(&conn.outbox, id, timeout, oneway, Err(err))
+                    .await;
+            }
             Ok(_) if conn.in_flight.load(Ordering::Relaxed) >= limit => {
                 let err = ServiceError::Overloaded { limit };
-                return self.answer(&conn.outbox, id, timeout, oneway, Err(err)).await;
+                return self
+                    .answer(&conn.outbox, id, timeout, oneway, Err(err))
+                    .await;
             }
             Ok(spec) => spec,
         };
@@ -166,7 +214,10 @@ impl LeaderChannel {
         let in_flight = Arc::clone(&conn.in_flight);
         let outbox = conn.outbox.clone();
         let this = Arc::clone(self);
-        let deadline = u64::try_from(timeout).ok().filter(|ms| *ms > 0).map(Duration::from_millis);
+        let deadline = u64::try_from(timeout)
+            .ok()
+            .filter(|ms| *ms > 0)
+            .map(Duration::from_millis);
         self.tasks.spawn(async move {
             let started = Instant::now();
             let call = run_guarded(Arc::clone(&this.service), spec.name, args, this.options.codec);
@@ -183,13 +234,24 @@ impl LeaderChannel {
     }
 
     /// Sends an `invoke_result` (nothing for a oneway call; its failure is logged).
-    async fn answer(&self, outbox: &Outbox, id: i64, timeout: i32, oneway: bool, result: Result<Reply, ServiceError>) {
+    async fn answer(
+        &self,
+        outbox: &Outbox,
+        id: i64,
+        timeout: i32,
+        oneway: bool,
+        result: Result<Reply, ServiceError>,
+    ) {
         let (success, fault, app) = match result {
             Ok(Reply::Value(bytes)) => (true, None, bytes),
             Ok(Reply::Error(bytes)) => (false, None, bytes),
             Err(err) => {
                 tracing::warn!(channel = %self.name, error = %err, "call failed in the leader");
-                (false, Some(err.fault().to_owned()), Bytes::from(err.to_string()))
+                (
+                    false,
+                    Some(err.fault().to_owned()),
+                    Bytes::from(err.to_string()),
+                )
             }
         };
         if oneway {
@@ -199,20 +261,39 @@ impl LeaderChannel {
         send(outbox, &Packet::response(id, timeout, conn_object, app)).await;
     }
 
-    fn subscribe_remote(self: &Arc<Self>, conn: &Conn, key: String, method: Option<&str>, app: Bytes) {
+    fn subscribe_remote(
+        self: &Arc<Self>,
+        conn: &Conn,
+        key: String,
+        method: Option<&str>,
+        app: Bytes,
+    ) {
         let method = method.unwrap_or("subscribe");
         let limit = self.options.max_subscriptions_per_follower;
-        let result = self.spec_for(method, &[MethodKind::Subscribe]).and_then(|spec| {
-            let topic = TopicKey { method: spec.name, key: Arc::from(key.as_str()) };
-            if !self.topics.contains(&topic) && self.topics.count_for_conn(conn.id) >= limit {
-                return Err(ServiceError::Overloaded { limit });
-            }
-            let sink = Sink::Remote { conn: conn.id, outbox: conn.outbox.clone(), stop: conn.stop.clone() };
-            self.attach(topic, spec, conn.id, sink, &app)
-        });
+        let result = self
+            .spec_for(method, &[MethodKind::Subscribe])
+            .and_then(|spec| {
+                let topic = TopicKey {
+                    method: spec.name,
+                    key: Arc::from(key.as_str()),
+                };
+                if !self.topics.contains(&topic) && self.topics.count_for_conn(conn.id) >= limit {
+                    return Err(ServiceError::Overloaded { limit });
+                }
+                let sink = Sink::Remote {
+                    conn: conn.id,
+                    outbox: conn.outbox.clone(),
+                    stop: conn.stop.clone(),
+                };
+                self.attach(topic, spec, conn.id, sink, &app)
+            });
         if let Err(err) = result {
             tracing::warn!(channel = %self.name, method, error = %err, "subscription refused");
-            let end = ConnObject::SubscribeResult { key, method: Some(method.to_owned()), end: Some(err.to_string()) };
+            let end = ConnObject::SubscribeResult {
+                key,
+                method: Some(method.to_owned()),
+                end: Some(err.to_string()),
+            };
             let _ = writer::encode(&Packet::request(0, 0, end, Bytes::from(err.to_string())))
                 .map(|frame| conn.outbox.try_send(frame));
         }
@@ -225,7 +306,9 @@ async fn next_within(
     idle: Option<Duration>,
 ) -> Result<Option<Result<Packet, crate::protocol::ProtocolError>>, Duration> {
     match idle {
-        Some(idle) => tokio::time::timeout(idle, reader.next()).await.map_err(|_| idle),
+        Some(idle) => tokio::time::timeout(idle, reader.next())
+            .await
+            .map_err(|_| idle),
         None => Ok(reader.next().await),
     }
 }

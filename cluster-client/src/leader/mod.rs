@@ -34,6 +34,8 @@ pub(crate) struct LeaderChannel {
     /// Fires when the channel stops; every follower connection ends with it.
     stop: CancellationToken,
     tasks: TaskTracker,
+    /// The port server routing followers here; `None` in single mode.
+    server: std::sync::OnceLock<Arc<crate::server::PortServer>>,
 }
 
 impl LeaderChannel {
@@ -54,17 +56,18 @@ impl LeaderChannel {
             next_conn: AtomicU64::new(1),
             stop: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            server: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Records the port server that routes followers to this channel.
+    pub(crate) fn attach_server(&self, server: Arc<crate::server::PortServer>) {
+        let _ = self.server.set(server);
     }
 
     /// The leadership term.
     pub(crate) fn epoch(&self) -> u64 {
         self.epoch
-    }
-
-    /// The channel name.
-    pub(crate) fn name(&self) -> &str {
-        &self.name
     }
 
     /// Runs an invoke, oneway or publish call of this process on the real client, cancelled at its
@@ -77,7 +80,12 @@ impl LeaderChannel {
         deadline: Duration,
     ) -> Result<Reply, Error> {
         let args = Args::new(app, argc);
-        let call = run_guarded(Arc::clone(&self.service), spec.name, args, self.options.codec);
+        let call = run_guarded(
+            Arc::clone(&self.service),
+            spec.name,
+            args,
+            self.options.codec,
+        );
         match tokio::time::timeout(deadline, call).await {
             Ok(result) => result.map_err(|e| Error::Remote {
                 name: e.fault().to_owned(),
@@ -129,10 +137,14 @@ impl LeaderChannel {
         sink: Sink,
         app: &Bytes,
     ) -> Result<(), ServiceError> {
-        if self.topics.attach(key.clone(), spec, sink_id, sink.clone(), None) {
+        if self
+            .topics
+            .attach(key.clone(), spec, sink_id, sink.clone(), None)
+        {
             return Ok(());
         }
-        let upstream = Arc::clone(&self.service).subscribe(self.options.codec, spec.name, app.clone())?;
+        let upstream =
+            Arc::clone(&self.service).subscribe(self.options.codec, spec.name, app.clone())?;
         tracing::debug!(channel = %self.name, method = spec.name, key = %key.key, "subscribing the real client");
         self.topics.attach(key, spec, sink_id, sink, Some(upstream));
         Ok(())
@@ -140,6 +152,9 @@ impl LeaderChannel {
 
     /// Stops the term: ends every follower connection and subscription, then closes the real client.
     pub(crate) async fn stop(&self) {
+        if let Some(server) = self.server.get() {
+            crate::election::release(server, &self.name);
+        }
         self.stop.cancel();
         self.topics.clear("the leader closed");
         self.tasks.close();
@@ -147,7 +162,11 @@ impl LeaderChannel {
         Arc::clone(&self.service).close().await;
     }
 
-    fn spec_for(&self, method: &str, kinds: &[MethodKind]) -> Result<&'static MethodSpec, ServiceError> {
+    fn spec_for(
+        &self,
+        method: &str,
+        kinds: &[MethodKind],
+    ) -> Result<&'static MethodSpec, ServiceError> {
         let kind = kinds[0];
         self.schema
             .method(method)

@@ -75,7 +75,11 @@ impl Topics {
     pub(crate) fn count_for_conn(&self, conn: u64) -> usize {
         self.lock()
             .values()
-            .filter(|t| t.sinks.iter().any(|(_, s)| matches!(s, Sink::Remote { conn: c, .. } if *c == conn)))
+            .filter(|t| {
+                t.sinks
+                    .iter()
+                    .any(|(_, s)| matches!(s, Sink::Remote { conn: c, .. } if *c == conn))
+            })
             .count()
     }
 
@@ -98,7 +102,8 @@ impl Topics {
                 let Some(upstream) = upstream else {
                     return false;
                 };
-                let pump = tokio::spawn(Arc::clone(self).pump(key.clone(), upstream)).abort_handle();
+                let pump =
+                    tokio::spawn(Arc::clone(self).pump(key.clone(), upstream)).abort_handle();
                 map.entry(key.clone()).or_insert(Topic {
                     spec,
                     sinks: Vec::new(),
@@ -107,7 +112,11 @@ impl Topics {
                 })
             }
         };
-        if topic.sinks.iter().any(|(id, existing)| *id == sink_id || same_conn(existing, &sink)) {
+        if topic
+            .sinks
+            .iter()
+            .any(|(id, existing)| *id == sink_id || same_conn(existing, &sink))
+        {
             return true;
         }
         if let Some(latest) = topic.latest.clone() {
@@ -161,7 +170,9 @@ impl Topics {
     /// Fans one item out: to every sink of a broadcast topic (and caches it), or to one at random.
     fn publish(&self, key: &TopicKey, item: Bytes) {
         let mut map = self.lock();
-        let Some(topic) = map.get_mut(key) else { return };
+        let Some(topic) = map.get_mut(key) else {
+            return;
+        };
         if topic.spec.broadcast {
             topic.latest = Some(item.clone());
             let frame = self.push_frame(key, item.clone(), None);
@@ -189,7 +200,10 @@ impl Topics {
             Sink::Remote { conn, outbox, stop } => {
                 let Some(frame) = frame else { return };
                 if outbox.try_send(frame.clone()) == Err(SendFailure::Full) {
-                    tracing::warn!(conn, "follower is not reading its subscription pushes; closing its connection");
+                    tracing::warn!(
+                        conn,
+                        "follower is not reading its subscription pushes; closing its connection"
+                    );
                     stop.cancel();
                 }
             }

@@ -1,0 +1,289 @@
+//! The validated trait: everything the expansion needs, and nothing it must check again.
+
+mod signature;
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, quote};
+use syn::ext::IdentExt;
+use syn::{Attribute, Ident, Item, ItemTrait, Path, TraitItem, TraitItemFn, Type, Visibility};
+
+use crate::attr::{self, Kind, TraitOptions};
+use crate::errors::Errors;
+
+/// Names the generated `{Trait}Client` has of its own; a trait method may not take them.
+const CLIENT_METHODS: [&str; 4] = ["create", "is_leader", "epoch", "close"];
+
+/// The trait, checked.
+pub(crate) struct Model {
+    /// The trait's attributes (docs and others), kept as written.
+    pub(crate) attrs: Vec<Attribute>,
+    pub(crate) vis: Visibility,
+    pub(crate) ident: Ident,
+    /// The channel name: the `name` option, else the trait's name.
+    pub(crate) channel: String,
+    /// The runtime crate: the `crate` option, else `::cluster_client`.
+    pub(crate) krate: Path,
+    pub(crate) methods: Vec<Method>,
+}
+
+/// One method, checked.
+pub(crate) struct Method {
+    /// The method's attributes but its tag (docs, `#[cfg]`s, lints).
+    pub(crate) attrs: Vec<Attribute>,
+    pub(crate) ident: Ident,
+    /// The name on the wire (`r#type` is `type`).
+    pub(crate) name: String,
+    pub(crate) kind: Kind,
+    pub(crate) timeout_ms: Option<u32>,
+    pub(crate) idempotent: bool,
+    pub(crate) broadcast: bool,
+    pub(crate) args: Vec<Arg>,
+    pub(crate) output: Output,
+}
+
+/// A named argument.
+pub(crate) struct Arg {
+    pub(crate) ident: Ident,
+    pub(crate) ty: Type,
+}
+
+/// What a method returns.
+pub(crate) enum Output {
+    /// Nothing: oneway, publish, close.
+    Unit,
+    /// An invoke's `Result<ok, err>` (`ty` is the whole type as written).
+    Result { ty: Type, ok: Type, err: Type },
+    /// A subscribe's `Subscription<item>` (`ty` is the whole type as written).
+    Subscription { ty: Type, item: Type },
+}
+
+impl Method {
+    /// The method's `#[cfg]`s, copied onto every item generated for it.
+    pub(crate) fn cfgs(&self) -> impl Iterator<Item = &Attribute> {
+        self.attrs.iter().filter(|attr| attr.path().is_ident("cfg"))
+    }
+
+    /// The argument names.
+    pub(crate) fn arg_idents(&self) -> impl Iterator<Item = &Ident> {
+        self.args.iter().map(|arg| &arg.ident)
+    }
+
+    /// `fn name(&self, a: A, ..) -> R`, with `R` the trait's return type: `impl Future<Output = T> + Send`
+    /// for every kind but subscribe.
+    pub(crate) fn signature(&self) -> TokenStream {
+        let ident = &self.ident;
+        let args = self.args.iter().map(|Arg { ident, ty }| quote!(#ident: #ty));
+        let value = match &self.output {
+            Output::Unit => quote!(()),
+            Output::Result { ty, .. } | Output::Subscription { ty, .. } => ty.to_token_stream(),
+        };
+        let ret = if self.kind.is_async() {
+            quote!(impl ::core::future::Future<Output = #value> + ::core::marker::Send)
+        } else {
+            value
+        };
+        quote!(fn #ident(&self, #(#args),*) -> #ret)
+    }
+}
+
+impl Model {
+    /// Checks the attribute's arguments and the trait, reporting every error at once.
+    pub(crate) fn parse(args: TokenStream, input: TokenStream) -> syn::Result<Model> {
+        let mut errors = Errors::default();
+        let options = errors.check(TraitOptions::parse(args)).unwrap_or_default();
+        let item = match syn::parse2::<Item>(input)? {
+            Item::Trait(item) => item,
+            _ => {
+                return errors.fail(syn::Error::new(
+                    Span::call_site(),
+                    "`#[cluster_client]` goes on a trait: `pub trait Registry { .. }`",
+                ));
+            }
+        };
+        check_trait(&item, &mut errors);
+        let methods = item
+            .items
+            .iter()
+            .filter_map(|trait_item| match trait_item {
+                TraitItem::Fn(method) => Some(method),
+                other => {
+                    errors.push(associated_item(other));
+                    None
+                }
+            })
+            .filter_map(|method| Method::parse(method, &mut errors))
+            .collect::<Vec<_>>();
+        check_names(&methods, &item.ident, &mut errors);
+        let channel = options
+            .name
+            .map_or_else(|| item.ident.unraw().to_string(), |name| name.value());
+        let krate = options.krate.unwrap_or_else(|| syn::parse_quote!(::cluster_client));
+        errors.finish(Model {
+            attrs: item.attrs,
+            vis: item.vis,
+            ident: item.ident,
+            channel,
+            krate,
+            methods,
+        })
+    }
+
+    /// `{Trait}Client`, `{Trait}Proxy`, `Serve{Trait}`.
+    pub(crate) fn generated_ident(&self, prefix: &str, suffix: &str) -> Ident {
+        Ident::new(
+            &format!("{prefix}{}{suffix}", self.ident.unraw()),
+            self.ident.span(),
+        )
+    }
+}
+
+/// Trait-level rules: no `unsafe`/`auto`, generics, where clause or supertraits.
+fn check_trait(item: &ItemTrait, errors: &mut Errors) {
+    if let Some(token) = &item.unsafety {
+        errors.push(syn::Error::new_spanned(
+            token,
+            "remove `unsafe`: a `#[cluster_client]` trait is implemented by generated safe code",
+        ));
+    }
+    if let Some(token) = &item.modifiers.auto_token {
+        errors.push(syn::Error::new_spanned(token, "remove `auto`"));
+    }
+    if !item.generics.params.is_empty() {
+        errors.push(syn::Error::new_spanned(
+            &item.generics,
+            "a `#[cluster_client]` trait cannot be generic: the leader and its followers must agree on \
+             one set of concrete types; remove the parameters",
+        ));
+    }
+    if let Some(clause) = &item.generics.where_clause {
+        errors.push(syn::Error::new_spanned(
+            clause,
+            "remove the where clause: a `#[cluster_client]` trait has no bounds",
+        ));
+    }
+    if !item.supertraits.is_empty() {
+        errors.push(syn::Error::new_spanned(
+            &item.supertraits,
+            "remove the supertraits: the generated proxy implements only this trait (`Serve{Trait}` \
+             already requires `Send + Sync + 'static` of the real client)",
+        ));
+    }
+}
+
+fn associated_item(item: &TraitItem) -> syn::Error {
+    let (what, tokens) = match item {
+        TraitItem::Type(item) => ("associated types", quote!(#item)),
+        TraitItem::Const(item) => ("associated consts", quote!(#item)),
+        TraitItem::Macro(item) => ("macro invocations", quote!(#item)),
+        other => ("items other than methods", quote!(#other)),
+    };
+    syn::Error::new_spanned(
+        tokens,
+        format!(
+            "{what} are not supported in a `#[cluster_client]` trait: every item must be a method \
+             that can be called across processes; use concrete types and move this out of the trait"
+        ),
+    )
+}
+
+/// Duplicate names, and names the generated `{Trait}Client` already has.
+fn check_names(methods: &[Method], trait_ident: &Ident, errors: &mut Errors) {
+    let client = format!("{}Client", trait_ident.unraw());
+    for (index, method) in methods.iter().enumerate() {
+        let name = method.name.as_str();
+        if methods[..index].iter().any(|earlier| earlier.name == name) {
+            errors.push(syn::Error::new_spanned(
+                &method.ident,
+                format!("duplicate method `{name}`: rename one of them"),
+            ));
+        }
+        let closes_before = methods[..index].iter().filter(|m| m.kind == Kind::Close).count();
+        if method.kind == Kind::Close && closes_before > 0 {
+            errors.push(syn::Error::new_spanned(
+                &method.ident,
+                "only one method can be `#[close]`: the leader calls it once, when it shuts down",
+            ));
+        }
+        if !CLIENT_METHODS.contains(&name) || (name == "close" && method.kind == Kind::Close) {
+            continue;
+        }
+        let message = if name == "close" {
+            format!(
+                "`close` clashes with `{client}::close`: tag it `#[close]` (an `async fn close(&self)` \
+                 called on the real client when its leader shuts down), or rename it"
+            )
+        } else {
+            format!("`{name}` clashes with the generated `{client}::{name}`: rename the method")
+        };
+        errors.push(syn::Error::new_spanned(&method.ident, message));
+    }
+}
+
+impl Method {
+    fn parse(item: &TraitItemFn, errors: &mut Errors) -> Option<Method> {
+        let (tag, attrs) = attr::method_tag(&item.attrs, errors);
+        let sig = &item.sig;
+        let kind = match &tag {
+            Some(tag) => Some(tag.kind),
+            None if sig.asyncness.is_some() => Some(Kind::Invoke),
+            None => {
+                errors.push(syn::Error::new_spanned(
+                    &sig.ident,
+                    untagged_sync_message(sig),
+                ));
+                None
+            }
+        };
+        if let Some(body) = &item.default {
+            errors.push(syn::Error::new(
+                body.brace_token.span.join(),
+                "remove the default body: the leader calls the real client's own method and followers \
+                 forward the call, so a default here would never run; implement it on the real client",
+            ));
+        }
+        if let Some(token) = &item.modifiers.defaultness {
+            errors.push(syn::Error::new_spanned(token, "remove `default`"));
+        }
+        signature::check_modifiers(sig, errors);
+        signature::check_receiver(sig, errors);
+        let args = signature::args(sig, errors);
+        let output = kind.and_then(|kind| signature::output(sig, kind, errors));
+        if let (Some(Kind::Close), Some(first)) = (kind, args.first()) {
+            errors.push(syn::Error::new(
+                first.ident.span(),
+                "a `#[close]` method takes only `&self`: remove the arguments",
+            ));
+        }
+        let tag = tag.unwrap_or(attr::Tag {
+            kind: Kind::Invoke,
+            span: sig.ident.span(),
+            timeout_ms: None,
+            idempotent: false,
+            broadcast: true,
+        });
+        Some(Method {
+            attrs,
+            ident: sig.ident.clone(),
+            name: sig.ident.unraw().to_string(),
+            kind: kind?,
+            timeout_ms: tag.timeout_ms,
+            idempotent: tag.idempotent,
+            broadcast: tag.broadcast,
+            args,
+            output: output?,
+        })
+    }
+}
+
+fn untagged_sync_message(sig: &syn::Signature) -> String {
+    if signature::subscription_item(&sig.output).is_some() {
+        "tag this method `#[subscribe]`: only an `async fn` is an invoke without a tag".to_owned()
+    } else {
+        format!(
+            "make it `async fn {}` (an invoke), or tag it: `#[subscribe]` for a plain `fn` returning \
+             `Subscription<T>`",
+            sig.ident
+        )
+    }
+}
+

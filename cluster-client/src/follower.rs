@@ -1,0 +1,480 @@
+//! One follower connection to a leader: registration, pending calls with deadlines, heartbeats, and
+//! the subscriptions of this process on that leader.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::sync::oneshot;
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::Error;
+use crate::ids::IdGen;
+use crate::mailbox::Mailbox;
+use crate::options::Options;
+use crate::protocol::{ConnObject, Kind, Packet, PacketCodec, RawJson};
+use crate::service::{MethodSpec, Reply, Schema};
+use crate::transcode::Transcode;
+use crate::writer::{self, Outbox};
+
+/// Frames this process may have queued for its leader.
+const OUTBOX_CAPACITY: usize = 4096;
+
+/// Why joining a leader failed; the election decides what to do about each.
+#[derive(Debug)]
+pub(crate) enum JoinError {
+    /// Nothing listens on the port.
+    Unreachable(std::io::Error),
+    /// The peer accepted, then closed without answering.
+    Closed,
+    /// The peer accepted and said nothing within the connect timeout.
+    Silent(Duration),
+    /// The peer answered with something that is not a `register_channel_res`.
+    Garbage(String),
+    /// The leader answered and refused.
+    Refused(Error),
+}
+
+struct PendingCall {
+    method: &'static str,
+    tx: oneshot::Sender<Result<Packet, Error>>,
+}
+
+#[derive(Default)]
+struct Topic {
+    sinks: Vec<(u64, Arc<Mailbox>)>,
+    latest: Option<Bytes>,
+}
+
+/// A live connection to the leader of one channel.
+pub(crate) struct FollowerConn {
+    options: Options,
+    epoch: u64,
+    push_ack: bool,
+    outbox: Outbox,
+    ids: IdGen,
+    pending: Mutex<HashMap<i64, PendingCall>>,
+    topics: Mutex<HashMap<(&'static str, Arc<str>), Topic>>,
+    /// Fires when the connection is gone, for whatever reason.
+    lost: CancellationToken,
+}
+
+impl FollowerConn {
+    /// Connects to the port and registers on `channel`.
+    pub(crate) async fn join(
+        options: &Options,
+        schema: &'static Schema,
+        channel: &str,
+    ) -> Result<Arc<Self>, JoinError> {
+        let wait = options.connect_timeout;
+        let stream =
+            match tokio::time::timeout(wait, TcpStream::connect(("127.0.0.1", options.port))).await
+            {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(err)) => return Err(JoinError::Unreachable(err)),
+                Err(_) => return Err(JoinError::Silent(wait)),
+            };
+        let _ = stream.set_nodelay(true);
+        let (read, write) = stream.into_split();
+        let lost = CancellationToken::new();
+        let outbox = writer::spawn(write, OUTBOX_CAPACITY, lost.clone());
+        let mut reader = FramedRead::new(read, PacketCodec::new(options.max_frame_size));
+        let ids = IdGen::default();
+        let register = ConnObject::RegisterChannel {
+            channel_name: channel.to_owned(),
+            fingerprint: Some(schema.fingerprint_hex()),
+            codec: Some(options.codec.name().to_owned()),
+            pid: Some(std::process::id()),
+        };
+        let id = ids.next();
+        let frame = writer::encode(&Packet::request(id, millis(wait), register, Bytes::new()))
+            .map_err(|e| JoinError::Refused(e.into()))?;
+        if outbox.send(frame).await.is_err() {
+            return Err(JoinError::Closed);
+        }
+        let answer = match tokio::time::timeout(wait, reader.next()).await {
+            Err(_) => return Err(JoinError::Silent(wait)),
+            Ok(None) => return Err(JoinError::Closed),
+            Ok(Some(Err(err))) => return Err(JoinError::Garbage(err.to_string())),
+            Ok(Some(Ok(packet))) => packet,
+        };
+        let (epoch, push_ack) = accept_answer(answer, id, channel, schema)?;
+        let conn = Arc::new(FollowerConn {
+            options: options.clone(),
+            epoch,
+            push_ack,
+            outbox,
+            ids,
+            pending: Mutex::default(),
+            topics: Mutex::default(),
+            lost,
+        });
+        tokio::spawn(Arc::clone(&conn).read_loop(reader));
+        if options.heartbeat_check {
+            tokio::spawn(Arc::clone(&conn).heartbeat_loop());
+        }
+        Ok(conn)
+    }
+
+    /// The leader's term.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Whether the connection is gone.
+    pub(crate) fn is_lost(&self) -> bool {
+        self.lost.is_cancelled()
+    }
+
+    /// Resolves once the connection is gone.
+    pub(crate) async fn lost(&self) {
+        self.lost.cancelled().await;
+    }
+
+    /// Closes the connection; calls in flight fail with [`Error::LeaderLost`].
+    pub(crate) fn close(&self) {
+        self.lost.cancel();
+    }
+
+    /// Sends a call; a two-way call waits for its answer until `deadline`.
+    pub(crate) async fn call(
+        &self,
+        spec: &'static MethodSpec,
+        argc: u32,
+        app: Bytes,
+        oneway: bool,
+        deadline: Duration,
+    ) -> Result<Reply, Error> {
+        let conn = ConnObject::Invoke {
+            method: spec.name.to_owned(),
+            arg_length: argc,
+            oneway,
+        };
+        let Some(answer) = self
+            .request(spec.name, conn, app, !oneway, deadline)
+            .await?
+        else {
+            return Ok(Reply::Value(Bytes::new()));
+        };
+        match answer.conn {
+            ConnObject::InvokeResult { success: true, .. } => Ok(Reply::Value(answer.app)),
+            ConnObject::InvokeResult {
+                success: false,
+                fault: None,
+            } => Ok(Reply::Error(answer.app)),
+            ConnObject::InvokeResult {
+                fault: Some(name), ..
+            } => Err(Error::Remote {
+                name,
+                message: String::from_utf8_lossy(&answer.app).into_owned(),
+            }),
+            other => Err(Error::Remote {
+                name: "unexpected_answer".to_owned(),
+                message: format!("`{}` answered with {}", spec.name, other.type_name()),
+            }),
+        }
+    }
+
+    /// Sends a request; with `wait`, awaits its response until `deadline`.
+    async fn request(
+        &self,
+        method: &'static str,
+        conn: ConnObject,
+        app: Bytes,
+        wait: bool,
+        deadline: Duration,
+    ) -> Result<Option<Packet>, Error> {
+        let lost = || Error::LeaderLost {
+            method: method.to_owned(),
+        };
+        if self.is_lost() {
+            return Err(lost());
+        }
+        let (id, rx) = if wait {
+            let (tx, rx) = oneshot::channel();
+            (self.register(PendingCall { method, tx }), Some(rx))
+        } else {
+            (self.ids.next(), None)
+        };
+        let frame = writer::encode(&Packet::request(id, millis(deadline), conn, app))?;
+        if self.outbox.send(frame).await.is_err() {
+            self.pending().remove(&id);
+            return Err(lost());
+        }
+        let Some(rx) = rx else { return Ok(None) };
+        match tokio::time::timeout(deadline, rx).await {
+            Ok(Ok(answer)) => answer.map(Some),
+            Ok(Err(_)) => Err(lost()),
+            Err(_) => {
+                self.pending().remove(&id);
+                Err(Error::Timeout {
+                    method: method.to_owned(),
+                    ms: deadline.as_millis() as u64,
+                })
+            }
+        }
+    }
+
+    /// Takes an id no pending call holds (ids wrap, so a very old call may still hold one).
+    fn register(&self, call: PendingCall) -> i64 {
+        let mut pending = self.pending();
+        let mut id = self.ids.next();
+        while pending.contains_key(&id) {
+            id = self.ids.next();
+        }
+        pending.insert(id, call);
+        id
+    }
+
+    fn pending(&self) -> MutexGuard<'_, HashMap<i64, PendingCall>> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn topics(&self) -> MutexGuard<'_, HashMap<(&'static str, Arc<str>), Topic>> {
+        self.topics.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds a subscription of this process; the leader is asked once per (method, key), and a late
+    /// subscriber gets the latest item this connection saw.
+    pub(crate) fn subscribe(
+        &self,
+        spec: &'static MethodSpec,
+        key: &Arc<str>,
+        app: &Bytes,
+        sub_id: u64,
+        mailbox: &Arc<Mailbox>,
+    ) {
+        let mut topics = self.topics();
+        let topic = topics.entry((spec.name, Arc::clone(key))).or_default();
+        if topic.sinks.iter().any(|(id, _)| *id == sub_id) {
+            return;
+        }
+        let first = topic.sinks.is_empty();
+        topic.sinks.push((sub_id, Arc::clone(mailbox)));
+        if let Some(latest) = &topic.latest {
+            mailbox.deliver(latest.clone());
+        }
+        drop(topics);
+        if first {
+            self.send_subscription(spec, key, app.clone(), true);
+        }
+    }
+
+    /// Drops a subscription of this process; the leader is told when it was the last for its key.
+    pub(crate) fn unsubscribe(&self, spec: &'static MethodSpec, key: &Arc<str>, sub_id: u64) {
+        let mut topics = self.topics();
+        let topic_key = (spec.name, Arc::clone(key));
+        let Some(topic) = topics.get_mut(&topic_key) else {
+            return;
+        };
+        topic.sinks.retain(|(id, _)| *id != sub_id);
+        if topic.sinks.is_empty() {
+            topics.remove(&topic_key);
+            drop(topics);
+            self.send_subscription(spec, key, Bytes::new(), false);
+        }
+    }
+
+    fn send_subscription(
+        &self,
+        spec: &'static MethodSpec,
+        key: &Arc<str>,
+        app: Bytes,
+        subscribe: bool,
+    ) {
+        let reg = key.strip_prefix(crate::handle::KEY_PREFIX).unwrap_or(key);
+        let reg = match RawJson::new(reg.to_owned()) {
+            Ok(reg) => reg,
+            Err(err) => {
+                tracing::warn!(method = spec.name, error = %err, "subscription key is not JSON");
+                return;
+            }
+        };
+        let (key, method) = (key.to_string(), Some(spec.name.to_owned()));
+        let conn = if subscribe {
+            ConnObject::Subscribe { key, reg, method }
+        } else {
+            ConnObject::UnSubscribe { key, reg, method }
+        };
+        let timeout = millis(self.options.response_timeout);
+        match writer::encode(&Packet::request(self.ids.next(), timeout, conn, app)) {
+            Ok(frame) => {
+                if self.outbox.try_send(frame).is_err() {
+                    tracing::warn!(
+                        method = spec.name,
+                        "leader connection is backed up; closing it to resubscribe"
+                    );
+                    self.lost.cancel();
+                }
+            }
+            Err(err) => {
+                tracing::warn!(method = spec.name, error = %err, "subscription request could not be encoded")
+            }
+        }
+    }
+
+    async fn read_loop(self: Arc<Self>, mut reader: FramedRead<OwnedReadHalf, PacketCodec>) {
+        loop {
+            let next = tokio::select! {
+                () = self.lost.cancelled() => break,
+                next = reader.next() => next,
+            };
+            match next {
+                Some(Ok(packet)) => self.on_packet(packet),
+                Some(Err(err)) => {
+                    tracing::warn!(error = %err, "bad frame from the leader; dropping the connection");
+                    break;
+                }
+                None => break,
+            }
+        }
+        self.lost.cancel();
+        let pending = std::mem::take(&mut *self.pending());
+        for (_, call) in pending {
+            let _ = call.tx.send(Err(Error::LeaderLost {
+                method: call.method.to_owned(),
+            }));
+        }
+    }
+
+    fn on_packet(&self, packet: Packet) {
+        match (packet.kind, &packet.conn) {
+            (Kind::Response, _) => {
+                if let Some(call) = self.pending().remove(&packet.id) {
+                    let _ = call.tx.send(Ok(packet));
+                }
+            }
+            (Kind::Request, ConnObject::SubscribeResult { key, method, end }) => {
+                self.on_push(key, method.as_deref(), end.as_deref(), packet.app.clone());
+                if self.push_ack {
+                    let ack = Packet::response(
+                        packet.id,
+                        0,
+                        ConnObject::SubscribeResultRes {},
+                        Bytes::new(),
+                    );
+                    if let Ok(frame) = writer::encode(&ack) {
+                        let _ = self.outbox.try_send(frame);
+                    }
+                }
+            }
+            (Kind::Request, other) => {
+                tracing::debug!(
+                    kind = other.type_name(),
+                    "ignoring an unexpected request from the leader"
+                );
+            }
+        }
+    }
+
+    fn on_push(&self, key: &str, method: Option<&str>, end: Option<&str>, item: Bytes) {
+        let method = method.unwrap_or("subscribe");
+        let mut topics = self.topics();
+        let Some((topic_key, topic)) = topics
+            .iter_mut()
+            .find(|((m, k), _)| *m == method && **k == *key)
+        else {
+            return;
+        };
+        match end {
+            None => {
+                topic.latest = Some(item.clone());
+                for (_, mailbox) in &topic.sinks {
+                    mailbox.deliver(item.clone());
+                }
+            }
+            Some(reason) => {
+                let method = topic_key.0;
+                for (_, mailbox) in &topic.sinks {
+                    mailbox.close(Some(Error::SubscriptionEnded {
+                        method: method.to_owned(),
+                        reason: reason.to_owned(),
+                    }));
+                }
+                let topic_key = topic_key.clone();
+                topics.remove(&topic_key);
+            }
+        }
+    }
+
+    async fn heartbeat_loop(self: Arc<Self>) {
+        let mut ticks = tokio::time::interval(self.options.heartbeat_interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            tokio::select! {
+                () = self.lost.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            let ping = self.request(
+                "heartbeat",
+                ConnObject::Heartbeat {},
+                Bytes::new(),
+                true,
+                self.options.response_timeout,
+            );
+            if let Err(err) = ping.await {
+                if !self.is_lost() {
+                    tracing::warn!(error = %err, "heartbeat unanswered; treating the leader as dead");
+                    self.lost.cancel();
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Checks the answer to `register_channel`: the epoch and whether pushes want acknowledgements.
+fn accept_answer(
+    answer: Packet,
+    id: i64,
+    channel: &str,
+    schema: &Schema,
+) -> Result<(u64, bool), JoinError> {
+    let ConnObject::RegisterChannelRes {
+        success,
+        epoch,
+        code,
+        error,
+        push_ack,
+    } = answer.conn
+    else {
+        return Err(JoinError::Garbage(format!(
+            "answered register_channel with {}",
+            answer.conn.type_name()
+        )));
+    };
+    if answer.kind != Kind::Response || answer.id != id {
+        return Err(JoinError::Garbage(format!(
+            "answered with id {} (expected {id})",
+            answer.id
+        )));
+    }
+    if success != Some(false) {
+        return Ok((epoch.unwrap_or(0), push_ack.unwrap_or(true)));
+    }
+    let code = code.unwrap_or_else(|| "refused".to_owned());
+    let message = error.unwrap_or_default();
+    Err(JoinError::Refused(match code.as_str() {
+        "schema_mismatch" => Error::SchemaMismatch {
+            channel: channel.to_owned(),
+            ours: schema.fingerprint_hex(),
+            theirs: message,
+        },
+        _ => Error::Refused {
+            channel: channel.to_owned(),
+            code,
+            message,
+        },
+    }))
+}
+
+/// A duration as the header's signed 32-bit milliseconds.
+pub(crate) fn millis(duration: Duration) -> i32 {
+    i32::try_from(duration.as_millis()).unwrap_or(i32::MAX)
+}

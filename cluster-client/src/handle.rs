@@ -1,0 +1,509 @@
+//! [`Handle`]: what a generated `{Trait}Client` holds. It knows this process's role, runs the
+//! election again when the leader is lost, and replays subscriptions and publishes on the new leader.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::election::{self, Ballot, Lost, Won};
+use crate::error::Error;
+use crate::follower::FollowerConn;
+use crate::leader::LeaderChannel;
+use crate::mailbox::Mailbox;
+use crate::options::Options;
+use crate::service::{MethodKind, MethodSpec, Reply, Schema};
+use crate::subscription::Subscription;
+use crate::transcode::Codec;
+
+pub use crate::election::Factory;
+
+/// The prefix of every subscription key, as the original's.
+pub(crate) const KEY_PREFIX: &str = "$$inner$$__";
+
+/// Where calls go right now.
+#[derive(Clone)]
+enum State {
+    /// An election runs; calls wait for it within their deadline.
+    Electing,
+    /// This process leads the channel.
+    Leader(Arc<LeaderChannel>),
+    /// This process follows over this connection.
+    Follower(Arc<FollowerConn>),
+    /// Election rounds keep failing; calls fail at once with this error while they are retried.
+    Unavailable(Error),
+    /// `close()` was called.
+    Closed,
+}
+
+/// The latest publish per (method, canonical JSON of the arguments): (argument count, framed
+/// arguments).
+type Publishes = HashMap<(&'static str, String), (u32, Bytes)>;
+
+/// One live subscription of this handle.
+struct SubEntry {
+    spec: &'static MethodSpec,
+    key: Arc<str>,
+    app: Bytes,
+    mailbox: Arc<Mailbox>,
+}
+
+struct Inner {
+    options: Options,
+    schema: &'static Schema,
+    channel: String,
+    factory: Factory,
+    state: watch::Sender<State>,
+    subs: Mutex<HashMap<u64, SubEntry>>,
+    next_sub: AtomicU64,
+    publishes: Mutex<Publishes>,
+    epoch: AtomicU64,
+    shutdown: CancellationToken,
+}
+
+/// A process's membership in one channel: leader or follower, across failovers.
+///
+/// Generated clients hold one; users call it through them. Cloning is cheap and shares the handle.
+#[derive(Clone)]
+pub struct Handle {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle")
+            .field("channel", &self.inner.channel)
+            .field("port", &self.inner.options.port)
+            .field("leader", &self.is_leader())
+            .field("epoch", &self.epoch())
+            .finish()
+    }
+}
+
+impl Handle {
+    /// Joins the channel `options.name` (default: the schema's name): runs the election, builds the real
+    /// client with `factory` if this process wins, and keeps the membership alive until
+    /// [`close`](Self::close).
+    pub async fn create(
+        options: Options,
+        schema: &'static Schema,
+        factory: Factory,
+    ) -> Result<Handle, Error> {
+        let channel = options.channel(schema.name).to_owned();
+        let inner = Arc::new(Inner {
+            options,
+            schema,
+            channel,
+            factory,
+            state: watch::Sender::new(State::Electing),
+            subs: Mutex::default(),
+            next_sub: AtomicU64::new(1),
+            publishes: Mutex::default(),
+            epoch: AtomicU64::new(0),
+            shutdown: CancellationToken::new(),
+        });
+        let first = if inner.options.single_mode {
+            State::Leader(election::single(&inner.ballot(true)).await?)
+        } else {
+            inner.first_election().await?
+        };
+        inner.set_state(first);
+        if !inner.options.single_mode {
+            tokio::spawn(supervise(Arc::downgrade(&inner)));
+        }
+        Ok(Handle { inner })
+    }
+
+    /// Whether this process leads the channel now.
+    pub fn is_leader(&self) -> bool {
+        matches!(*self.inner.state.borrow(), State::Leader(_))
+    }
+
+    /// The current leadership term (0 before the first election ends).
+    pub fn epoch(&self) -> u64 {
+        self.inner.epoch.load(Ordering::Relaxed)
+    }
+
+    /// The application-object codec.
+    pub fn codec(&self) -> Codec {
+        self.inner.options.codec
+    }
+
+    /// The channel name.
+    pub fn channel(&self) -> &str {
+        &self.inner.channel
+    }
+
+    fn spec(&self, method: &str, kinds: &[MethodKind]) -> Result<&'static MethodSpec, Error> {
+        self.inner
+            .schema
+            .method(method)
+            .filter(|spec| kinds.contains(&spec.kind))
+            .ok_or_else(|| Error::Remote {
+                name: "unknown_method".to_owned(),
+                message: format!(
+                    "`{method}` is not a method of this kind in {}",
+                    self.inner.schema.name
+                ),
+            })
+    }
+
+    /// Calls an invoke, oneway or publish method with framed arguments.
+    ///
+    /// On a leader the real client runs it in this process; on a follower it goes to the leader. A call
+    /// made during an election waits for it within the call's deadline. A call in flight when the leader
+    /// is lost fails at once with [`Error::LeaderLost`], unless its method is idempotent: then it is sent
+    /// once more to the new leader.
+    pub async fn call(&self, method: &str, argc: u32, app: Bytes) -> Result<Reply, Error> {
+        let spec = self.spec(
+            method,
+            &[MethodKind::Invoke, MethodKind::Oneway, MethodKind::Publish],
+        )?;
+        let timeout = spec
+            .timeout_ms
+            .map_or(self.inner.options.response_timeout, |ms| {
+                Duration::from_millis(ms.into())
+            });
+        let deadline = Instant::now() + timeout;
+        let oneway = spec.kind != MethodKind::Invoke;
+        let mut retried = false;
+        loop {
+            let state = self.inner.ready(deadline, spec.name, timeout).await?;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let result = match state {
+                State::Leader(leader) => {
+                    leader.call_local(spec, argc, app.clone(), remaining).await
+                }
+                State::Follower(conn) => {
+                    conn.call(spec, argc, app.clone(), oneway, remaining).await
+                }
+                State::Unavailable(err) => Err(err),
+                State::Closed => Err(Error::Closed),
+                State::Electing => continue,
+            };
+            match result {
+                Err(Error::LeaderLost { .. }) if spec.idempotent && !retried => retried = true,
+                result => return result,
+            }
+        }
+    }
+
+    /// Calls a publish method and remembers it (the latest per argument `key`) to publish again on
+    /// every new leader.
+    pub async fn publish(
+        &self,
+        method: &str,
+        key: String,
+        argc: u32,
+        app: Bytes,
+    ) -> Result<(), Error> {
+        let spec = self.spec(method, &[MethodKind::Publish])?;
+        self.inner
+            .publishes()
+            .insert((spec.name, key), (argc, app.clone()));
+        self.call(spec.name, argc, app).await.map(drop)
+    }
+
+    /// Subscribes with framed arguments whose canonical JSON is `reg`.
+    pub fn subscribe<T>(&self, method: &str, reg: String, app: Bytes) -> Subscription<T> {
+        let spec = match self.spec(method, &[MethodKind::Subscribe]) {
+            Ok(spec) => spec,
+            Err(err) => return Subscription::failed(err),
+        };
+        let options = &self.inner.options;
+        let mailbox = Arc::new(Mailbox::new(
+            spec.name,
+            options.subscription_buffer,
+            options.slow_consumer,
+        ));
+        let id = self.inner.next_sub.fetch_add(1, Ordering::Relaxed);
+        let entry = SubEntry {
+            spec,
+            key: Arc::from(format!("{KEY_PREFIX}{reg}")),
+            app,
+            mailbox: Arc::clone(&mailbox),
+        };
+        let state = self.inner.state.borrow().clone();
+        attach(&state, id, &entry);
+        if matches!(state, State::Closed) {
+            mailbox.close(Some(Error::Closed));
+        }
+        self.inner.subs().insert(id, entry);
+        if let Some(timeout) = options.subscribe_timeout {
+            let mailbox = Arc::downgrade(&mailbox);
+            tokio::spawn(async move {
+                tokio::time::sleep(timeout).await;
+                if let Some(mailbox) = mailbox.upgrade() {
+                    mailbox.close_if_empty(Error::SubscribeTimeout {
+                        method: spec.name.to_owned(),
+                        ms: timeout.as_millis() as u64,
+                    });
+                }
+            });
+        }
+        let guard = SubscriptionGuard {
+            inner: Arc::downgrade(&self.inner),
+            id,
+        };
+        Subscription::remote(mailbox, self.codec(), guard)
+    }
+
+    /// Leaves the channel. A follower closes its connection. A leader stops its channel, closes the real
+    /// client, and releases the port when no channel is left; its followers elect a new leader. Calls
+    /// and subscriptions of this handle then fail with [`Error::Closed`]. Closing twice is harmless.
+    pub async fn close(&self) -> Result<(), Error> {
+        self.inner.close().await;
+        Ok(())
+    }
+}
+
+impl Inner {
+    fn ballot(&self, first: bool) -> Ballot<'_> {
+        Ballot {
+            options: &self.options,
+            schema: self.schema,
+            channel: &self.channel,
+            factory: &self.factory,
+            last_epoch: self.epoch.load(Ordering::Relaxed),
+            first,
+        }
+    }
+
+    fn subs(&self) -> MutexGuard<'_, HashMap<u64, SubEntry>> {
+        self.subs.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn publishes(&self) -> MutexGuard<'_, Publishes> {
+        self.publishes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The election at `create()`: retried while no leader is reachable, up to `max_wait_time`.
+    async fn first_election(&self) -> Result<State, Error> {
+        let started = Instant::now();
+        let give_up = started + self.options.max_wait_time;
+        let mut round = 0;
+        loop {
+            match election::run(&self.ballot(true)).await {
+                Ok(won) => return Ok(self.won(won)),
+                Err(Lost::Fatal(err)) => return Err(err),
+                Err(Lost::Retry(err)) => {
+                    let pause = election::backoff(round);
+                    if Instant::now() + pause >= give_up {
+                        return Err(match err {
+                            Error::NoLeader { port, channel, .. } => Error::NoLeader {
+                                port,
+                                channel,
+                                waited_ms: started.elapsed().as_millis() as u64,
+                            },
+                            other => other,
+                        });
+                    }
+                    tracing::debug!(channel = %self.channel, error = %err, "no leader yet; retrying");
+                    tokio::time::sleep(pause).await;
+                    round += 1;
+                }
+            }
+        }
+    }
+
+    fn won(&self, won: Won) -> State {
+        let (epoch, state) = match won {
+            Won::Leader(leader) => (leader.epoch(), State::Leader(leader)),
+            Won::Follower(conn) => (conn.epoch(), State::Follower(conn)),
+        };
+        self.epoch.fetch_max(epoch, Ordering::Relaxed);
+        state
+    }
+
+    /// Publishes a new state, then attaches every live subscription and replays every publish there.
+    fn set_state(self: &Arc<Self>, state: State) {
+        self.state.send_replace(state.clone());
+        for (id, entry) in self.subs().iter() {
+            attach(&state, *id, entry);
+        }
+        let publishes: Vec<_> = self
+            .publishes()
+            .iter()
+            .map(|((m, _), v)| (*m, v.clone()))
+            .collect();
+        if publishes.is_empty() {
+            return;
+        }
+        let handle = Handle {
+            inner: Arc::clone(self),
+        };
+        tokio::spawn(async move {
+            for (method, (argc, app)) in publishes {
+                if let Err(err) = handle.call(method, argc, app).await {
+                    tracing::warn!(method, error = %err, "publish replay failed");
+                }
+            }
+        });
+    }
+
+    /// Waits until calls can go somewhere, or the deadline.
+    async fn ready(
+        &self,
+        deadline: Instant,
+        method: &str,
+        timeout: Duration,
+    ) -> Result<State, Error> {
+        let mut rx = self.state.subscribe();
+        let usable = |state: &State| match state {
+            State::Electing => false,
+            State::Follower(conn) => !conn.is_lost(),
+            _ => true,
+        };
+        match tokio::time::timeout_at(deadline, rx.wait_for(usable)).await {
+            Ok(Ok(state)) => Ok(state.clone()),
+            Ok(Err(_)) => Err(Error::Closed),
+            Err(_) => Err(Error::Timeout {
+                method: method.to_owned(),
+                ms: timeout.as_millis() as u64,
+            }),
+        }
+    }
+
+    async fn close(&self) {
+        self.shutdown.cancel();
+        let previous = self.state.send_replace(State::Closed);
+        match previous {
+            State::Leader(leader) => leader.stop().await,
+            State::Follower(conn) => conn.close(),
+            _ => {}
+        }
+        for entry in self.subs().values() {
+            entry.mailbox.close(Some(Error::Closed));
+        }
+    }
+}
+
+impl Drop for Inner {
+    /// The last handle is gone without `close()`: stop everything it started.
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        match self.state.send_replace(State::Closed) {
+            State::Leader(leader) => {
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    runtime.spawn(async move { leader.stop().await });
+                }
+            }
+            State::Follower(conn) => conn.close(),
+            _ => {}
+        }
+    }
+}
+
+/// Attaches one subscription to wherever calls go now (nothing while electing: the new state attaches
+/// it).
+fn attach(state: &State, id: u64, entry: &SubEntry) {
+    match state {
+        State::Leader(leader) => {
+            leader.subscribe_local(entry.spec, &entry.key, &entry.app, id, &entry.mailbox)
+        }
+        State::Follower(conn) => {
+            conn.subscribe(entry.spec, &entry.key, &entry.app, id, &entry.mailbox)
+        }
+        _ => {}
+    }
+}
+
+/// Watches the current role and runs the election again whenever the leader is lost.
+async fn supervise(inner: Weak<Inner>) {
+    let mut round = 0;
+    loop {
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        let shutdown = strong.shutdown.clone();
+        let state = strong.state.borrow().clone();
+        drop(strong);
+        match state {
+            State::Closed => return,
+            State::Follower(conn) => {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = conn.lost() => {}
+                }
+            }
+            State::Leader(_) => {
+                shutdown.cancelled().await;
+                return;
+            }
+            State::Electing | State::Unavailable(_) => {}
+        }
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        if shutdown.is_cancelled() {
+            return;
+        }
+        if matches!(*strong.state.borrow(), State::Follower(_)) {
+            tracing::info!(channel = %strong.channel, "leader lost; electing a new one");
+            strong.state.send_replace(State::Electing);
+            round = 0;
+        }
+        let result = election::run(&strong.ballot(false)).await;
+        match result {
+            Ok(won) => {
+                let state = strong.won(won);
+                if shutdown.is_cancelled() {
+                    close_won(state).await;
+                    return;
+                }
+                strong.set_state(state);
+                round = 0;
+            }
+            Err(Lost::Retry(err) | Lost::Fatal(err)) => {
+                tracing::warn!(channel = %strong.channel, error = %err, round, "election round failed; retrying");
+                if round > 0 {
+                    strong.state.send_replace(State::Unavailable(err));
+                }
+                drop(strong);
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(election::backoff(round)) => {}
+                }
+                round += 1;
+            }
+        }
+    }
+}
+
+/// A role won after `close()` was called: give it up again.
+async fn close_won(state: State) {
+    match state {
+        State::Leader(leader) => leader.stop().await,
+        State::Follower(conn) => conn.close(),
+        _ => {}
+    }
+}
+
+/// Unsubscribes when the [`Subscription`] holding it is dropped.
+pub(crate) struct SubscriptionGuard {
+    inner: Weak<Inner>,
+    id: u64,
+}
+
+impl Drop for SubscriptionGuard {
+    fn drop(&mut self) {
+        let Some(inner) = self.inner.upgrade() else {
+            return;
+        };
+        let Some(entry) = inner.subs().remove(&self.id) else {
+            return;
+        };
+        match &*inner.state.borrow() {
+            State::Leader(leader) => leader.unsubscribe_local(entry.spec, &entry.key, self.id),
+            State::Follower(conn) => conn.unsubscribe(entry.spec, &entry.key, self.id),
+            _ => {}
+        }
+    }
+}
