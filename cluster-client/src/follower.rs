@@ -7,19 +7,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::oneshot;
-use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
 use crate::ids::IdGen;
 use crate::mailbox::Mailbox;
 use crate::options::Options;
-use crate::protocol::{ConnObject, Kind, Packet, PacketCodec, RawJson};
+use crate::protocol::{ConnObject, Kind, Packet, RawJson};
 use crate::service::{MethodSpec, Reply, Schema};
 use crate::transcode::Transcode;
+use crate::transport::{self, PacketReader, ReadHalf, WriteHalf};
 use crate::writer::{self, Outbox};
 
 /// Frames this process may have queued for its leader.
@@ -72,18 +70,25 @@ impl FollowerConn {
         channel: &str,
     ) -> Result<Arc<Self>, JoinError> {
         let wait = options.connect_timeout;
-        let stream =
-            match tokio::time::timeout(wait, TcpStream::connect(("127.0.0.1", options.port))).await
-            {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(err)) => return Err(JoinError::Unreachable(err)),
-                Err(_) => return Err(JoinError::Silent(wait)),
-            };
-        let _ = stream.set_nodelay(true);
-        let (read, write) = stream.into_split();
+        match tokio::time::timeout(wait, transport::connect(options.port)).await {
+            Ok(Ok((read, write))) => Self::register(read, write, options, schema, channel).await,
+            Ok(Err(err)) => Err(JoinError::Unreachable(err)),
+            Err(_) => Err(JoinError::Silent(wait)),
+        }
+    }
+
+    /// Registers on `channel` over an open connection.
+    pub(crate) async fn register(
+        read: ReadHalf,
+        write: WriteHalf,
+        options: &Options,
+        schema: &'static Schema,
+        channel: &str,
+    ) -> Result<Arc<Self>, JoinError> {
+        let wait = options.connect_timeout;
         let lost = CancellationToken::new();
         let outbox = writer::spawn(write, OUTBOX_CAPACITY, lost.clone());
-        let mut reader = FramedRead::new(read, PacketCodec::new(options.max_frame_size));
+        let mut reader = transport::reader(read, options.max_frame_size);
         let ids = IdGen::default();
         let register = ConnObject::RegisterChannel {
             channel_name: channel.to_owned(),
@@ -197,7 +202,7 @@ impl FollowerConn {
         }
         let (id, rx) = if wait {
             let (tx, rx) = oneshot::channel();
-            (self.register(PendingCall { method, tx }), Some(rx))
+            (self.track(PendingCall { method, tx }), Some(rx))
         } else {
             (self.ids.next(), None)
         };
@@ -221,7 +226,7 @@ impl FollowerConn {
     }
 
     /// Takes an id no pending call holds (ids wrap, so a very old call may still hold one).
-    fn register(&self, call: PendingCall) -> i64 {
+    fn track(&self, call: PendingCall) -> i64 {
         let mut pending = self.pending();
         let mut id = self.ids.next();
         while pending.contains_key(&id) {
@@ -318,7 +323,7 @@ impl FollowerConn {
         }
     }
 
-    async fn read_loop(self: Arc<Self>, mut reader: FramedRead<OwnedReadHalf, PacketCodec>) {
+    async fn read_loop(self: Arc<Self>, mut reader: PacketReader) {
         loop {
             let next = tokio::select! {
                 () = self.lost.cancelled() => break,

@@ -18,6 +18,7 @@ mod mailbox;
 mod options;
 mod server;
 mod subscription;
+mod transport;
 mod writer;
 
 pub use cluster_client_derive::cluster_client;

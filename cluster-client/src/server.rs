@@ -10,12 +10,12 @@ use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
-use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
 use crate::leader::{LeaderChannel, Registration};
 use crate::options::Options;
-use crate::protocol::{ConnObject, Kind, Packet, PacketCodec};
+use crate::protocol::{ConnObject, Kind, Packet};
+use crate::transport::{self, WriteHalf};
 use crate::writer;
 
 /// The state of one channel on the port.
@@ -129,9 +129,8 @@ impl PortServer {
 
     /// Reads the first packet of a connection and hands the socket to its channel's leader.
     async fn handshake(self: Arc<Self>, socket: TcpStream, permit: OwnedSemaphorePermit) {
-        let _ = socket.set_nodelay(true);
-        let (read, mut write) = socket.into_split();
-        let mut reader = FramedRead::new(read, PacketCodec::new(self.limits.max_frame_size));
+        let (read, mut write) = transport::split_tcp(socket);
+        let mut reader = transport::reader(read, self.limits.max_frame_size);
         let first = tokio::select! {
             () = self.stop.cancelled() => return,
             first = tokio::time::timeout(self.limits.register_timeout, reader.next()) => first,
@@ -206,12 +205,7 @@ impl PortServer {
 }
 
 /// Answers a registration with a refusal, then closes the connection.
-async fn refuse(
-    write: &mut tokio::net::tcp::OwnedWriteHalf,
-    registration: &Registration,
-    code: &str,
-    message: String,
-) {
+async fn refuse(write: &mut WriteHalf, registration: &Registration, code: &str, message: String) {
     let conn = ConnObject::RegisterChannelRes {
         success: Some(false),
         epoch: None,

@@ -7,15 +7,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
 use super::topics::{Owner, Sink, TopicKey};
 use super::{LeaderChannel, run_guarded};
 use crate::protocol::args::Args;
-use crate::protocol::{ConnObject, Kind, Packet, PacketCodec};
+use crate::protocol::{ConnObject, Kind, Packet};
 use crate::service::{MethodKind, Reply, ServiceError};
+use crate::transport::{PacketReader, WriteHalf};
 use crate::writer::{self, Outbox};
 
 /// Frames a follower connection may have queued for writing.
@@ -50,8 +49,8 @@ impl LeaderChannel {
     /// Takes over a registered follower connection.
     pub(crate) fn serve(
         self: &Arc<Self>,
-        reader: FramedRead<OwnedReadHalf, PacketCodec>,
-        writer: OwnedWriteHalf,
+        reader: PacketReader,
+        writer: WriteHalf,
         registration: Registration,
     ) {
         let stop = self.stop.child_token();
@@ -107,11 +106,7 @@ impl LeaderChannel {
         sent && refusal.is_none()
     }
 
-    async fn read_loop(
-        self: &Arc<Self>,
-        conn: &Conn,
-        mut reader: FramedRead<OwnedReadHalf, PacketCodec>,
-    ) {
+    async fn read_loop(self: &Arc<Self>, conn: &Conn, mut reader: PacketReader) {
         let idle = self
             .options
             .heartbeat_check
@@ -281,11 +276,10 @@ impl LeaderChannel {
                     return Err(ServiceError::Overloaded { limit });
                 }
                 let sink = Sink::Remote {
-                    conn: conn.id,
                     outbox: conn.outbox.clone(),
                     stop: conn.stop.clone(),
                 };
-                self.attach(topic, spec, conn.id, sink, &app)
+                self.attach(topic, spec, Owner::Conn(conn.id), sink, &app)
             });
         if let Err(err) = result {
             tracing::warn!(channel = %self.name, method, error = %err, "subscription refused");
@@ -302,7 +296,7 @@ impl LeaderChannel {
 
 /// The next frame, or `Err` after `idle` without one.
 async fn next_within(
-    reader: &mut FramedRead<OwnedReadHalf, PacketCodec>,
+    reader: &mut PacketReader,
     idle: Option<Duration>,
 ) -> Result<Option<Result<Packet, crate::protocol::ProtocolError>>, Duration> {
     match idle {

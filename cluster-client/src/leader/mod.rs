@@ -111,7 +111,13 @@ impl LeaderChannel {
             method: spec.name,
             key: Arc::clone(key),
         };
-        if let Err(err) = self.attach(key, spec, sub_id, Sink::Local(Arc::clone(mailbox)), app) {
+        if let Err(err) = self.attach(
+            key,
+            spec,
+            Owner::Local(sub_id),
+            Sink::Local(Arc::clone(mailbox)),
+            app,
+        ) {
             mailbox.close(Some(Error::Remote {
                 name: err.fault().to_owned(),
                 message: err.to_string(),
@@ -133,20 +139,20 @@ impl LeaderChannel {
         &self,
         key: TopicKey,
         spec: &'static MethodSpec,
-        sink_id: u64,
+        owner: Owner,
         sink: Sink,
         app: &Bytes,
     ) -> Result<(), ServiceError> {
         if self
             .topics
-            .attach(key.clone(), spec, sink_id, sink.clone(), None)
+            .attach(key.clone(), spec, owner, sink.clone(), None)
         {
             return Ok(());
         }
         let upstream =
             Arc::clone(&self.service).subscribe(self.options.codec, spec.name, app.clone())?;
         tracing::debug!(channel = %self.name, method = spec.name, key = %key.key, "subscribing the real client");
-        self.topics.attach(key, spec, sink_id, sink, Some(upstream));
+        self.topics.attach(key, spec, owner, sink, Some(upstream));
         Ok(())
     }
 

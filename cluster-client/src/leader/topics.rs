@@ -32,7 +32,6 @@ pub(crate) enum Sink {
     Local(Arc<Mailbox>),
     /// A follower connection; a full queue closes it (`stop`).
     Remote {
-        conn: u64,
         outbox: Outbox,
         stop: CancellationToken,
     },
@@ -40,7 +39,7 @@ pub(crate) enum Sink {
 
 struct Topic {
     spec: &'static MethodSpec,
-    sinks: Vec<(u64, Sink)>,
+    sinks: Vec<(Owner, Sink)>,
     latest: Option<Bytes>,
     pump: AbortHandle,
 }
@@ -75,15 +74,11 @@ impl Topics {
     pub(crate) fn count_for_conn(&self, conn: u64) -> usize {
         self.lock()
             .values()
-            .filter(|t| {
-                t.sinks
-                    .iter()
-                    .any(|(_, s)| matches!(s, Sink::Remote { conn: c, .. } if *c == conn))
-            })
+            .filter(|t| t.sinks.iter().any(|(owner, _)| *owner == Owner::Conn(conn)))
             .count()
     }
 
-    /// Adds `sink` (with id `sink_id`) to the topic, starting the topic with `upstream` if it does not
+    /// Adds the sink of `owner` to the topic, starting the topic with `upstream` if it does not
     /// exist yet (`upstream` is dropped otherwise). A sink already present is left alone. A late
     /// subscriber of a broadcast topic gets the latest item at once. Returns `false` when the topic
     /// does not exist and no `upstream` was given: the caller subscribes upstream and tries again.
@@ -91,7 +86,7 @@ impl Topics {
         self: &Arc<Self>,
         key: TopicKey,
         spec: &'static MethodSpec,
-        sink_id: u64,
+        owner: Owner,
         sink: Sink,
         upstream: Option<ItemStream>,
     ) -> bool {
@@ -112,17 +107,13 @@ impl Topics {
                 })
             }
         };
-        if topic
-            .sinks
-            .iter()
-            .any(|(id, existing)| *id == sink_id || same_conn(existing, &sink))
-        {
+        if topic.sinks.iter().any(|(existing, _)| *existing == owner) {
             return true;
         }
         if let Some(latest) = topic.latest.clone() {
             self.deliver(&key, &sink, latest);
         }
-        topic.sinks.push((sink_id, sink));
+        topic.sinks.push((owner, sink));
         true
     }
 
@@ -134,11 +125,7 @@ impl Topics {
             if key.is_some_and(|k| k != topic_key) {
                 return true;
             }
-            topic.sinks.retain(|(id, sink)| match (owner, sink) {
-                (Owner::Local(local), Sink::Local(_)) => *id != local,
-                (Owner::Conn(conn), Sink::Remote { conn: c, .. }) => *c != conn,
-                _ => true,
-            });
+            topic.sinks.retain(|(existing, _)| *existing != owner);
             if topic.sinks.is_empty() {
                 tracing::debug!(method = topic_key.method, key = %topic_key.key, "last subscriber gone; ending the upstream subscription");
                 topic.pump.abort();
@@ -197,11 +184,10 @@ impl Topics {
     fn deliver_frame(&self, sink: &Sink, item: &Bytes, frame: Option<&Bytes>) {
         match sink {
             Sink::Local(mailbox) => mailbox.deliver(item.clone()),
-            Sink::Remote { conn, outbox, stop } => {
+            Sink::Remote { outbox, stop } => {
                 let Some(frame) = frame else { return };
                 if outbox.try_send(frame.clone()) == Err(SendFailure::Full) {
                     tracing::warn!(
-                        conn,
                         "follower is not reading its subscription pushes; closing its connection"
                     );
                     stop.cancel();
@@ -242,8 +228,4 @@ impl Topics {
             }
         }
     }
-}
-
-fn same_conn(a: &Sink, b: &Sink) -> bool {
-    matches!((a, b), (Sink::Remote { conn: x, .. }, Sink::Remote { conn: y, .. }) if x == y)
 }

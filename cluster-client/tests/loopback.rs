@@ -1,0 +1,227 @@
+//! One process, loopback TCP: a leader handle and a follower handle of the same channel, driven
+//! through a hand-written implementation of the service seam.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use cluster_client::__private::{self as seam, Args, BoxFuture, EncodeArgs, ItemStream};
+use cluster_client::service::{MethodKind, MethodSpec, Reply, Schema, Service, ServiceError};
+use cluster_client::transcode::Transcode;
+use cluster_client::{Codec, Error, Handle, Options, Subscription};
+use futures::StreamExt;
+use tokio::sync::broadcast;
+
+static SCHEMA: Schema = Schema {
+    name: "Echo",
+    fingerprint: 0xfeed,
+    methods: &[
+        MethodSpec::new("echo", MethodKind::Invoke),
+        MethodSpec::new("fail", MethodKind::Invoke),
+        MethodSpec::new("note", MethodKind::Oneway),
+        MethodSpec::new("watch", MethodKind::Subscribe),
+        MethodSpec::new("announce", MethodKind::Publish),
+        MethodSpec::new("close", MethodKind::Close),
+    ],
+};
+
+/// The real client: counts notes, echoes, and publishes announcements to watchers.
+struct Echo {
+    notes: AtomicUsize,
+    feed: broadcast::Sender<String>,
+    upstream_subs: Arc<AtomicUsize>,
+}
+
+/// Decrements the live-subscription counter when the upstream stream is dropped.
+struct Live(Arc<AtomicUsize>);
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Service for Echo {
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
+    }
+
+    fn call(
+        self: Arc<Self>,
+        codec: Codec,
+        method: &str,
+        args: Args,
+    ) -> BoxFuture<Result<Reply, ServiceError>> {
+        match method {
+            "echo" => seam::serve_invoke(codec, "echo", args, |(s,): (String,)| async move {
+                Ok::<_, String>(s)
+            }),
+            "fail" => seam::serve_invoke(codec, "fail", args, |(s,): (String,)| async move {
+                Err::<(), _>(s)
+            }),
+            "note" => seam::serve_oneway(codec, "note", args, move |(): ()| async move {
+                self.notes.fetch_add(1, Ordering::SeqCst);
+            }),
+            "announce" => {
+                seam::serve_oneway(codec, "announce", args, move |(s,): (String,)| async move {
+                    let _ = self.feed.send(s);
+                })
+            }
+            other => Box::pin(std::future::ready(Err(ServiceError::unknown(
+                other,
+                MethodKind::Invoke,
+            )))),
+        }
+    }
+
+    fn subscribe(
+        self: Arc<Self>,
+        codec: Codec,
+        method: &str,
+        app: Bytes,
+    ) -> Result<ItemStream, ServiceError> {
+        match method {
+            "watch" => seam::serve_subscribe(codec, "watch", app, |(prefix,): (String,)| {
+                self.upstream_subs.fetch_add(1, Ordering::SeqCst);
+                let live = Live(Arc::clone(&self.upstream_subs));
+                let rx = self.feed.subscribe();
+                Subscription::from_stream(futures::stream::unfold(
+                    (rx, live, prefix),
+                    |(mut rx, live, prefix)| async move {
+                        loop {
+                            match rx.recv().await {
+                                Ok(s) => return Some((format!("{prefix}{s}"), (rx, live, prefix))),
+                                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                                Err(broadcast::error::RecvError::Closed) => return None,
+                            }
+                        }
+                    },
+                ))
+            }),
+            other => Err(ServiceError::unknown(other, MethodKind::Subscribe)),
+        }
+    }
+
+    fn close(self: Arc<Self>) -> BoxFuture<()> {
+        Box::pin(async {})
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn handle(port: u16, subs: Arc<AtomicUsize>) -> Handle {
+    let options = Options::new("echo")
+        .port(port)
+        .response_timeout(Duration::from_secs(2));
+    seam::create(options, &SCHEMA, move || {
+        let subs = Arc::clone(&subs);
+        async move {
+            Ok::<_, String>(Echo {
+                notes: AtomicUsize::new(0),
+                feed: broadcast::channel(64).0,
+                upstream_subs: subs,
+            })
+        }
+    })
+    .await
+    .unwrap()
+}
+
+fn app<A: EncodeArgs>(args: A) -> Bytes {
+    let mut out = BytesMut::new();
+    args.encode(Codec::default(), &mut out).unwrap();
+    out.freeze()
+}
+
+async fn echo(h: &Handle, s: &str) -> Result<String, Error> {
+    match h.call("echo", 1, app((s.to_owned(),))).await? {
+        Reply::Value(b) => Ok(Codec::default().decode(&b)?),
+        Reply::Error(_) => panic!("echo does not fail"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_and_follower_in_one_process() {
+    let port = free_port();
+    let subs = Arc::new(AtomicUsize::new(0));
+    let leader = handle(port, Arc::clone(&subs)).await;
+    let follower = handle(port, Arc::clone(&subs)).await;
+    assert!(leader.is_leader());
+    assert!(!follower.is_leader());
+    assert_eq!(leader.epoch(), follower.epoch());
+
+    assert_eq!(echo(&leader, "a").await.unwrap(), "a");
+    assert_eq!(echo(&follower, "b").await.unwrap(), "b");
+    match follower
+        .call("fail", 1, app(("boom".to_owned(),)))
+        .await
+        .unwrap()
+    {
+        Reply::Error(b) => assert_eq!(Codec::default().decode::<String>(&b).unwrap(), "boom"),
+        other => panic!("expected the method's error, got {other:?}"),
+    }
+
+    let mut a: Subscription<String> =
+        follower.subscribe("watch", "\"x:\"".into(), app(("x:".to_owned(),)));
+    let mut b: Subscription<String> =
+        leader.subscribe("watch", "\"x:\"".into(), app(("x:".to_owned(),)));
+    // Give the follower's subscribe packet time to reach the leader before publishing.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        subs.load(Ordering::SeqCst),
+        1,
+        "one upstream subscription per key"
+    );
+    follower
+        .publish(
+            "announce",
+            "\"hello\"".into(),
+            1,
+            app(("hello".to_owned(),)),
+        )
+        .await
+        .unwrap();
+    let got_a = tokio::time::timeout(Duration::from_secs(2), a.next())
+        .await
+        .unwrap();
+    let got_b = tokio::time::timeout(Duration::from_secs(2), b.next())
+        .await
+        .unwrap();
+    assert_eq!(got_a.as_deref(), Some("x:hello"));
+    assert_eq!(got_b.as_deref(), Some("x:hello"));
+
+    drop(a);
+    drop(b);
+    for _ in 0..100 {
+        if subs.load(Ordering::SeqCst) == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        subs.load(Ordering::SeqCst),
+        0,
+        "upstream subscription ends with the last subscriber"
+    );
+
+    leader.close().await.unwrap();
+    // The follower takes over.
+    let mut took_over = false;
+    for _ in 0..200 {
+        if follower.is_leader() {
+            took_over = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(took_over, "follower became leader after the leader closed");
+    assert_eq!(echo(&follower, "c").await.unwrap(), "c");
+    assert!(matches!(echo(&leader, "d").await, Err(Error::Closed)));
+    follower.close().await.unwrap();
+}
