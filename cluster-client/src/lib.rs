@@ -19,6 +19,9 @@ mod options;
 mod server;
 mod subscription;
 mod transport;
+
+#[cfg(test)]
+mod tests;
 mod writer;
 
 pub use cluster_client_derive::cluster_client;

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::leader::{LeaderChannel, Registration};
 use crate::options::Options;
-use crate::protocol::{ConnObject, Kind, Packet};
+use crate::protocol::{ConnObject, Packet};
 use crate::transport::{self, WriteHalf};
 use crate::writer;
 
@@ -145,28 +145,11 @@ impl PortServer {
             }
             Ok(Some(Ok(packet))) => packet,
         };
-        let (
-            Kind::Request,
-            ConnObject::RegisterChannel {
-                channel_name,
-                fingerprint,
-                codec,
-                pid,
-            },
-        ) = (packet.kind, packet.conn)
-        else {
+        let Some((channel_name, registration)) = Registration::from_packet(packet, permit) else {
             return tracing::warn!(
                 port = self.port,
                 "closing a connection whose first packet is not a register_channel request"
             );
-        };
-        let registration = Registration {
-            id: packet.id,
-            timeout: packet.timeout,
-            fingerprint,
-            codec,
-            pid,
-            _permit: permit,
         };
         let slot = self
             .channels()

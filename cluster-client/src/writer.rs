@@ -11,6 +11,9 @@ use crate::protocol::{Packet, ProtocolError};
 /// Frames taken from the queue per write, at most.
 const BATCH: usize = 256;
 
+/// How long a stopped writer may spend sending what was queued before the stop.
+const FLUSH_ON_STOP: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// The sending side of a connection's write queue. Cheap to clone.
 #[derive(Debug, Clone)]
 pub(crate) struct Outbox {
@@ -75,21 +78,42 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         if received == 0 {
             break;
         }
-        let result = if frames.len() == 1 {
-            io.write_all(&frames[0]).await
-        } else {
-            buf.clear();
-            for frame in &frames {
-                buf.extend_from_slice(frame);
-            }
-            io.write_all(&buf).await
-        };
-        frames.clear();
-        if let Err(err) = result {
+        if let Err(err) = write_batch(&mut io, &mut frames, &mut buf).await {
             tracing::debug!(error = %err, "connection write failed");
-            break;
+            stop.cancel();
+            return;
         }
     }
-    let _ = io.shutdown().await;
+    // Stopped: what was queued before the stop (a refusal, a last answer) still goes out, within a
+    // bound, so a peer that does not read cannot hold the task.
+    while let Ok(frame) = rx.try_recv() {
+        frames.push(frame);
+    }
+    let flush = async {
+        write_batch(&mut io, &mut frames, &mut buf).await?;
+        io.shutdown().await
+    };
+    let _ = tokio::time::timeout(FLUSH_ON_STOP, flush).await;
     stop.cancel();
+}
+
+/// Writes `frames` as one write (or the single frame as it is) and empties the list.
+async fn write_batch<W: AsyncWrite + Unpin>(
+    io: &mut W,
+    frames: &mut Vec<Bytes>,
+    buf: &mut BytesMut,
+) -> std::io::Result<()> {
+    let result = match frames.as_slice() {
+        [] => Ok(()),
+        [one] => io.write_all(one).await,
+        many => {
+            buf.clear();
+            for frame in many {
+                buf.extend_from_slice(frame);
+            }
+            io.write_all(buf).await
+        }
+    };
+    frames.clear();
+    result
 }

@@ -37,6 +37,37 @@ pub(crate) struct Registration {
     pub(crate) _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
+impl Registration {
+    /// Reads a connection's first packet: the channel asked for and the registration, or `None` if it
+    /// is not a `register_channel` request.
+    pub(crate) fn from_packet(
+        packet: Packet,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> Option<(String, Registration)> {
+        let (
+            Kind::Request,
+            ConnObject::RegisterChannel {
+                channel_name,
+                fingerprint,
+                codec,
+                pid,
+            },
+        ) = (packet.kind, packet.conn)
+        else {
+            return None;
+        };
+        let registration = Registration {
+            id: packet.id,
+            timeout: packet.timeout,
+            fingerprint,
+            codec,
+            pid,
+            _permit: permit,
+        };
+        Some((channel_name, registration))
+    }
+}
+
 /// State of one follower connection.
 struct Conn {
     id: u64,
@@ -215,15 +246,32 @@ impl LeaderChannel {
             .map(Duration::from_millis);
         self.tasks.spawn(async move {
             let started = Instant::now();
-            let call = run_guarded(Arc::clone(&this.service), spec.name, args, this.options.codec);
-            let result = match deadline {
-                Some(deadline) => tokio::time::timeout(deadline, call).await.ok(),
-                None => Some(call.await),
+            let call = run_guarded(
+                Arc::clone(&this.service),
+                spec.name,
+                args,
+                this.options.codec,
+            );
+            let within_deadline = async {
+                match deadline {
+                    Some(deadline) => tokio::time::timeout(deadline, call).await.ok(),
+                    None => Some(call.await),
+                }
+            };
+            // A leader that stops cancels its calls; a follower that leaves does not (its oneway calls
+            // still run).
+            let result = tokio::select! {
+                () = this.stop.cancelled() => None,
+                result = within_deadline => result,
             };
             in_flight.fetch_sub(1, Ordering::Relaxed);
             match result {
                 Some(result) => this.answer(&outbox, id, timeout, oneway, result).await,
-                None => tracing::debug!(method = spec.name, elapsed = ?started.elapsed(), "call finished after its deadline; not answered"),
+                None => tracing::debug!(
+                    method = spec.name,
+                    elapsed = ?started.elapsed(),
+                    "call not answered: past its deadline, or the leader stopped"
+                ),
             }
         });
     }

@@ -1,0 +1,5 @@
+//! In-process tests of the protocol logic: a leader channel and a follower connection over
+//! `tokio::io::duplex`, no sockets.
+
+mod duplex;
+mod service;

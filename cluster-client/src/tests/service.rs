@@ -1,0 +1,79 @@
+//! A hand-written service for the in-process tests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::__private::{serve_invoke, serve_subscribe};
+use crate::protocol::args::Args;
+use crate::service::{
+    BoxFuture, ItemStream, MethodKind, MethodSpec, Reply, Schema, Service, ServiceError,
+};
+use crate::subscription::Subscription;
+use crate::transcode::Codec;
+
+pub(crate) static SCHEMA: Schema = Schema {
+    name: "Test",
+    fingerprint: 0x1234,
+    methods: &[
+        MethodSpec::new("add", MethodKind::Invoke),
+        MethodSpec::new("sleep", MethodKind::Invoke),
+        MethodSpec::new("panic", MethodKind::Invoke),
+        MethodSpec::new("count", MethodKind::Subscribe),
+    ],
+};
+
+/// Adds, sleeps, panics, and counts.
+pub(crate) struct TestService;
+
+impl Service for TestService {
+    fn schema(&self) -> &'static Schema {
+        &SCHEMA
+    }
+
+    fn call(
+        self: Arc<Self>,
+        codec: Codec,
+        method: &str,
+        args: Args,
+    ) -> BoxFuture<Result<Reply, ServiceError>> {
+        match method {
+            "add" => serve_invoke(codec, "add", args, |(a, b): (u32, u32)| async move {
+                a.checked_add(b).ok_or_else(|| "overflow".to_owned())
+            }),
+            "sleep" => serve_invoke(codec, "sleep", args, |(ms,): (u64,)| async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Ok::<_, String>(ms)
+            }),
+            "panic" => serve_invoke(codec, "panic", args, |(): ()| async move {
+                if true {
+                    panic!("the real client panicked on purpose");
+                }
+                Ok::<(), String>(())
+            }),
+            other => Box::pin(std::future::ready(Err(ServiceError::unknown(
+                other,
+                MethodKind::Invoke,
+            )))),
+        }
+    }
+
+    fn subscribe(
+        self: Arc<Self>,
+        codec: Codec,
+        method: &str,
+        app: Bytes,
+    ) -> Result<ItemStream, ServiceError> {
+        match method {
+            "count" => serve_subscribe(codec, "count", app, |(n,): (u32,)| {
+                Subscription::from_stream(futures::stream::iter(0..n))
+            }),
+            other => Err(ServiceError::unknown(other, MethodKind::Subscribe)),
+        }
+    }
+
+    fn close(self: Arc<Self>) -> BoxFuture<()> {
+        Box::pin(async {})
+    }
+}
