@@ -1,6 +1,6 @@
 //! The attribute's own options (`name`, `crate`) and the method tags (`#[invoke]`, `#[oneway]`, …).
 
-use proc_macro2::{Span, TokenStream, TokenTree};
+use proc_macro2::{TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::meta::ParseNestedMeta;
 use syn::parse::{ParseStream, Parser};
@@ -77,49 +77,65 @@ pub(crate) fn is_tag(attr: &Attribute) -> bool {
 #[derive(Debug, Clone)]
 pub(crate) struct Tag {
     pub(crate) kind: Kind,
-    pub(crate) span: Span,
     pub(crate) timeout_ms: Option<u32>,
     pub(crate) idempotent: bool,
     pub(crate) broadcast: bool,
 }
 
-/// The method's tag, if it has one, and its other attributes. Errors go to `errors`.
-pub(crate) fn method_tag(attrs: &[Attribute], errors: &mut Errors) -> (Option<Tag>, Vec<Attribute>) {
-    let mut tag: Option<Tag> = None;
+/// A method's tags.
+pub(crate) enum Tagged {
+    /// No tag: an `async fn` is an invoke.
+    Untagged,
+    /// One tag (its options reported if bad; the defaults stand in for them).
+    One(Tag),
+    /// Several tags (reported): the kind is unknown.
+    Conflict,
+}
+
+/// The method's tag and its other attributes. Errors go to `errors`.
+pub(crate) fn method_tag(attrs: &[Attribute], errors: &mut Errors) -> (Tagged, Vec<Attribute>) {
+    let mut tagged = Tagged::Untagged;
     let mut rest = Vec::new();
     for attr in attrs {
         let Some(kind) = Kind::of(attr) else {
             rest.push(attr.clone());
             continue;
         };
-        if let Some(first) = &tag {
-            let message = if first.kind == kind {
-                format!("duplicate `#[{}]`: remove this one", kind.as_str())
-            } else {
-                format!(
-                    "a method has one kind: `#[{}]` conflicts with `#[{}]` above; keep one",
-                    kind.as_str(),
-                    first.kind.as_str()
-                )
-            };
-            errors.push(syn::Error::new_spanned(attr, message));
-            continue;
+        let first = match &tagged {
+            Tagged::Untagged => {
+                tagged = Tagged::One(parse_tag(attr, kind, errors));
+                continue;
+            }
+            Tagged::One(first) => first.kind,
+            Tagged::Conflict => continue,
+        };
+        let message = if first == kind {
+            format!("duplicate `#[{}]`: remove this one", kind.as_str())
+        } else {
+            format!(
+                "a method has one kind: `#[{}]` conflicts with `#[{}]` above; keep one",
+                kind.as_str(),
+                first.as_str()
+            )
+        };
+        errors.push(syn::Error::new_spanned(attr, message));
+        if first != kind {
+            tagged = Tagged::Conflict;
         }
-        tag = errors.check(parse_tag(attr, kind));
     }
-    (tag, rest)
+    (tagged, rest)
 }
 
-fn parse_tag(attr: &Attribute, kind: Kind) -> syn::Result<Tag> {
+/// The tag with its options; a bad option is reported and its default kept.
+fn parse_tag(attr: &Attribute, kind: Kind, errors: &mut Errors) -> Tag {
     let mut tag = Tag {
         kind,
-        span: attr.path().get_ident().map_or_else(Span::call_site, |i| i.span()),
         timeout_ms: None,
         idempotent: false,
         broadcast: true,
     };
     match &attr.meta {
-        Meta::Path(_) => return Ok(tag),
+        Meta::Path(_) => return tag,
         Meta::NameValue(nv) => {
             let message = match kind.options() {
                 [] => format!("`#[{}]` takes no value: write `#[{0}]`", kind.as_str()),
@@ -128,13 +144,13 @@ fn parse_tag(attr: &Attribute, kind: Kind) -> syn::Result<Tag> {
                     kind.as_str()
                 ),
             };
-            return Err(syn::Error::new_spanned(&nv.value, message));
+            errors.push(syn::Error::new_spanned(&nv.value, message));
+            return tag;
         }
         Meta::List(_) => {}
     }
-    let mut errors = Errors::default();
     let mut seen: Vec<String> = Vec::new();
-    attr.parse_nested_meta(|meta| {
+    let parsed = attr.parse_nested_meta(|meta| {
         let label = label(&meta.path);
         if !kind.options().contains(&label.as_str()) {
             errors.push(unknown(&meta.path, &label, kind.options(), kind));
@@ -158,8 +174,9 @@ fn parse_tag(attr: &Attribute, kind: Kind) -> syn::Result<Tag> {
             return skip_value(meta.input);
         }
         Ok(())
-    })?;
-    errors.finish(tag)
+    });
+    errors.check(parsed);
+    tag
 }
 
 /// `timeout_ms = N`: an integer literal in `1..=i32::MAX` (the wire's signed 32-bit timeout).
@@ -175,7 +192,10 @@ fn timeout_ms(meta: &ParseNestedMeta) -> syn::Result<u32> {
         ));
     };
     let value: u64 = int.base10_parse().map_err(|_| {
-        syn::Error::new_spanned(int, "`timeout_ms` takes a plain integer, e.g. `timeout_ms = 5_000`")
+        syn::Error::new_spanned(
+            int,
+            "`timeout_ms` takes a plain integer, e.g. `timeout_ms = 5_000`",
+        )
     })?;
     if value == 0 {
         return Err(syn::Error::new_spanned(
@@ -199,7 +219,9 @@ fn flag(meta: &ParseNestedMeta, label: &str) -> syn::Result<()> {
     if meta.input.is_empty() || meta.input.peek(Token![,]) {
         Ok(())
     } else {
-        Err(meta.error(format!("`{label}` is a flag: write `{label}` alone, without a value")))
+        Err(meta.error(format!(
+            "`{label}` is a flag: write `{label}` alone, without a value"
+        )))
     }
 }
 
@@ -316,9 +338,15 @@ fn crate_path(meta: &ParseNestedMeta) -> syn::Result<Path> {
 
 fn unknown(path: &Path, label: &str, expected: &[&str], kind: Kind) -> syn::Error {
     let message = if expected.is_empty() {
-        format!("unknown argument `{label}`: `#[{}]` takes no arguments", kind.as_str())
+        format!(
+            "unknown argument `{label}`: `#[{}]` takes no arguments",
+            kind.as_str()
+        )
     } else {
-        format!("unknown argument `{label}`, expected one of: {}", quoted(expected))
+        format!(
+            "unknown argument `{label}`, expected one of: {}",
+            quoted(expected)
+        )
     };
     syn::Error::new_spanned(path, message)
 }

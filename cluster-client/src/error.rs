@@ -131,6 +131,31 @@ pub enum Error {
     Io(Arc<std::io::Error>),
 }
 
+impl Error {
+    /// A stable, machine-readable name of the variant (`"timeout"`, `"leader_lost"`, …), for logs
+    /// and for error types that carry a transport failure as text.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Timeout { .. } => "timeout",
+            Error::LeaderLost { .. } => "leader_lost",
+            Error::Closed => "closed",
+            Error::PortTaken { .. } => "port_taken",
+            Error::NoLeader { .. } => "no_leader",
+            Error::ForeignPeer { .. } => "foreign_peer",
+            Error::SchemaMismatch { .. } => "schema_mismatch",
+            Error::Refused { .. } => "refused",
+            Error::Factory { .. } => "factory",
+            Error::Remote { .. } => "remote",
+            Error::Lagged { .. } => "lagged",
+            Error::SubscribeTimeout { .. } => "subscribe_timeout",
+            Error::SubscriptionEnded { .. } => "subscription_ended",
+            Error::Protocol(_) => "protocol",
+            Error::Codec(_) => "codec",
+            Error::Io(_) => "io",
+        }
+    }
+}
+
 impl From<ProtocolError> for Error {
     fn from(err: ProtocolError) -> Self {
         match err {

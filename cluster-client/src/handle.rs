@@ -294,8 +294,8 @@ impl Inner {
                 Ok(won) => return Ok(self.won(won)),
                 Err(Lost::Fatal(err)) => return Err(err),
                 Err(Lost::Retry(err)) => {
-                    let pause = election::backoff(round);
-                    if Instant::now() + pause >= give_up {
+                    let now = Instant::now();
+                    if now >= give_up {
                         return Err(match err {
                             Error::NoLeader { port, channel, .. } => Error::NoLeader {
                                 port,
@@ -306,7 +306,7 @@ impl Inner {
                         });
                     }
                     tracing::debug!(channel = %self.channel, error = %err, "no leader yet; retrying");
-                    tokio::time::sleep(pause).await;
+                    tokio::time::sleep(election::backoff(round).min(give_up - now)).await;
                     round += 1;
                 }
             }

@@ -26,7 +26,7 @@ mod writer;
 
 pub use cluster_client_derive::cluster_client;
 pub use error::Error;
-pub use handle::Handle;
+pub use handle::{Factory, Handle};
 pub use options::{DEFAULT_PORT, Options, PORT_ENV, Role, SINGLE_MODE_ENV, SlowConsumer};
 pub use subscription::Subscription;
 pub use transcode::Codec;

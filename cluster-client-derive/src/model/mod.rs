@@ -5,9 +5,12 @@ mod signature;
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote};
 use syn::ext::IdentExt;
-use syn::{Attribute, Ident, Item, ItemTrait, Path, TraitItem, TraitItemFn, Type, Visibility};
+use syn::{
+    Attribute, Ident, Item, ItemTrait, Path, PathSegment, Token, TraitItem, TraitItemFn, Type,
+    Visibility,
+};
 
-use crate::attr::{self, Kind, TraitOptions};
+use crate::attr::{self, Kind, Tagged, TraitOptions};
 use crate::errors::Errors;
 
 /// Names the generated `{Trait}Client` has of its own; a trait method may not take them.
@@ -52,9 +55,13 @@ pub(crate) enum Output {
     /// Nothing: oneway, publish, close.
     Unit,
     /// An invoke's `Result<ok, err>` (`ty` is the whole type as written).
-    Result { ty: Type, ok: Type, err: Type },
+    Result {
+        ty: Box<Type>,
+        ok: Box<Type>,
+        err: Box<Type>,
+    },
     /// A subscribe's `Subscription<item>` (`ty` is the whole type as written).
-    Subscription { ty: Type, item: Type },
+    Subscription { ty: Box<Type>, item: Box<Type> },
 }
 
 impl Method {
@@ -72,7 +79,10 @@ impl Method {
     /// for every kind but subscribe.
     pub(crate) fn signature(&self) -> TokenStream {
         let ident = &self.ident;
-        let args = self.args.iter().map(|Arg { ident, ty }| quote!(#ident: #ty));
+        let args = self
+            .args
+            .iter()
+            .map(|Arg { ident, ty }| quote!(#ident: #ty));
         let value = match &self.output {
             Output::Unit => quote!(()),
             Output::Result { ty, .. } | Output::Subscription { ty, .. } => ty.to_token_stream(),
@@ -101,23 +111,18 @@ impl Model {
             }
         };
         check_trait(&item, &mut errors);
-        let methods = item
-            .items
-            .iter()
-            .filter_map(|trait_item| match trait_item {
-                TraitItem::Fn(method) => Some(method),
-                other => {
-                    errors.push(associated_item(other));
-                    None
-                }
-            })
-            .filter_map(|method| Method::parse(method, &mut errors))
-            .collect::<Vec<_>>();
+        let mut methods = Vec::new();
+        for trait_item in &item.items {
+            match trait_item {
+                TraitItem::Fn(method) => methods.extend(Method::parse(method, &mut errors)),
+                other => errors.push(associated_item(other)),
+            }
+        }
         check_names(&methods, &item.ident, &mut errors);
         let channel = options
             .name
             .map_or_else(|| item.ident.unraw().to_string(), |name| name.value());
-        let krate = options.krate.unwrap_or_else(|| syn::parse_quote!(::cluster_client));
+        let krate = options.krate.unwrap_or_else(default_crate);
         errors.finish(Model {
             attrs: item.attrs,
             vis: item.vis,
@@ -134,6 +139,19 @@ impl Model {
             &format!("{prefix}{}{suffix}", self.ident.unraw()),
             self.ident.span(),
         )
+    }
+}
+
+/// `::cluster_client`.
+fn default_crate() -> Path {
+    Path {
+        leading_colon: Some(Token![::](Span::call_site())),
+        segments: [PathSegment::from(Ident::new(
+            "cluster_client",
+            Span::call_site(),
+        ))]
+        .into_iter()
+        .collect(),
     }
 }
 
@@ -197,7 +215,10 @@ fn check_names(methods: &[Method], trait_ident: &Ident, errors: &mut Errors) {
                 format!("duplicate method `{name}`: rename one of them"),
             ));
         }
-        let closes_before = methods[..index].iter().filter(|m| m.kind == Kind::Close).count();
+        let closes_before = methods[..index]
+            .iter()
+            .filter(|m| m.kind == Kind::Close)
+            .count();
         if method.kind == Kind::Close && closes_before > 0 {
             errors.push(syn::Error::new_spanned(
                 &method.ident,
@@ -224,9 +245,10 @@ impl Method {
         let (tag, attrs) = attr::method_tag(&item.attrs, errors);
         let sig = &item.sig;
         let kind = match &tag {
-            Some(tag) => Some(tag.kind),
-            None if sig.asyncness.is_some() => Some(Kind::Invoke),
-            None => {
+            Tagged::One(tag) => Some(tag.kind),
+            Tagged::Conflict => None,
+            Tagged::Untagged if sig.asyncness.is_some() => Some(Kind::Invoke),
+            Tagged::Untagged => {
                 errors.push(syn::Error::new_spanned(
                     &sig.ident,
                     untagged_sync_message(sig),
@@ -254,13 +276,15 @@ impl Method {
                 "a `#[close]` method takes only `&self`: remove the arguments",
             ));
         }
-        let tag = tag.unwrap_or(attr::Tag {
-            kind: Kind::Invoke,
-            span: sig.ident.span(),
-            timeout_ms: None,
-            idempotent: false,
-            broadcast: true,
-        });
+        let tag = match tag {
+            Tagged::One(tag) => tag,
+            Tagged::Untagged | Tagged::Conflict => attr::Tag {
+                kind: Kind::Invoke,
+                timeout_ms: None,
+                idempotent: false,
+                broadcast: true,
+            },
+        };
         Some(Method {
             attrs,
             ident: sig.ident.clone(),
@@ -286,4 +310,3 @@ fn untagged_sync_message(sig: &syn::Signature) -> String {
         )
     }
 }
-

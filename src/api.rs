@@ -1,0 +1,107 @@
+//! The `Registry` trait that the demo, the end-to-end tests and the benchmark share, and its real
+//! client: one connection to the upstream registry server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cluster_client::{Subscription, cluster_client};
+use futures::StreamExt;
+
+use crate::registry::{Endpoint, RegistryConn, RegistryError};
+
+/// A service registry, shared by the processes of one host.
+#[cluster_client(name = "registry")]
+pub trait Registry {
+    /// The endpoints of `service`.
+    async fn lookup(&self, service: String) -> Result<Vec<Endpoint>, RegistryError>;
+
+    /// Echoes `payload` through the upstream server (safe to retry after a failover).
+    #[invoke(idempotent)]
+    async fn echo(&self, payload: String) -> Result<String, RegistryError>;
+
+    /// Sleeps `ms` milliseconds in the leader, then returns them (no upstream traffic).
+    #[invoke(timeout_ms = 1000)]
+    async fn pause(&self, ms: u64) -> Result<u64, RegistryError>;
+
+    /// Records a note upstream as an endpoint of the service `reports` (fire and forget).
+    #[oneway]
+    async fn report(&self, note: String);
+
+    /// Every version of the endpoints of `service`, starting with the current one.
+    #[subscribe]
+    fn watch(&self, service: String) -> Subscription<Vec<Endpoint>>;
+
+    /// Registers `endpoint` under `service`; re-registered on every new leader.
+    #[publish]
+    async fn register(&self, service: String, endpoint: Endpoint);
+
+    /// Closes the upstream connection.
+    #[close]
+    async fn close(&self);
+}
+
+impl From<cluster_client::Error> for RegistryError {
+    /// Carries the transport failure as text, prefixed by its [`kind`](cluster_client::Error::kind).
+    fn from(err: cluster_client::Error) -> Self {
+        RegistryError::Cluster(format!("{}: {err}", err.kind()))
+    }
+}
+
+/// The real client: one connection to the upstream registry.
+#[derive(Debug)]
+pub struct UpstreamRegistry {
+    conn: Arc<RegistryConn>,
+}
+
+impl UpstreamRegistry {
+    /// Connects to the upstream registry at `addr`.
+    pub async fn connect(addr: &str) -> Result<Self, RegistryError> {
+        Ok(UpstreamRegistry {
+            conn: Arc::new(RegistryConn::connect(addr).await?),
+        })
+    }
+}
+
+impl Registry for UpstreamRegistry {
+    async fn lookup(&self, service: String) -> Result<Vec<Endpoint>, RegistryError> {
+        self.conn.lookup(&service).await
+    }
+
+    async fn echo(&self, payload: String) -> Result<String, RegistryError> {
+        self.conn.echo(&payload).await
+    }
+
+    async fn pause(&self, ms: u64) -> Result<u64, RegistryError> {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok(ms)
+    }
+
+    async fn report(&self, note: String) {
+        if let Err(err) = self.conn.register("reports", Endpoint::new(note, 0)).await {
+            tracing::warn!(error = %err, "report failed upstream");
+        }
+    }
+
+    fn watch(&self, service: String) -> Subscription<Vec<Endpoint>> {
+        let conn = Arc::clone(&self.conn);
+        // The upstream watch is opened when the stream is first polled, and closed when it is dropped.
+        let updates = futures::stream::once(async move { conn.watch(&service).await })
+            .filter_map(|watch| async move {
+                watch
+                    .inspect_err(|err| tracing::warn!(error = %err, "upstream watch failed"))
+                    .ok()
+            })
+            .flatten();
+        Subscription::from_stream(updates)
+    }
+
+    async fn register(&self, service: String, endpoint: Endpoint) {
+        if let Err(err) = self.conn.register(&service, endpoint).await {
+            tracing::warn!(error = %err, "register failed upstream");
+        }
+    }
+
+    async fn close(&self) {
+        self.conn.close().await;
+    }
+}

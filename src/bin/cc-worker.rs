@@ -1,0 +1,343 @@
+//! A worker process for the end-to-end tests: it joins the `registry` channel (through the generated
+//! client or the hand-written seam), then runs JSON commands read from stdin and prints one JSON
+//! line per answer, subscription item and event on stdout. It exits when stdin closes.
+
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use cluster_client::{Options, Role};
+use cluster_client_workspace::api::{Registry, RegistryClient, UpstreamRegistry};
+use cluster_client_workspace::manual::ManualRegistry;
+use cluster_client_workspace::registry::{Endpoint, RegistryError};
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+
+/// One command from stdin.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+enum Command {
+    Lookup {
+        id: u64,
+        service: String,
+    },
+    Echo {
+        id: u64,
+        payload: String,
+    },
+    Pause {
+        id: u64,
+        ms: u64,
+    },
+    Report {
+        id: u64,
+        note: String,
+    },
+    Register {
+        id: u64,
+        service: String,
+        host: String,
+        port: u16,
+    },
+    Watch {
+        sub: String,
+        service: String,
+    },
+    Unwatch {
+        sub: String,
+    },
+    Status {
+        id: u64,
+    },
+    Close {
+        id: u64,
+    },
+    /// `count` sequential echoes; answers with how many succeeded and the error kinds seen.
+    Loop {
+        id: u64,
+        count: u64,
+        payload: String,
+    },
+}
+
+/// A command and the index of the channel (in `--channels`) it is for.
+#[derive(Debug, Deserialize)]
+struct Routed {
+    #[serde(default)]
+    ch: usize,
+    #[serde(flatten)]
+    command: Command,
+}
+
+/// Either client, so every scenario runs through both.
+#[derive(Clone)]
+enum Client {
+    Generated(RegistryClient),
+    Manual(ManualRegistry),
+}
+
+macro_rules! with_client {
+    ($client:expr, $c:ident => $body:expr) => {
+        match $client {
+            Client::Generated($c) => $body,
+            Client::Manual($c) => $body,
+        }
+    };
+}
+
+impl Client {
+    fn is_leader(&self) -> bool {
+        match self {
+            Client::Generated(c) => c.is_leader(),
+            Client::Manual(c) => c.handle().is_leader(),
+        }
+    }
+
+    fn epoch(&self) -> u64 {
+        match self {
+            Client::Generated(c) => c.epoch(),
+            Client::Manual(c) => c.handle().epoch(),
+        }
+    }
+}
+
+struct Args {
+    seam: String,
+    upstream: String,
+    /// One client per channel name, all on the same port.
+    channels: Vec<String>,
+    options: Options,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut seam = "generated".to_owned();
+    let mut upstream = String::new();
+    let mut channels = vec!["registry".to_owned()];
+    let mut options = Options::default();
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+        let ms = |v: String| {
+            v.parse::<u64>()
+                .map(Duration::from_millis)
+                .map_err(|e| e.to_string())
+        };
+        match flag.as_str() {
+            "--seam" => seam = value()?,
+            "--channels" => channels = value()?.split(',').map(str::to_owned).collect(),
+            "--upstream" => upstream = value()?,
+            "--port" => options = options.port(value()?.parse().map_err(|e| format!("{e}"))?),
+            "--role" => {
+                options = options.role(match value()?.as_str() {
+                    "leader" => Role::Leader,
+                    "follower" => Role::Follower,
+                    _ => Role::Auto,
+                })
+            }
+            "--heartbeat-ms" => options = options.heartbeat_interval(ms(value()?)?),
+            "--response-ms" => options = options.response_timeout(ms(value()?)?),
+            "--max-wait-ms" => options = options.max_wait_time(ms(value()?)?),
+            "--connect-ms" => options = options.connect_timeout(ms(value()?)?),
+            "--single" => options = options.single_mode(true),
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    Ok(Args {
+        seam,
+        upstream,
+        channels,
+        options,
+    })
+}
+
+async fn create(
+    seam: &str,
+    options: Options,
+    upstream: String,
+) -> Result<Client, cluster_client::Error> {
+    if seam == "manual" {
+        return ManualRegistry::create(options, upstream)
+            .await
+            .map(Client::Manual);
+    }
+    RegistryClient::create(options, move || {
+        let upstream = upstream.clone();
+        async move { UpstreamRegistry::connect(&upstream).await }
+    })
+    .await
+    .map(Client::Generated)
+}
+
+/// Prints JSON lines from any task, in order, one write each.
+#[derive(Clone)]
+struct Out(mpsc::UnboundedSender<Value>);
+
+impl Out {
+    fn send(&self, line: Value) {
+        let _ = self.0.send(line);
+    }
+}
+
+fn answer<T: serde::Serialize>(id: u64, result: Result<T, RegistryError>) -> Value {
+    match result {
+        Ok(value) => json!({ "id": id, "ok": value }),
+        Err(err) => json!({ "id": id, "err": err.to_string(), "kind": kind(&err) }),
+    }
+}
+
+/// The cluster error kind carried by a `RegistryError::Cluster`, or the variant name.
+fn kind(err: &RegistryError) -> String {
+    match err {
+        RegistryError::Cluster(text) => text.split(':').next().unwrap_or("cluster").to_owned(),
+        other => format!("{other:?}")
+            .split('(')
+            .next()
+            .unwrap_or("registry")
+            .to_lowercase(),
+    }
+}
+
+async fn run(
+    client: Client,
+    command: Command,
+    out: Out,
+    subs: Arc<Mutex<HashMap<String, AbortHandle>>>,
+) {
+    match command {
+        Command::Lookup { id, service } => {
+            out.send(answer(id, with_client!(&client, c => c.lookup(service).await)))
+        }
+        Command::Echo { id, payload } => out.send(answer(id, with_client!(&client, c => c.echo(payload).await))),
+        Command::Pause { id, ms } => out.send(answer(id, with_client!(&client, c => c.pause(ms).await))),
+        Command::Report { id, note } => {
+            with_client!(&client, c => c.report(note).await);
+            out.send(json!({ "id": id, "ok": null }));
+        }
+        Command::Register { id, service, host, port } => {
+            with_client!(&client, c => c.register(service, Endpoint::new(host, port)).await);
+            out.send(json!({ "id": id, "ok": null }));
+        }
+        Command::Watch { sub, service } => {
+            let mut stream = with_client!(&client, c => c.watch(service));
+            let name = sub.clone();
+            let out2 = out.clone();
+            let task = tokio::spawn(async move {
+                while let Some(item) = stream.next().await {
+                    out2.send(json!({ "sub": name, "item": item }));
+                }
+                let reason = stream.close_reason().map(|e| format!("{}: {e}", e.kind()));
+                out2.send(json!({ "sub": name, "end": reason }));
+            });
+            subs.lock().unwrap_or_else(PoisonError::into_inner).insert(sub.clone(), task.abort_handle());
+            out.send(json!({ "sub": sub, "watching": true }));
+        }
+        Command::Unwatch { sub } => {
+            if let Some(task) = subs.lock().unwrap_or_else(PoisonError::into_inner).remove(&sub) {
+                task.abort();
+            }
+            out.send(json!({ "sub": sub, "unwatched": true }));
+        }
+        Command::Status { id } => out.send(json!({
+            "id": id, "leader": client.is_leader(), "epoch": client.epoch(), "pid": std::process::id()
+        })),
+        Command::Close { id } => {
+            with_client!(&client, c => Registry::close(c).await);
+            out.send(json!({ "id": id, "ok": null }));
+        }
+        Command::Loop { id, count, payload } => {
+            let mut ok = 0u64;
+            let mut errors: HashMap<String, u64> = HashMap::new();
+            for _ in 0..count {
+                match with_client!(&client, c => c.echo(payload.clone()).await) {
+                    Ok(echoed) if echoed == payload => ok += 1,
+                    Ok(_) => *errors.entry("wrong_answer".to_owned()).or_default() += 1,
+                    Err(err) => *errors.entry(kind(&err)).or_default() += 1,
+                }
+            }
+            out.send(json!({ "id": id, "ok": { "ok": ok, "errors": errors } }));
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(err) => {
+            eprintln!("cc-worker: {err}");
+            return ExitCode::from(64);
+        }
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
+    let out = Out(tx);
+    let printer = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let stdout = std::io::stdout();
+        while let Some(line) = rx.blocking_recv() {
+            let mut lock = stdout.lock();
+            if writeln!(lock, "{line}")
+                .and_then(|()| lock.flush())
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    let mut clients = Vec::new();
+    for channel in &args.channels {
+        match create(
+            &args.seam,
+            args.options.clone().name(channel.clone()),
+            args.upstream.clone(),
+        )
+        .await
+        {
+            Ok(client) => clients.push(client),
+            Err(err) => {
+                out.send(
+                    json!({ "event": "failed", "kind": err.kind(), "error": err.to_string() }),
+                );
+                drop(out);
+                let _ = printer.await;
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let leaders: Vec<bool> = clients.iter().map(Client::is_leader).collect();
+    out.send(json!({
+        "event": "ready", "leader": leaders[0], "leaders": leaders, "epoch": clients[0].epoch(), "pid": std::process::id()
+    }));
+    let (lines_tx, mut lines) = mpsc::unbounded_channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let subs = Arc::new(Mutex::new(HashMap::new()));
+    while let Some(line) = lines.recv().await {
+        let parsed = serde_json::from_str::<Routed>(&line);
+        match parsed.map(|routed| (clients.get(routed.ch).cloned(), routed.command)) {
+            Ok((Some(client), command)) => {
+                tokio::spawn(run(client, command, out.clone(), Arc::clone(&subs)));
+            }
+            Ok((None, _)) => {
+                out.send(json!({ "event": "bad_command", "error": "no such channel" }))
+            }
+            Err(err) => out.send(json!({ "event": "bad_command", "error": err.to_string() })),
+        }
+    }
+    for client in &clients {
+        with_client!(client, c => Registry::close(c).await);
+    }
+    drop(out);
+    let _ = printer.await;
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,39 @@
+//! The error type of the registry client.
+
+use serde::{Deserialize, Serialize};
+
+/// What a [`RegistryConn`](super::RegistryConn) call can fail with.
+///
+/// It is `Clone + Serialize + Deserialize` so that it can travel as the error type of a
+/// `cluster-client` method: the leader's real error reaches a follower unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum RegistryError {
+    /// An I/O error on the upstream connection (connect failure, reset, ...).
+    #[error("registry i/o error: {0}")]
+    Io(String),
+    /// The server did not answer within the call deadline.
+    #[error("registry call timed out")]
+    Timeout,
+    /// The server answered the request with an error.
+    #[error("registry server error: {0}")]
+    Server(String),
+    /// The connection is closed (by [`close`](super::RegistryConn::close) or by the server).
+    #[error("registry connection closed")]
+    Closed,
+    /// The server sent something this client does not understand.
+    #[error("registry protocol error: {0}")]
+    Protocol(String),
+    /// A `cluster-client` transport failure (timeout, leader lost, bad frame) met while the call
+    /// was forwarded to the process that owns the real connection.
+    ///
+    /// This module does not depend on `cluster-client`: the `From<cluster_client::Error>` impl
+    /// that produces this variant lives with the code that joins the two.
+    #[error("cluster transport error: {0}")]
+    Cluster(String),
+}
+
+impl From<std::io::Error> for RegistryError {
+    fn from(err: std::io::Error) -> Self {
+        RegistryError::Io(err.to_string())
+    }
+}

@@ -1,0 +1,244 @@
+//! Test support: the upstream registry in the test process, and worker processes (`cc-worker`)
+//! driven over stdin/stdout.
+
+#![allow(dead_code)]
+
+pub mod scenarios;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use cluster_client_workspace::registry::RegistryServer;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// The longest any single expectation waits.
+pub const WAIT: Duration = Duration::from_secs(15);
+
+/// A port no one listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// The upstream registry, served from the test process.
+pub async fn upstream() -> RegistryServer {
+    RegistryServer::start("127.0.0.1:0")
+        .await
+        .expect("upstream registry starts")
+}
+
+/// One `cc-worker` process.
+pub struct Worker {
+    pub name: String,
+    pub pid: u32,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::UnboundedReceiver<Value>,
+    backlog: Vec<Value>,
+    next_id: u64,
+}
+
+impl Worker {
+    /// Starts a worker on `port` with the given seam and extra flags; does not wait for it to be ready.
+    pub fn spawn(
+        name: &str,
+        seam: &str,
+        port: u16,
+        upstream: &RegistryServer,
+        extra: &[&str],
+    ) -> Worker {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cc-worker"))
+            .args([
+                "--seam",
+                seam,
+                "--port",
+                &port.to_string(),
+                "--upstream",
+                &upstream.local_addr().to_string(),
+            ])
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("cc-worker starts");
+        let pid = child.id().expect("a running child has a pid");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stdin = child.stdin.take();
+        let (tx, lines) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                let value = serde_json::from_str(&line).unwrap_or_else(|_| json!({ "raw": line }));
+                if tx.send(value).is_err() {
+                    break;
+                }
+            }
+        });
+        Worker {
+            name: name.to_owned(),
+            pid,
+            child,
+            stdin,
+            lines,
+            backlog: Vec::new(),
+            next_id: 1,
+        }
+    }
+
+    /// Starts a worker and waits for its `ready` (or `failed`) event.
+    pub async fn start(
+        name: &str,
+        seam: &str,
+        port: u16,
+        upstream: &RegistryServer,
+        extra: &[&str],
+    ) -> (Worker, Value) {
+        let mut worker = Worker::spawn(name, seam, port, upstream, extra);
+        let event = worker
+            .expect(|v| v["event"] == "ready" || v["event"] == "failed")
+            .await;
+        (worker, event)
+    }
+
+    /// Starts a worker that must become ready.
+    pub async fn ready(
+        name: &str,
+        seam: &str,
+        port: u16,
+        upstream: &RegistryServer,
+        extra: &[&str],
+    ) -> Worker {
+        let (worker, event) = Worker::start(name, seam, port, upstream, extra).await;
+        assert_eq!(event["event"], "ready", "{name} did not start: {event}");
+        worker
+    }
+
+    /// Sends one command line.
+    pub async fn send(&mut self, command: Value) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        let mut line = command.to_string();
+        line.push('\n');
+        stdin
+            .write_all(line.as_bytes())
+            .await
+            .expect("worker reads stdin");
+        stdin.flush().await.expect("flush");
+    }
+
+    /// Sends a command with a fresh `id` and waits for the answer with that id.
+    pub async fn call(&mut self, mut command: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        command["id"] = json!(id);
+        self.send(command).await;
+        self.expect(|v| v["id"] == id).await
+    }
+
+    /// Waits for the first line matching `pred` (from the backlog or new), within [`WAIT`].
+    pub async fn expect(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
+        self.expect_within(WAIT, pred).await.unwrap_or_else(|| {
+            panic!(
+                "{}: nothing matched within {WAIT:?}; backlog: {:?}",
+                self.name, self.backlog
+            )
+        })
+    }
+
+    /// Waits up to `wait` for a line matching `pred`; lines that do not match are kept.
+    pub async fn expect_within(
+        &mut self,
+        wait: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        if let Some(i) = self.backlog.iter().position(&pred) {
+            return Some(self.backlog.remove(i));
+        }
+        let deadline = Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.lines.recv()).await {
+                Ok(Some(v)) if pred(&v) => return Some(v),
+                Ok(Some(v)) => self.backlog.push(v),
+                Ok(None) | Err(_) => return None,
+            }
+        }
+    }
+
+    /// The next subscription item of `sub`.
+    pub async fn item(&mut self, sub: &str) -> Value {
+        self.expect(|v| v["sub"] == sub && v.get("item").is_some())
+            .await["item"]
+            .clone()
+    }
+
+    /// Waits for an item of `sub` equal to `want`, skipping earlier ones.
+    pub async fn item_eq(&mut self, sub: &str, want: &Value) {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            let item = self.item(sub).await;
+            if &item == want {
+                return;
+            }
+        }
+        panic!("{}: {sub} never delivered {want}", self.name);
+    }
+
+    /// Asks whether this worker leads, and its epoch.
+    pub async fn status(&mut self) -> (bool, u64) {
+        let status = self.call(json!({ "cmd": "status" })).await;
+        (
+            status["leader"].as_bool().expect("leader flag"),
+            status["epoch"].as_u64().expect("epoch"),
+        )
+    }
+
+    /// `kill -9` and reap.
+    pub async fn kill9(&mut self) {
+        self.child.start_kill().expect("SIGKILL delivered");
+        let _ = tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("killed worker exits");
+    }
+
+    /// Sends a signal (`STOP`, `CONT`) to this worker's process.
+    pub async fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid.to_string()])
+            .status()
+            .await
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} {}", self.pid);
+    }
+
+    /// Closes stdin and waits for a clean exit.
+    pub async fn exit(mut self) -> std::process::ExitStatus {
+        self.stdin.take();
+        tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("worker exits when stdin closes")
+            .expect("wait")
+    }
+}
+
+/// Waits until `f` returns `Some`, polling every 20 ms, within [`WAIT`].
+pub async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

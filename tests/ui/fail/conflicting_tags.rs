@@ -1,0 +1,12 @@
+use cluster_client::cluster_client;
+
+pub struct Failure;
+
+#[cluster_client]
+pub trait Registry {
+    #[invoke]
+    #[oneway]
+    async fn report(&self, hits: u32);
+}
+
+fn main() {}

@@ -1,0 +1,12 @@
+use cluster_client::cluster_client;
+
+pub struct Failure;
+
+#[cluster_client]
+pub trait Registry {
+    #[invoke]
+    #[invoke]
+    async fn lookup(&self, service: String) -> Result<u32, Failure>;
+}
+
+fn main() {}

@@ -1,0 +1,11 @@
+use cluster_client::cluster_client;
+
+pub struct Failure;
+
+#[cluster_client]
+pub trait Registry {
+    #[oneway]
+    async fn report(&self, hits: u32) -> bool;
+}
+
+fn main() {}

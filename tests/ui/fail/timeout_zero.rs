@@ -1,0 +1,11 @@
+use cluster_client::cluster_client;
+
+pub struct Failure;
+
+#[cluster_client]
+pub trait Registry {
+    #[invoke(timeout_ms = 0)]
+    async fn lookup(&self, service: String) -> Result<u32, Failure>;
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use cluster_client::{Subscription, cluster_client};
+
+pub struct Failure;
+
+#[cluster_client]
+pub trait Registry {
+    fn watch(&self, service: String) -> Subscription<u32>;
+}
+
+fn main() {}
