@@ -90,7 +90,7 @@
 //! #[derive(Clone)]
 //! pub struct RegistryClient { proxy: RegistryProxy }
 //! impl RegistryClient {
-//!     pub const SCHEMA: &'static P::Schema = &P::Schema { name: "Registry", fingerprint: 0x…, methods: &[..] };
+//!     pub const SCHEMA: &'static P::Schema = &P::Schema { name: "Registry", fingerprint: …u64, methods: &[..] };
 //!     pub async fn create<F, Fut, R, E>(options: Options, factory: F) -> Result<Self, Error> { .. }
 //!     pub fn is_leader(&self) -> bool { .. }
 //!     pub fn epoch(&self) -> u64 { .. }
