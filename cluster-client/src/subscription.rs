@@ -28,10 +28,11 @@ use crate::transcode::{Codec, Transcode};
 /// use cluster_client::Subscription;
 /// use futures::StreamExt;
 ///
-/// # futures::executor::block_on(async {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
 /// let mut numbers = Subscription::from_stream(futures::stream::iter([1, 2, 3]));
 /// assert_eq!(numbers.next().await, Some(1));
-/// # });
+/// # }
 /// ```
 pub struct Subscription<T> {
     inner: Inner<T>,
