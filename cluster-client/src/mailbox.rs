@@ -118,3 +118,75 @@ impl Mailbox {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::task::Poll;
+
+    use futures::task::noop_waker_ref;
+
+    use super::*;
+
+    fn drain(mailbox: &Mailbox) -> Vec<u8> {
+        let mut cx = Context::from_waker(noop_waker_ref());
+        let mut items = Vec::new();
+        while let Poll::Ready(Some(item)) = mailbox.poll_next(&mut cx) {
+            items.push(item[0]);
+        }
+        items
+    }
+
+    #[test]
+    fn keep_latest_drops_the_oldest_when_full() {
+        let mailbox = Mailbox::new("m", 3, SlowConsumer::KeepLatest);
+        for i in 0..5u8 {
+            mailbox.deliver(Bytes::from(vec![i]));
+        }
+        assert_eq!(drain(&mailbox), [2, 3, 4]);
+        assert!(mailbox.close_reason().is_none());
+    }
+
+    #[test]
+    fn close_policy_ends_the_stream_with_lagged() {
+        let mailbox = Mailbox::new("m", 2, SlowConsumer::Close);
+        for i in 0..3u8 {
+            mailbox.deliver(Bytes::from(vec![i]));
+        }
+        assert_eq!(drain(&mailbox), Vec::<u8>::new());
+        assert!(matches!(
+            mailbox.close_reason(),
+            Some(Error::Lagged { capacity: 2, .. })
+        ));
+        mailbox.deliver(Bytes::from_static(&[9]));
+        assert_eq!(drain(&mailbox), Vec::<u8>::new(), "nothing after the close");
+    }
+
+    #[test]
+    fn queued_items_are_read_before_the_end_and_the_first_close_wins() {
+        let mailbox = Mailbox::new("m", 8, SlowConsumer::KeepLatest);
+        mailbox.deliver(Bytes::from_static(&[1]));
+        mailbox.close(Some(Error::Closed));
+        mailbox.close(None);
+        assert_eq!(drain(&mailbox), [1]);
+        assert!(matches!(mailbox.close_reason(), Some(Error::Closed)));
+    }
+
+    #[test]
+    fn close_if_empty_only_closes_a_mailbox_that_never_got_an_item() {
+        let timeout = || Error::SubscribeTimeout {
+            method: "m".into(),
+            ms: 1,
+        };
+        let fresh = Mailbox::new("m", 8, SlowConsumer::KeepLatest);
+        fresh.close_if_empty(timeout());
+        assert!(matches!(
+            fresh.close_reason(),
+            Some(Error::SubscribeTimeout { .. })
+        ));
+        let fed = Mailbox::new("m", 8, SlowConsumer::KeepLatest);
+        fed.deliver(Bytes::from_static(&[1]));
+        drain(&fed);
+        fed.close_if_empty(timeout());
+        assert!(fed.close_reason().is_none());
+    }
+}

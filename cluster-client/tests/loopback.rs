@@ -224,4 +224,14 @@ async fn leader_and_follower_in_one_process() {
     assert_eq!(echo(&follower, "c").await.unwrap(), "c");
     assert!(matches!(echo(&leader, "d").await, Err(Error::Closed)));
     follower.close().await.unwrap();
+    // Closing the last leader of the port releases it.
+    let mut released = false;
+    for _ in 0..100 {
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            released = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(released, "the port is free after close");
 }

@@ -31,13 +31,11 @@ fn options() -> Options {
 }
 
 fn leader(options: &Options) -> Arc<LeaderChannel> {
-    LeaderChannel::new(
-        "test".into(),
-        &SCHEMA,
-        options.clone(),
-        7,
-        Arc::new(TestService),
-    )
+    leader_of(options, Arc::default())
+}
+
+fn leader_of(options: &Options, service: Arc<TestService>) -> Arc<LeaderChannel> {
+    LeaderChannel::new("test".into(), &SCHEMA, options.clone(), 7, service)
 }
 
 /// Serves one end of a duplex pipe as the port server would: first packet, then the channel.
@@ -359,4 +357,86 @@ async fn a_subscription_fans_out_and_ends_with_its_upstream() {
         mailbox.close_reason(),
         Some(Error::SubscriptionEnded { .. })
     ));
+}
+
+#[tokio::test]
+async fn without_broadcast_each_item_goes_to_exactly_one_subscriber() {
+    let options = options();
+    let service = Arc::new(TestService::default());
+    let leader = leader_of(&options, Arc::clone(&service));
+    let follower = follower_with(&leader, &options, &SCHEMA)
+        .await
+        .expect("registers");
+    let key: Arc<str> = Arc::from("$$inner$$__null");
+    let local = Arc::new(Mailbox::new("work", 64, SlowConsumer::KeepLatest));
+    let remote = Arc::new(Mailbox::new("work", 64, SlowConsumer::KeepLatest));
+    leader.subscribe_local(spec("work"), &key, &Bytes::new(), 1, &local);
+    follower.subscribe(spec("work"), &key, &Bytes::new(), 1, &remote);
+    // Wait until the follower's subscription reached the leader: one upstream receiver, two sinks.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while service.feed.0.receiver_count() < 1 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for item in 0..40u32 {
+        service.feed.0.send(item).expect("a receiver");
+    }
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while got.len() < 40 && tokio::time::Instant::now() < deadline {
+        for mailbox in [&local, &remote] {
+            let mut cx = std::task::Context::from_waker(futures::task::noop_waker_ref());
+            while let std::task::Poll::Ready(Some(bytes)) = mailbox.poll_next(&mut cx) {
+                got.push(Codec::default().decode::<u32>(&bytes).expect("a number"));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    got.sort_unstable();
+    assert_eq!(got, (0..40).collect::<Vec<_>>(), "every item exactly once");
+    assert_eq!(
+        service.feed.0.receiver_count(),
+        1,
+        "one upstream subscription"
+    );
+}
+
+#[tokio::test]
+async fn an_unanswered_heartbeat_counts_as_a_dead_leader() {
+    let options = options()
+        .heartbeat_interval(Duration::from_millis(50))
+        .response_timeout(Duration::from_millis(100));
+    let (a, mut b) = tokio::io::duplex(1 << 16);
+    // A "leader" that accepts the registration, then never answers again.
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        let n = b.read(&mut buf).await.expect("reads the registration");
+        let mut frame = BytesMut::from(&buf[..n]);
+        let register = tokio_util::codec::Decoder::decode(&mut PacketCodec::default(), &mut frame)
+            .expect("a frame")
+            .expect("whole");
+        let ok = ConnObject::RegisterChannelRes {
+            success: Some(true),
+            epoch: Some(1),
+            code: None,
+            error: None,
+            push_ack: Some(false),
+        };
+        let answer =
+            writer::encode(&Packet::response(register.id, 0, ok, Bytes::new())).expect("encodes");
+        b.write_all(&answer).await.expect("writes");
+        while b.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+    });
+    let (read, write) = halves(a);
+    let follower = FollowerConn::register(read, write, &options, &SCHEMA, "test")
+        .await
+        .expect("registers");
+    let started = std::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(2), follower.lost())
+        .await
+        .expect("declared dead");
+    assert!(
+        started.elapsed() >= Duration::from_millis(100),
+        "not before a heartbeat went unanswered"
+    );
 }

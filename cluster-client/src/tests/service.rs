@@ -21,11 +21,27 @@ pub(crate) static SCHEMA: Schema = Schema {
         MethodSpec::new("sleep", MethodKind::Invoke),
         MethodSpec::new("panic", MethodKind::Invoke),
         MethodSpec::new("count", MethodKind::Subscribe),
+        MethodSpec {
+            broadcast: false,
+            ..MethodSpec::new("work", MethodKind::Subscribe)
+        },
     ],
 };
 
-/// Adds, sleeps, panics, and counts.
-pub(crate) struct TestService;
+/// Adds, sleeps, panics, counts, and hands out work from `feed`.
+#[derive(Default)]
+pub(crate) struct TestService {
+    pub(crate) feed: Feed,
+}
+
+/// The items of the `work` subscription.
+pub(crate) struct Feed(pub(crate) tokio::sync::broadcast::Sender<u32>);
+
+impl Default for Feed {
+    fn default() -> Self {
+        Feed(tokio::sync::broadcast::channel(256).0)
+    }
+}
 
 impl Service for TestService {
     fn schema(&self) -> &'static Schema {
@@ -68,6 +84,12 @@ impl Service for TestService {
         match method {
             "count" => serve_subscribe(codec, "count", app, |(n,): (u32,)| {
                 Subscription::from_stream(futures::stream::iter(0..n))
+            }),
+            "work" => serve_subscribe(codec, "work", app, |(): ()| {
+                let rx = self.feed.0.subscribe();
+                Subscription::from_stream(futures::stream::unfold(rx, |mut rx| async move {
+                    rx.recv().await.ok().map(|item| (item, rx))
+                }))
             }),
             other => Err(ServiceError::unknown(other, MethodKind::Subscribe)),
         }
