@@ -31,6 +31,10 @@ pub trait Registry {
     #[subscribe]
     fn watch(&self, service: String) -> Subscription<Vec<Endpoint>>;
 
+    /// Like `watch`, but each version goes to one subscriber only: a work queue.
+    #[subscribe(broadcast = false)]
+    fn jobs(&self, queue: String) -> Subscription<Vec<Endpoint>>;
+
     /// Registers `endpoint` under `service`; re-registered on every new leader.
     #[publish]
     async fn register(&self, service: String, endpoint: Endpoint);
@@ -93,6 +97,10 @@ impl Registry for UpstreamRegistry {
             })
             .flatten();
         Subscription::from_stream(updates)
+    }
+
+    fn jobs(&self, queue: String) -> Subscription<Vec<Endpoint>> {
+        self.watch(queue)
     }
 
     async fn register(&self, service: String, endpoint: Endpoint) {

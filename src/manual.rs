@@ -34,6 +34,10 @@ pub static SCHEMA: Schema = Schema {
         },
         MethodSpec::new("report", MethodKind::Oneway),
         MethodSpec::new("watch", MethodKind::Subscribe),
+        MethodSpec {
+            broadcast: false,
+            ..MethodSpec::new("jobs", MethodKind::Subscribe)
+        },
         MethodSpec::new("register", MethodKind::Publish),
         MethodSpec::new("close", MethodKind::Close),
     ],
@@ -125,12 +129,16 @@ impl Service for ManualServe {
         method: &str,
         app: Bytes,
     ) -> Result<ItemStream, ServiceError> {
-        if method != "watch" {
+        let Some(spec) = SCHEMA.method(method).filter(|s| s.kind == MethodKind::Subscribe) else {
             return Err(ServiceError::unknown(method, MethodKind::Subscribe));
-        }
+        };
         let mut args = cluster_client::protocol::args::Args::new(app, 1);
-        let service: String = arg(codec, "watch", &mut args)?;
-        let items = self.0.watch(service).filter_map(move |endpoints| {
+        let service: String = arg(codec, spec.name, &mut args)?;
+        let stream = match spec.name {
+            "jobs" => self.0.jobs(service),
+            _ => self.0.watch(service),
+        };
+        let items = stream.filter_map(move |endpoints| {
             let mut out = BytesMut::new();
             std::future::ready(
                 codec
@@ -242,14 +250,11 @@ impl Registry for ManualRegistry {
     }
 
     fn watch(&self, service: String) -> Subscription<Vec<Endpoint>> {
-        match (self.encode(&[&service]), serde_json::to_string(&service)) {
-            (Ok(app), Ok(reg)) => self.handle.subscribe("watch", reg, app),
-            (Err(err), _) => Subscription::failed(err),
-            (_, Err(err)) => Subscription::failed(Error::Remote {
-                name: "bad_arguments".into(),
-                message: err.to_string(),
-            }),
-        }
+        self.subscribe("watch", &service)
+    }
+
+    fn jobs(&self, queue: String) -> Subscription<Vec<Endpoint>> {
+        self.subscribe("jobs", &queue)
     }
 
     async fn register(&self, service: String, endpoint: Endpoint) {
@@ -266,6 +271,19 @@ impl Registry for ManualRegistry {
     async fn close(&self) {
         if let Err(err) = self.handle.close().await {
             tracing::warn!(error = %err, "close failed");
+        }
+    }
+}
+
+impl ManualRegistry {
+    fn subscribe(&self, method: &str, service: &str) -> Subscription<Vec<Endpoint>> {
+        match (self.encode(&[&service]), serde_json::to_string(service)) {
+            (Ok(app), Ok(reg)) => self.handle.subscribe(method, reg, app),
+            (Err(err), _) => Subscription::failed(err),
+            (_, Err(err)) => Subscription::failed(Error::Remote {
+                name: "bad_arguments".into(),
+                message: err.to_string(),
+            }),
         }
     }
 }

@@ -24,4 +24,5 @@ scenarios!("generated":
     leader_only_with_the_port_taken,
     follower_only_with_no_leader,
     single_mode,
+    work_goes_to_one_subscriber,
 );

@@ -319,3 +319,47 @@ pub async fn single_mode(seam: &str) {
         "single mode binds no port"
     );
 }
+
+/// A non-broadcast subscription hands each item to exactly one subscriber, across processes.
+pub async fn work_goes_to_one_subscriber(seam: &str) {
+    let up = upstream().await;
+    up.set("q", endpoints(&[("v", 0)]));
+    let (_, mut w) = cluster(seam, &up, 3, &[]).await;
+    for worker in &mut w {
+        worker
+            .send(json!({ "cmd": "jobs", "sub": "j", "queue": "q" }))
+            .await;
+        worker
+            .expect(|v| v["sub"] == "j" && v["watching"] == true)
+            .await;
+    }
+    watches(&up, "q", 1).await;
+    // Let every follower's subscribe packet reach the leader before the work starts.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for version in 1..=30u16 {
+        up.set("q", endpoints(&[("v", version)]));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut seen: Vec<u64> = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !(1..=30).all(|v| seen.contains(&v)) && tokio::time::Instant::now() < deadline {
+        for worker in &mut w {
+            while let Some(item) = worker
+                .expect_within(Duration::from_millis(20), |v| {
+                    v["sub"] == "j" && v.get("item").is_some()
+                })
+                .await
+            {
+                seen.push(item["item"][0]["port"].as_u64().expect("a version"));
+            }
+        }
+    }
+    seen.retain(|v| *v > 0);
+    let mut sorted = seen.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        (1..=30).collect::<Vec<u64>>(),
+        "each version exactly once across the workers: {seen:?}"
+    );
+}
