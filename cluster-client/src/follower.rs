@@ -20,6 +20,9 @@ use crate::transcode::Transcode;
 use crate::transport::{self, PacketReader, ReadHalf, WriteHalf};
 use crate::writer::{self, Outbox};
 
+#[cfg(test)]
+mod tests;
+
 /// Frames this process may have queued for its leader.
 const OUTBOX_CAPACITY: usize = 4096;
 
@@ -105,6 +108,10 @@ impl FollowerConn {
         let answer = match tokio::time::timeout(wait, reader.next()).await {
             Err(_) => return Err(JoinError::Silent(wait)),
             Ok(None) => return Err(JoinError::Closed),
+            // A peer that closes with our registration unread resets the connection: still a close.
+            Ok(Some(Err(crate::protocol::ProtocolError::Io(err)))) if is_reset(&err) => {
+                return Err(JoinError::Closed);
+            }
             Ok(Some(Err(err))) => return Err(JoinError::Garbage(err.to_string())),
             Ok(Some(Ok(packet))) => packet,
         };
@@ -477,6 +484,15 @@ fn accept_answer(
             message,
         },
     }))
+}
+
+/// Whether a read failed because the peer closed (or reset) the connection.
+fn is_reset(err: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        err.kind(),
+        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe
+    )
 }
 
 /// A duration as the header's signed 32-bit milliseconds.

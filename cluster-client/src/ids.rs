@@ -15,6 +15,13 @@ impl IdGen {
         IdGen(AtomicI64::new(first.clamp(1, ID_LIMIT - 1) - 1))
     }
 
+    /// Makes `next` continue from `first` (clamped into `1..ID_LIMIT`).
+    #[cfg(test)]
+    pub(crate) fn restart_at(&self, first: i64) {
+        self.0
+            .store(first.clamp(1, ID_LIMIT - 1) - 1, Ordering::Relaxed);
+    }
+
     /// The next id in `1..ID_LIMIT`.
     pub(crate) fn next(&self) -> i64 {
         let step = |id: i64| if id + 1 >= ID_LIMIT { 1 } else { id + 1 };

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::leader::{LeaderChannel, Registration};
 use crate::options::Options;
-use crate::protocol::{ConnObject, Packet};
+use crate::protocol::{ConnObject, Packet, PacketCodec};
 use crate::transport::{self, WriteHalf};
 use crate::writer;
 
@@ -31,6 +31,10 @@ pub(crate) enum Slot {
 
 /// How long to pause after a failed `accept` (for example, out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// The largest first frame (`register_channel`, a few hundred bytes) of a connection: a peer that has
+/// not registered cannot make the leader buffer a whole `max_frame_size` frame.
+const REGISTER_MAX_FRAME: usize = 64 * 1024;
 
 /// One listening port and the channels this process leads on it.
 pub(crate) struct PortServer {
@@ -130,7 +134,8 @@ impl PortServer {
     /// Reads the first packet of a connection and hands the socket to its channel's leader.
     async fn handshake(self: Arc<Self>, socket: TcpStream, permit: OwnedSemaphorePermit) {
         let (read, mut write) = transport::split_tcp(socket);
-        let mut reader = transport::reader(read, self.limits.max_frame_size);
+        let max_frame_size = self.limits.max_frame_size;
+        let mut reader = transport::reader(read, max_frame_size.min(REGISTER_MAX_FRAME));
         let first = tokio::select! {
             () = self.stop.cancelled() => return,
             first = tokio::time::timeout(self.limits.register_timeout, reader.next()) => first,
@@ -151,6 +156,8 @@ impl PortServer {
                 "closing a connection whose first packet is not a register_channel request"
             );
         };
+        // Registered: the whole frame limit applies from here on (bytes already read are kept).
+        let reader = reader.map_decoder(|_| PacketCodec::new(max_frame_size));
         let slot = self
             .channels()
             .get(&channel_name)

@@ -146,6 +146,12 @@ pub enum ServiceError {
         /// The configured cap.
         limit: usize,
     },
+    /// The follower holds as many subscriptions as it may.
+    #[error("too many subscriptions (limit {limit})")]
+    TooManySubscriptions {
+        /// The configured cap.
+        limit: usize,
+    },
     /// The result could not be encoded.
     #[error("result of `{method}` could not be encoded: {source}")]
     Encode {
@@ -165,7 +171,9 @@ impl ServiceError {
             ServiceError::BadArguments { .. } => "bad_arguments",
             ServiceError::Encode { .. } => "encode_failed",
             ServiceError::Panicked { .. } => "panicked",
-            ServiceError::Overloaded { .. } => "overloaded",
+            ServiceError::Overloaded { .. } | ServiceError::TooManySubscriptions { .. } => {
+                "overloaded"
+            }
         }
     }
 

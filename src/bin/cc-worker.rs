@@ -73,21 +73,32 @@ enum Command {
         count: u64,
         payload: String,
     },
-    /// Sequential echoes, `gap_ms` apart, until `stop_spin`. Every failed call, and every call
-    /// that took longer than `slow_ms`, prints `{"spin":id,"kind"|"slow":..,"ms":..}` at once.
-    Spin {
+    /// Sequential echoes (or, with `lookup`, lookups of the service `payload`: not idempotent, so
+    /// never retried), `gap_ms` apart, until `stop_spin`. Every failed call, and every call that
+    /// took longer than `slow_ms`, prints `{"spin":id,"kind"|"slow":..,"ms":..}` at once.
+    Spin(SpinSpec),
+    /// Panics in a task (for the tests of the harness itself).
+    Panic {
         id: u64,
-        payload: String,
-        #[serde(default)]
-        gap_ms: u64,
-        #[serde(default = "no_limit")]
-        slow_ms: u64,
     },
     /// Stops the spin `spin`; answers with its totals `{ok, errors, max_ms}`.
     StopSpin {
         id: u64,
         spin: u64,
     },
+}
+
+/// What a spin does.
+#[derive(Debug, Deserialize)]
+struct SpinSpec {
+    id: u64,
+    payload: String,
+    #[serde(default)]
+    gap_ms: u64,
+    #[serde(default = "no_limit")]
+    slow_ms: u64,
+    #[serde(default)]
+    lookup: bool,
 }
 
 fn no_limit() -> u64 {
@@ -283,7 +294,9 @@ fn follow(
         let reason = stream.close_reason().map(|e| format!("{}: {e}", e.kind()));
         printer.send(json!({ "sub": name, "end": reason }));
     });
-    subs.lock().unwrap_or_else(PoisonError::into_inner).insert(sub.clone(), task.abort_handle());
+    subs.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(sub.clone(), task.abort_handle());
     out.send(json!({ "sub": sub, "watching": true }));
 }
 
@@ -305,11 +318,11 @@ async fn run(client: Client, command: Command, out: Out, tasks: Arc<Tasks>) {
         }
         Command::Watch { sub, service } => {
             let stream = with_client!(&client, c => c.watch(service));
-            follow(sub, stream, out, &subs);
+            follow(sub, stream, out, subs);
         }
         Command::Jobs { sub, queue } => {
             let stream = with_client!(&client, c => c.jobs(queue));
-            follow(sub, stream, out, &subs);
+            follow(sub, stream, out, subs);
         }
 
         Command::Unwatch { sub } => {
@@ -337,16 +350,17 @@ async fn run(client: Client, command: Command, out: Out, tasks: Arc<Tasks>) {
             }
             out.send(json!({ "id": id, "ok": { "ok": ok, "errors": errors } }));
         }
-        Command::Spin {
-            id,
-            payload,
-            gap_ms,
-            slow_ms,
-        } => {
+        Command::Spin(spec) => {
             let stop = Arc::new(AtomicBool::new(false));
-            let task = tokio::spawn(spin(client, id, payload, gap_ms, slow_ms, out, Arc::clone(&stop)));
-            tasks.spins.lock().unwrap_or_else(PoisonError::into_inner).insert(id, Spinning { stop, task });
+            let id = spec.id;
+            let task = tokio::spawn(spin(client, spec, out, Arc::clone(&stop)));
+            tasks
+                .spins
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(id, Spinning { stop, task });
         }
+        Command::Panic { id } => panic!("asked to panic by command {id}"),
         Command::StopSpin { id, spin } => {
             let spinning = tasks.spins.lock().unwrap_or_else(PoisonError::into_inner).remove(&spin);
             let Some(Spinning { stop, task }) = spinning else {
@@ -362,21 +376,24 @@ async fn run(client: Client, command: Command, out: Out, tasks: Arc<Tasks>) {
 }
 
 /// The loop behind [`Command::Spin`]; returns its totals.
-async fn spin(
-    client: Client,
-    id: u64,
-    payload: String,
-    gap_ms: u64,
-    slow_ms: u64,
-    out: Out,
-    stop: Arc<AtomicBool>,
-) -> Value {
+async fn spin(client: Client, spec: SpinSpec, out: Out, stop: Arc<AtomicBool>) -> Value {
+    let SpinSpec {
+        id,
+        payload,
+        gap_ms,
+        slow_ms,
+        lookup,
+    } = spec;
     let mut ok = 0u64;
     let mut errors: HashMap<String, u64> = HashMap::new();
     let mut max_ms = 0u64;
     while !stop.load(Ordering::Relaxed) {
         let started = Instant::now();
-        let result = with_client!(&client, c => c.echo(payload.clone()).await);
+        let result = if lookup {
+            with_client!(&client, c => c.lookup(payload.clone()).await).map(|_| payload.clone())
+        } else {
+            with_client!(&client, c => c.echo(payload.clone()).await)
+        };
         let ms = started.elapsed().as_millis() as u64;
         max_ms = max_ms.max(ms);
         match result {

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod faults;
 pub mod scenarios;
 
 use std::process::Stdio;
@@ -188,6 +189,29 @@ impl Worker {
             }
         }
         panic!("{}: {sub} never delivered {want}", self.name);
+    }
+
+    /// Takes every line received so far (without waiting) that matches `pred`, in the order they
+    /// came; the other lines stay for later expectations.
+    pub fn take_all(&mut self, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+        while let Ok(line) = self.lines.try_recv() {
+            self.backlog.push(line);
+        }
+        let (taken, kept) = std::mem::take(&mut self.backlog)
+            .into_iter()
+            .partition(|v| pred(v));
+        self.backlog = kept;
+        taken
+    }
+
+    /// The `{"event":"panic"}` lines this worker printed so far.
+    pub fn panics(&mut self) -> Vec<Value> {
+        self.take_all(|v| v["event"] == "panic")
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Asks whether this worker leads, and its epoch.

@@ -320,8 +320,12 @@ impl LeaderChannel {
                     method: spec.name,
                     key: Arc::from(key.as_str()),
                 };
-                if !self.topics.contains(&topic) && self.topics.count_for_conn(conn.id) >= limit {
-                    return Err(ServiceError::Overloaded { limit });
+                // The cap counts this follower's subscriptions, whoever else holds the topic.
+                let owner = Owner::Conn(conn.id);
+                if !self.topics.is_held_by(&topic, owner)
+                    && self.topics.count_for_conn(conn.id) >= limit
+                {
+                    return Err(ServiceError::TooManySubscriptions { limit });
                 }
                 let sink = Sink::Remote {
                     outbox: conn.outbox.clone(),

@@ -65,9 +65,11 @@ impl Topics {
         self.map.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Whether the topic exists (its upstream subscription is live).
-    pub(crate) fn contains(&self, key: &TopicKey) -> bool {
-        self.lock().contains_key(key)
+    /// Whether `owner` already has a sink on the topic.
+    pub(crate) fn is_held_by(&self, key: &TopicKey, owner: Owner) -> bool {
+        self.lock()
+            .get(key)
+            .is_some_and(|t| t.sinks.iter().any(|(existing, _)| *existing == owner))
     }
 
     /// How many topics a follower connection subscribes to.

@@ -1,0 +1,222 @@
+//! Request ids of a follower connection: wrap-around with calls still pending, late answers to
+//! calls that timed out, and late answers from an old connection after a reconnect. A scripted
+//! leader answers over `tokio::io::duplex`, in whatever order the test wants.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::io::AsyncWriteExt;
+use tokio::task::JoinHandle;
+
+use super::FollowerConn;
+use crate::error::Error;
+use crate::ids::ID_LIMIT;
+use crate::options::Options;
+use crate::protocol::{ConnObject, Packet};
+use crate::service::{MethodKind, MethodSpec, Reply, Schema};
+use crate::transport::{self, PacketReader, WriteHalf};
+use crate::writer;
+
+static SCHEMA: Schema = Schema {
+    name: "Ids",
+    fingerprint: 0x1d5,
+    methods: &[MethodSpec::new("get", MethodKind::Invoke)],
+};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn spec() -> &'static MethodSpec {
+    SCHEMA.method("get").expect("the test schema's method")
+}
+
+/// The leader's end of a duplex pipe, driven by the test.
+struct ScriptedLeader {
+    reader: PacketReader,
+    write: WriteHalf,
+}
+
+impl ScriptedLeader {
+    async fn next(&mut self) -> Packet {
+        tokio::time::timeout(WAIT, self.reader.next())
+            .await
+            .expect("a packet within the bound")
+            .expect("the follower keeps the connection")
+            .expect("a well-formed packet")
+    }
+
+    async fn send(&mut self, packet: &Packet) -> std::io::Result<()> {
+        let frame = writer::encode(packet).expect("encodes");
+        self.write.write_all(&frame).await
+    }
+
+    /// Answers call `id` with the value `tag`.
+    async fn answer(&mut self, id: i64, tag: &str) -> std::io::Result<()> {
+        let conn = ConnObject::InvokeResult {
+            success: true,
+            fault: None,
+        };
+        self.send(&Packet::response(
+            id,
+            0,
+            conn,
+            Bytes::copy_from_slice(tag.as_bytes()),
+        ))
+        .await
+    }
+}
+
+/// A registered follower connection and the scripted leader at its other end.
+async fn connect() -> (Arc<FollowerConn>, ScriptedLeader) {
+    let (ours, theirs) = tokio::io::duplex(1 << 16);
+    let (read, write) = tokio::io::split(ours);
+    let (their_read, their_write) = tokio::io::split(theirs);
+    let mut leader = ScriptedLeader {
+        reader: transport::reader(Box::pin(their_read), 1 << 20),
+        write: Box::pin(their_write),
+    };
+    let options = Options::new("ids").heartbeat_check(false);
+    let join = tokio::spawn(async move {
+        FollowerConn::register(Box::pin(read), Box::pin(write), &options, &SCHEMA, "ids").await
+    });
+    let register = leader.next().await;
+    let accepted = ConnObject::RegisterChannelRes {
+        success: Some(true),
+        epoch: Some(1),
+        code: None,
+        error: None,
+        push_ack: Some(false),
+    };
+    leader
+        .send(&Packet::response(register.id, 0, accepted, Bytes::new()))
+        .await
+        .expect("answer the registration");
+    let conn = join
+        .await
+        .expect("register does not panic")
+        .expect("registered");
+    (conn, leader)
+}
+
+/// Starts a call; the leader reads it, and the test learns its id.
+async fn start_call(
+    conn: &Arc<FollowerConn>,
+    leader: &mut ScriptedLeader,
+    deadline: Duration,
+) -> (i64, JoinHandle<Result<Reply, Error>>) {
+    let task = {
+        let conn = Arc::clone(conn);
+        tokio::spawn(async move { conn.call(spec(), 0, Bytes::new(), false, deadline).await })
+    };
+    let packet = leader.next().await;
+    assert!(
+        matches!(packet.conn, ConnObject::Invoke { .. }),
+        "{packet:?}"
+    );
+    (packet.id, task)
+}
+
+fn value(tag: &str) -> Reply {
+    Reply::Value(Bytes::copy_from_slice(tag.as_bytes()))
+}
+
+#[tokio::test]
+async fn ids_wrap_around_past_calls_still_pending() {
+    let (conn, mut leader) = connect().await;
+    // Two calls pending on ids 1 and 2 ...
+    conn.ids.restart_at(1);
+    let mut calls = Vec::new();
+    for name in ["a", "b"] {
+        calls.push((name, start_call(&conn, &mut leader, WAIT).await));
+    }
+    // ... while the counter reaches the end of the range and wraps.
+    conn.ids.restart_at(ID_LIMIT - 1);
+    for name in ["c", "d", "e"] {
+        calls.push((name, start_call(&conn, &mut leader, WAIT).await));
+    }
+    let ids: Vec<i64> = calls.iter().map(|(_, (id, _))| *id).collect();
+    assert_eq!(
+        ids,
+        [1, 2, ID_LIMIT - 1, 3, 4],
+        "the wrap skips the ids of pending calls"
+    );
+    assert!(ids.iter().all(|id| (1..ID_LIMIT).contains(id)));
+
+    // Answers in another order, an answer nobody waits for, and a second answer to a finished call.
+    let order = [3, 0, 4, 2, 1];
+    leader.answer(999, "stray").await.expect("sent");
+    for &i in &order {
+        let (name, (id, _)) = &calls[i];
+        leader
+            .answer(*id, &format!("for {name}"))
+            .await
+            .expect("sent");
+        if i == 3 {
+            leader.answer(*id, "again").await.expect("sent");
+        }
+    }
+    for (name, (id, task)) in calls {
+        let reply = tokio::time::timeout(WAIT, task)
+            .await
+            .expect("answered within the bound")
+            .expect("no panic");
+        assert_eq!(
+            reply.expect("a value"),
+            value(&format!("for {name}")),
+            "call {name} (id {id}) got its own answer"
+        );
+    }
+    assert!(conn.pending().is_empty(), "nothing left pending");
+}
+
+#[tokio::test]
+async fn a_late_answer_to_a_timed_out_call_reaches_no_other_call() {
+    let (conn, mut leader) = connect().await;
+    let (late_id, late) = start_call(&conn, &mut leader, Duration::from_millis(50)).await;
+    let result = late.await.expect("no panic");
+    assert!(matches!(result, Err(Error::Timeout { .. })), "{result:?}");
+    let (id, call) = start_call(&conn, &mut leader, WAIT).await;
+    assert_ne!(id, late_id);
+    leader.answer(late_id, "late").await.expect("sent");
+    leader.answer(id, "fresh").await.expect("sent");
+    let reply = tokio::time::timeout(WAIT, call)
+        .await
+        .expect("answered")
+        .expect("no panic");
+    assert_eq!(reply.expect("a value"), value("fresh"));
+    assert!(conn.pending().is_empty());
+}
+
+#[tokio::test]
+async fn a_late_answer_on_the_old_connection_cannot_reach_a_new_call() {
+    let (old, mut old_leader) = connect().await;
+    let (old_id, in_flight) = start_call(&old, &mut old_leader, WAIT).await;
+    // The leader is lost (as when its heartbeats go unanswered): the call in flight fails.
+    old.close();
+    let result = tokio::time::timeout(WAIT, in_flight)
+        .await
+        .expect("failed within the bound")
+        .expect("no panic");
+    assert!(
+        matches!(result, Err(Error::LeaderLost { .. })),
+        "{result:?}"
+    );
+
+    // The reconnect numbers its calls from the start again: the new call has the old one's id.
+    let (new, mut new_leader) = connect().await;
+    let (new_id, call) = start_call(&new, &mut new_leader, WAIT).await;
+    assert_eq!(new_id, old_id, "ids restart on a new connection");
+    // The old leader wakes up and answers on the old connection (the write may fail: the follower
+    // closed its side). Whatever happens there must not reach the new call.
+    let _ = old_leader.answer(old_id, "stale").await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!call.is_finished(), "the stale answer reached nothing");
+    new_leader.answer(new_id, "fresh").await.expect("sent");
+    let reply = tokio::time::timeout(WAIT, call)
+        .await
+        .expect("answered")
+        .expect("no panic");
+    assert_eq!(reply.expect("a value"), value("fresh"));
+    assert!(old.pending().is_empty() && new.pending().is_empty());
+}
