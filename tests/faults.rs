@@ -712,9 +712,20 @@ async fn caps_are_enforced() {
     let mut over = Raw::connect(port).await;
     over.send(&frame(&support::faults::register_packet(1, "registry")))
         .await;
+    match over.next(WAIT).await {
+        Read::Packet(packet) => assert!(
+            matches!(
+                &packet.conn,
+                ConnObject::RegisterChannelRes { success: Some(false), code: Some(code), .. }
+                    if code == "too_many_connections"
+            ),
+            "a connection over the cap is refused with a reason: {packet:?}"
+        ),
+        other => panic!("a connection over the cap is refused with a reason, got {other:?}"),
+    }
     assert!(
         matches!(over.next(WAIT).await, Read::Closed),
-        "a connection over the cap is closed without an answer"
+        "then it is closed"
     );
     expect_log(&mut leader, &["connection cap reached"]).await;
     // Closing one frees its place.
@@ -982,7 +993,7 @@ async fn frozen_leader() {
         let answer = until_fail_fast(worker, RESPONSE_MS).await;
         failing.push(frozen.elapsed());
         assert_eq!(
-            answer["kind"], "foreign_peer",
+            answer["kind"], "no_leader",
             "{}: a typed error: {answer}",
             worker.name
         );
@@ -1008,7 +1019,7 @@ async fn frozen_leader() {
     let in_flight = followers[0].expect(|v| v["id"] == 500).await;
     assert!(
         in_flight["ok"] == 50
-            || in_flight["kind"] == "foreign_peer"
+            || in_flight["kind"] == "no_leader"
             || in_flight["kind"] == "timeout"
             || in_flight["kind"] == "leader_lost",
         "the call in flight: its own value or a typed error: {in_flight}"
@@ -1034,7 +1045,7 @@ async fn frozen_leader() {
             .call(json!({ "cmd": "echo", "payload": "still frozen" }))
             .await;
         assert_eq!(
-            answer["kind"], "foreign_peer",
+            answer["kind"], "no_leader",
             "{}: fails fast: {answer}",
             worker.name
         );

@@ -171,45 +171,53 @@ pub(crate) fn release(server: &Arc<PortServer>, channel: &str) {
 /// Joins the leader that holds the port.
 async fn follow(ballot: &Ballot<'_>) -> Result<Won, Lost> {
     let port = ballot.options.port;
-    let foreign = |found: String| {
-        let error = Error::ForeignPeer { port, found };
+    // At `create()` whatever holds the port is reported; during a failover it is most likely the old
+    // leader, frozen or dying, so the round is retried and calls see "no leader" meanwhile.
+    let unusable = |found: String, waited: Duration| {
         if ballot.first {
-            Lost::Fatal(error)
+            Lost::Fatal(Error::ForeignPeer { port, found })
         } else {
-            Lost::Retry(error)
+            Lost::Retry(no_leader(ballot, found, waited))
         }
     };
     match FollowerConn::join(ballot.options, ballot.schema, ballot.channel).await {
         Ok(conn) => Ok(Won::Follower(conn)),
-        Err(JoinError::Unreachable(err)) => Err(Lost::Retry(no_leader(ballot, format!("{err}")))),
+        Err(JoinError::Unreachable(err)) => Err(Lost::Retry(no_leader(ballot, format!("{err}"), Duration::ZERO))),
         Err(JoinError::Closed) => Err(Lost::Retry(Error::ForeignPeer {
             port,
             found: "a process that accepted the connection and closed it without answering register_channel".to_owned(),
         })),
-        Err(JoinError::Silent(wait)) => Err(foreign(format!(
-            "a process that accepted the connection but answered nothing to register_channel within {} ms",
-            wait.as_millis()
-        ))),
-        Err(JoinError::Garbage(what)) => Err(foreign(format!("a process that does not speak this protocol ({what})"))),
+        Err(JoinError::Silent(wait)) => Err(unusable(
+            format!(
+                "a process that accepted the connection but answered nothing to register_channel within {} ms",
+                wait.as_millis()
+            ),
+            wait,
+        )),
+        Err(JoinError::Garbage(what)) => Err(unusable(
+            format!("a process that does not speak this protocol ({what})"),
+            Duration::ZERO,
+        )),
         Err(JoinError::Refused(Error::Refused { code, .. })) if code == "unknown_channel" => {
-            Err(Lost::Retry(no_leader(ballot, "the port's leader has no such channel yet".to_owned())))
+            Err(Lost::Retry(no_leader(ballot, "the port's leader has no such channel yet".to_owned(), Duration::ZERO)))
         }
         Err(JoinError::Refused(err @ Error::Refused { .. })) if !ballot.first => Err(Lost::Retry(err)),
         Err(JoinError::Refused(err)) => Err(Lost::Fatal(err)),
     }
 }
 
-fn no_leader(ballot: &Ballot<'_>, why: String) -> Error {
+fn no_leader(ballot: &Ballot<'_>, reason: String, waited: Duration) -> Error {
     tracing::debug!(
         channel = ballot.channel,
         port = ballot.options.port,
-        why,
+        reason,
         "no leader reachable"
     );
     Error::NoLeader {
         port: ballot.options.port,
         channel: ballot.channel.to_owned(),
-        waited_ms: 0,
+        waited_ms: waited.as_millis() as u64,
+        reason,
     }
 }
 

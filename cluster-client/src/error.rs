@@ -38,8 +38,9 @@ pub enum Error {
         /// The channel.
         channel: String,
     },
-    /// Follower-only role (or a leader that never answered), and no leader appeared in time.
-    #[error("no leader of channel `{channel}` on port {port} within {waited_ms} ms")]
+    /// No leader could be reached: follower-only with none in time, or, during a failover, a port
+    /// held by a leader that does not answer (frozen, or stopping).
+    #[error("no leader of channel `{channel}` on port {port} within {waited_ms} ms: {reason}")]
     NoLeader {
         /// The port.
         port: u16,
@@ -47,6 +48,8 @@ pub enum Error {
         channel: String,
         /// How long the handle waited.
         waited_ms: u64,
+        /// What was found instead.
+        reason: String,
     },
     /// Something that does not speak this protocol holds the port.
     #[error("port {port} is held by a process that is not a cluster-client leader: {found}")]

@@ -293,17 +293,13 @@ impl Inner {
             match election::run(&self.ballot(true)).await {
                 Ok(won) => return Ok(self.won(won)),
                 Err(Lost::Fatal(err)) => return Err(err),
-                Err(Lost::Retry(err)) => {
+                Err(Lost::Retry(mut err)) => {
                     let now = Instant::now();
                     if now >= give_up {
-                        return Err(match err {
-                            Error::NoLeader { port, channel, .. } => Error::NoLeader {
-                                port,
-                                channel,
-                                waited_ms: started.elapsed().as_millis() as u64,
-                            },
-                            other => other,
-                        });
+                        if let Error::NoLeader { waited_ms, .. } = &mut err {
+                            *waited_ms = started.elapsed().as_millis() as u64;
+                        }
+                        return Err(err);
                     }
                     tracing::debug!(channel = %self.channel, error = %err, "no leader yet; retrying");
                     tokio::time::sleep(election::backoff(round).min(give_up - now)).await;

@@ -29,6 +29,9 @@ pub(crate) enum Slot {
     Failed(String),
 }
 
+/// Connections past the cap answered with a refusal at once; more are closed unanswered.
+const REFUSALS: usize = 16;
+
 /// How long to pause after a failed `accept` (for example, out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -50,6 +53,8 @@ struct Limits {
     register_timeout: Duration,
     connections: Arc<Semaphore>,
     max_connections: usize,
+    /// Connections past the cap that are being told so.
+    refusals: Arc<Semaphore>,
 }
 
 impl PortServer {
@@ -64,6 +69,7 @@ impl PortServer {
                 register_timeout: options.register_timeout,
                 connections: Arc::new(Semaphore::new(options.max_connections)),
                 max_connections: options.max_connections,
+                refusals: Arc::new(Semaphore::new(REFUSALS)),
             },
         });
         tokio::spawn(Arc::clone(&server).accept_loop(listener));
@@ -115,12 +121,15 @@ impl PortServer {
             };
             match accepted {
                 Ok((socket, peer)) => {
-                    let Ok(permit) = Arc::clone(&self.limits.connections).try_acquire_owned()
-                    else {
+                    if let Ok(permit) = Arc::clone(&self.limits.connections).try_acquire_owned() {
+                        tokio::spawn(Arc::clone(&self).handshake(socket, permit, false));
+                    } else if let Ok(permit) = Arc::clone(&self.limits.refusals).try_acquire_owned()
+                    {
+                        tracing::warn!(port = self.port, %peer, limit = self.limits.max_connections, "connection cap reached; refusing a new connection");
+                        tokio::spawn(Arc::clone(&self).handshake(socket, permit, true));
+                    } else {
                         tracing::warn!(port = self.port, %peer, limit = self.limits.max_connections, "connection cap reached; closing a new connection");
-                        continue;
-                    };
-                    tokio::spawn(Arc::clone(&self).handshake(socket, permit));
+                    }
                 }
                 Err(err) => {
                     tracing::warn!(port = self.port, error = %err, "accept failed");
@@ -131,8 +140,14 @@ impl PortServer {
         tracing::debug!(port = self.port, "released the port");
     }
 
-    /// Reads the first packet of a connection and hands the socket to its channel's leader.
-    async fn handshake(self: Arc<Self>, socket: TcpStream, permit: OwnedSemaphorePermit) {
+    /// Reads the first packet of a connection and hands the socket to its channel's leader; a
+    /// connection `over_cap` gets a `too_many_connections` refusal instead.
+    async fn handshake(
+        self: Arc<Self>,
+        socket: TcpStream,
+        permit: OwnedSemaphorePermit,
+        over_cap: bool,
+    ) {
         let (read, mut write) = transport::split_tcp(socket);
         let max_frame_size = self.limits.max_frame_size;
         let mut reader = transport::reader(read, max_frame_size.min(REGISTER_MAX_FRAME));
@@ -156,6 +171,11 @@ impl PortServer {
                 "closing a connection whose first packet is not a register_channel request"
             );
         };
+        if over_cap {
+            let limit = self.limits.max_connections;
+            let message = format!("the leader serves {limit} connections already");
+            return refuse(&mut write, &registration, "too_many_connections", message).await;
+        }
         // Registered: the whole frame limit applies from here on (bytes already read are kept).
         let reader = reader.map_decoder(|_| PacketCodec::new(max_frame_size));
         let slot = self
