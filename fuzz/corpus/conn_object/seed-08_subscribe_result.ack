@@ -1,0 +1,1 @@
+{"type":"subscribe_result_res"}
