@@ -569,10 +569,11 @@ proptest! {
                         prop_assert_eq!(remaining, left - 4);
                         prop_assert!(declared > remaining as u64);
                     }
-                    // A broken framing ends the sequence where it broke.
+                    // A broken framing stays broken: the same place is reported again.
                     let stays = matches!(
                         args.next_arg(),
-                        Err(ProtocolError::ArgsMissing { index, count: c }) if index == read && c == read
+                        Err(ProtocolError::ArgsOverrun { index: i, declared: d, remaining: r })
+                            if i == index && d == declared && r == remaining
                     );
                     prop_assert!(stays);
                     overran = true;
@@ -582,9 +583,8 @@ proptest! {
             }
         }
         match args.finish() {
-            // After an overrun the error was already reported; nothing is left to finish.
-            Ok(()) if overran => {}
-            Ok(()) => prop_assert_eq!(total, app.len()),
+            Err(ProtocolError::ArgsOverrun { index, .. }) if overran => prop_assert_eq!(index, read),
+            Ok(()) => prop_assert!(!overran && total == app.len()),
             Err(ProtocolError::ArgsTrailing { count: c, extra }) => {
                 prop_assert_eq!(c, count);
                 prop_assert_eq!(extra, app.len() - total);

@@ -53,6 +53,8 @@ pub struct Args {
     rest: Bytes,
     index: u32,
     count: u32,
+    /// Set by an overrun: (index, declared, remaining), reported again by every later call.
+    broken: Option<(u32, u64, usize)>,
 }
 
 impl Args {
@@ -62,6 +64,7 @@ impl Args {
             rest: app,
             index: 0,
             count,
+            broken: None,
         }
     }
 
@@ -72,6 +75,13 @@ impl Args {
 
     /// The next argument; an error if all declared arguments were read or the framing overruns.
     pub fn next_arg(&mut self) -> Result<Bytes, ProtocolError> {
+        if let Some((index, declared, remaining)) = self.broken {
+            return Err(ProtocolError::ArgsOverrun {
+                index,
+                declared,
+                remaining,
+            });
+        }
         if self.index >= self.count {
             return Err(ProtocolError::ArgsMissing {
                 index: self.index,
@@ -93,6 +103,13 @@ impl Args {
 
     /// Checks that every declared argument was read and nothing follows them.
     pub fn finish(self) -> Result<(), ProtocolError> {
+        if let Some((index, declared, remaining)) = self.broken {
+            return Err(ProtocolError::ArgsOverrun {
+                index,
+                declared,
+                remaining,
+            });
+        }
         if self.index < self.count {
             return Err(ProtocolError::ArgsUnread {
                 read: self.index,
@@ -110,9 +127,11 @@ impl Args {
 
     fn overrun(&mut self, declared: u64, remaining: usize) -> ProtocolError {
         let index = self.index;
-        // A broken framing ends the sequence: later calls report the same place.
+        // A broken framing ends the sequence (the iterator stops), and `next_arg` and `finish`
+        // report the same place again.
         self.count = index;
         self.rest.clear();
+        self.broken = Some((index, declared, remaining));
         ProtocolError::ArgsOverrun {
             index,
             declared,
