@@ -129,6 +129,9 @@ pub enum ConnObject {
 impl ConnObject {
     /// Parses a connection object, telling bad UTF-8, bad JSON and an unknown `type` apart.
     pub fn parse(bytes: &[u8]) -> Result<Self, ProtocolError> {
+        if let Some(conn) = super::fast::read(bytes) {
+            return Ok(conn);
+        }
         let text = std::str::from_utf8(bytes)
             .map_err(|source| ProtocolError::ConnObjectUtf8 { source })?;
         from_text(text).map_err(|source| {

@@ -8,6 +8,7 @@
 pub mod args;
 mod conn;
 mod error;
+mod fast;
 mod frame;
 mod header;
 mod packet;

@@ -57,9 +57,11 @@ impl Packet {
         let start = out.len();
         out.reserve(HEADER_LEN + 64 + self.app.len());
         out.put_bytes(0, HEADER_LEN);
-        if let Err(source) = serde_json::to_writer(out.writer(), &self.conn) {
-            out.truncate(start);
-            return Err(ProtocolError::ConnObjectEncode { source });
+        if !super::fast::write(&self.conn, out) {
+            if let Err(source) = serde_json::to_writer(out.writer(), &self.conn) {
+                out.truncate(start);
+                return Err(ProtocolError::ConnObjectEncode { source });
+            }
         }
         let conn_len = out.len() - start - HEADER_LEN;
         out.extend_from_slice(&self.app);
