@@ -244,7 +244,7 @@ impl LeaderChannel {
             .ok()
             .filter(|ms| *ms > 0)
             .map(Duration::from_millis);
-        self.tasks.spawn(async move {
+        let mut task = Box::pin(async move {
             let started = Instant::now();
             let call = run_guarded(
                 Arc::clone(&this.service),
@@ -274,6 +274,12 @@ impl LeaderChannel {
                 ),
             }
         });
+        // Most calls of an in-memory or cached real client finish at once: run them here and save a
+        // task and a hop; only a call that has to wait gets its own task.
+        let once = std::future::poll_fn(|cx| std::task::Poll::Ready(task.as_mut().poll(cx))).await;
+        if once.is_pending() {
+            self.tasks.spawn(task);
+        }
     }
 
     /// Sends an `invoke_result` (nothing for a oneway call; its failure is logged).
