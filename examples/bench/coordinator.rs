@@ -1,0 +1,984 @@
+//! The coordinator: starts this same binary as leader, followers and raw baselines, drives each phase
+//! over their stdin and stdout, and reports every figure beside its baseline.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::{ExitCode, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{ChildStdin, ChildStdout, Command};
+
+use crate::report::{Cost, CostRow, Figure, Results, Target, Unit, cost_table, document, table};
+use crate::util::{Summary, rss_kib};
+
+type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// The command line of a benchmark run.
+#[derive(Debug, Clone)]
+pub struct Opts {
+    /// F of the second throughput point (the first is F = 1).
+    pub followers: usize,
+    /// Calls in flight per follower.
+    pub concurrency: usize,
+    /// Measured time of each sequential and throughput phase.
+    pub duration_ms: u64,
+    /// Unmeasured time before each.
+    pub warmup_ms: u64,
+    /// Which phases run: a (sequential), b (throughput), c (oneway), d (fan-out), e (memory).
+    pub only: BTreeSet<char>,
+    pub json: Option<PathBuf>,
+    /// Follower counts of the fan-out phase.
+    pub fanout: Vec<usize>,
+    /// Items pushed per fan-out measurement, and how fast.
+    pub fanout_items: u64,
+    pub fanout_rate: f64,
+    /// The small argument (and item padding) size; the large one is 4 KiB.
+    pub small: usize,
+    /// Drive calls from the thread blocked in `block_on` instead of a runtime worker.
+    pub main_thread: bool,
+    /// Turns cluster-client and its baseline take in phases a, b and d.
+    pub rounds: usize,
+}
+
+pub const USAGE: &str = "\
+usage: cargo run --release --example bench -- [options]
+  --followers F      followers of the second throughput point (default 4; the first is 1)
+  --concurrency C    calls in flight per follower (default 64)
+  --duration-ms D    measured time per sequential/throughput phase (default 2000)
+  --fanout-items N   items pushed per fan-out measurement (default 2000)
+  --fanout-rate R    items per second in the fan-out phase (default 1000)
+  --quick            short phases (a smoke run)
+  --main-thread      make calls from the thread in block_on (as code in #[tokio::main] does), not
+                     from a spawned task
+  --rounds R         turns cluster-client and its baseline take in phases a, b, d (default 10)
+  --only a,b,...     phases: a sequential, b throughput, c oneway, d fan-out, e memory
+  --json PATH        also write every figure to PATH";
+
+impl Opts {
+    pub fn parse(args: &[String]) -> Result<Self, String> {
+        let mut opts = Opts {
+            followers: 4,
+            concurrency: 64,
+            duration_ms: 2000,
+            warmup_ms: 300,
+            only: "abcde".chars().collect(),
+            json: None,
+            fanout: vec![16, 64],
+            fanout_items: 2000,
+            fanout_rate: 1000.0,
+            small: 100,
+            main_thread: false,
+            rounds: 10,
+        };
+        let mut quick = false;
+        let (mut duration, mut items, mut rounds) = (None, None, None);
+        let mut it = args.iter();
+        while let Some(flag) = it.next() {
+            let mut value = || it.next().cloned().ok_or(format!("{flag} needs a value"));
+            let number = |v: String| v.parse::<u64>().map_err(|e| format!("{flag}: {e}"));
+            match flag.as_str() {
+                "--followers" => opts.followers = number(value()?)?.max(1) as usize,
+                "--concurrency" => opts.concurrency = number(value()?)?.max(1) as usize,
+                "--duration-ms" => duration = Some(number(value()?)?),
+                "--fanout-items" => items = Some(number(value()?)?.max(1)),
+                "--fanout-rate" => opts.fanout_rate = number(value()?)?.max(1) as f64,
+                "--quick" => quick = true,
+                "--main-thread" => opts.main_thread = true,
+                "--rounds" => rounds = Some(number(value()?)?.max(1) as usize),
+                "--json" => opts.json = Some(PathBuf::from(value()?)),
+                "--only" => {
+                    opts.only = value()?
+                        .split(',')
+                        .filter_map(|p| p.trim().chars().next())
+                        .collect();
+                    if let Some(bad) = opts.only.iter().find(|p| !"abcde".contains(**p)) {
+                        return Err(format!("--only: unknown phase {bad}"));
+                    }
+                }
+                "-h" | "--help" => return Err(String::new()),
+                other => return Err(format!("unknown flag {other}")),
+            }
+        }
+        if quick {
+            opts.duration_ms = 300;
+            opts.warmup_ms = 100;
+            opts.fanout_items = 200;
+            opts.rounds = 2;
+        }
+        opts.rounds = rounds.unwrap_or(opts.rounds);
+        opts.duration_ms = duration.unwrap_or(opts.duration_ms);
+        opts.fanout_items = items.unwrap_or(opts.fanout_items);
+        Ok(opts)
+    }
+
+    fn has(&self, phase: char) -> bool {
+        self.only.contains(&phase)
+    }
+
+    fn config(&self) -> Value {
+        json!({
+            "followers": self.followers,
+            "concurrency": self.concurrency,
+            "duration_ms": self.duration_ms,
+            "warmup_ms": self.warmup_ms,
+            "phases": self.only.iter().collect::<String>(),
+            "fanout": self.fanout,
+            "fanout_items": self.fanout_items,
+            "fanout_rate": self.fanout_rate,
+            "small_bytes": self.small,
+            "main_thread": self.main_thread,
+            "rounds": self.rounds,
+            "large_bytes": LARGE,
+        })
+    }
+}
+
+/// The large argument.
+const LARGE: usize = 4096;
+
+/// How long a child may take to answer a command beyond the phase's own length.
+const SLACK: Duration = Duration::from_secs(30);
+
+/// One child process of this binary, talked to in JSON lines.
+struct Child {
+    name: String,
+    pid: u32,
+    process: tokio::process::Child,
+    stdin: ChildStdin,
+    lines: Lines<BufReader<ChildStdout>>,
+    ready: Value,
+}
+
+impl Child {
+    /// Starts `--role role` with `args`; its first line must say it is ready.
+    async fn spawn(name: String, role: &str, args: &[String]) -> Res<Child> {
+        let exe = std::env::current_exe()?;
+        let mut process = Command::new(exe)
+            .arg("--role")
+            .arg(role)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        let pid = process.id().ok_or("child exited at once")?;
+        let stdin = process.stdin.take().ok_or("no stdin")?;
+        let lines = BufReader::new(process.stdout.take().ok_or("no stdout")?).lines();
+        let mut child = Child {
+            name,
+            pid,
+            process,
+            stdin,
+            lines,
+            ready: Value::Null,
+        };
+        child.ready = child.recv(SLACK).await?;
+        if child.ready["ready"] != true {
+            return Err(format!("{} did not start: {}", child.name, child.ready).into());
+        }
+        Ok(child)
+    }
+
+    /// Starts `count` children at once, then waits for each.
+    async fn spawn_many(
+        prefix: &str,
+        role: &str,
+        args: &[String],
+        count: usize,
+    ) -> Res<Vec<Child>> {
+        let starts = (0..count).map(|i| Child::spawn(format!("{prefix}{i}"), role, args));
+        futures::future::try_join_all(starts).await
+    }
+
+    async fn send(&mut self, command: &Value) -> Res<()> {
+        let line = format!("{command}\n");
+        self.stdin.write_all(line.as_bytes()).await?;
+        self.stdin.flush().await?;
+        Ok(())
+    }
+
+    async fn recv(&mut self, within: Duration) -> Res<Value> {
+        let line = tokio::time::timeout(within, self.lines.next_line())
+            .await
+            .map_err(|_| format!("{} did not answer within {within:?}", self.name))??
+            .ok_or_else(|| format!("{} exited", self.name))?;
+        let value: Value = serde_json::from_str(&line)?;
+        if let Some(err) = value.get("error") {
+            return Err(format!("{}: {err}", self.name).into());
+        }
+        Ok(value)
+    }
+
+    async fn ask(&mut self, command: Value, within: Duration) -> Res<Value> {
+        self.send(&command).await?;
+        self.recv(within).await
+    }
+
+    fn rss_kib(&self) -> Option<u64> {
+        rss_kib(self.pid)
+    }
+
+    async fn stop(mut self) {
+        drop(self.stdin);
+        if tokio::time::timeout(Duration::from_secs(2), self.process.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.process.kill().await;
+        }
+    }
+}
+
+async fn stop_all(children: Vec<Child>) {
+    futures::future::join_all(children.into_iter().map(Child::stop)).await;
+}
+
+/// Sends `command` to every child, then collects every answer.
+async fn ask_all(children: &mut [Child], command: &Value, within: Duration) -> Res<Vec<Value>> {
+    for child in children.iter_mut() {
+        child.send(command).await?;
+    }
+    let mut answers = Vec::with_capacity(children.len());
+    for child in children.iter_mut() {
+        answers.push(child.recv(within).await?);
+    }
+    Ok(answers)
+}
+
+/// A port nothing listens on now.
+fn free_port() -> Res<u16> {
+    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
+        .local_addr()?
+        .port())
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+fn progress(message: &str) {
+    eprintln!("bench: {message}");
+}
+
+fn u64_of(value: &Value, key: &str) -> u64 {
+    value[key].as_u64().unwrap_or(0)
+}
+
+pub async fn run(opts: Opts) -> ExitCode {
+    let load_before = loadavg();
+    progress(&format!(
+        "{} cores, load average {load_before}; phases {}",
+        std::thread::available_parallelism().map_or(0, usize::from),
+        opts.only.iter().collect::<String>()
+    ));
+    let mut results = Results::default();
+    let mut failed = false;
+    if opts.has('a') || opts.has('b') || opts.has('c') {
+        if let Err(err) = invoke_phases(&opts, &mut results).await {
+            progress(&format!("invoke phases failed: {err}"));
+            failed = true;
+        }
+    }
+    if opts.has('d') || opts.has('e') {
+        if let Err(err) = fanout_phases(&opts, &mut results).await {
+            progress(&format!("fan-out/memory phases failed: {err}"));
+            failed = true;
+        }
+    }
+    let load_after = loadavg();
+    println!();
+    print!("{}", table(&results.figures));
+    if !results.costs.is_empty() {
+        println!();
+        print!("{}", cost_table(&results.costs));
+    }
+    println!("load average before: {load_before}; after: {load_after}");
+    if let Some(path) = &opts.json {
+        let machine = json!({
+            "cores": std::thread::available_parallelism().map_or(0, usize::from),
+            "loadavg_before": load_before,
+            "loadavg_after": load_after,
+        });
+        let doc = document(&results, opts.config(), machine);
+        match std::fs::write(path, format!("{doc:#}\n")) {
+            Ok(()) => println!("figures written to {}", path.display()),
+            Err(err) => {
+                progress(&format!("could not write {}: {err}", path.display()));
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// CPU time and context switches of some processes, from `/proc`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Usage {
+    cpu_ns: u64,
+    switches: u64,
+}
+
+impl Usage {
+    fn of(pids: &[u32]) -> Usage {
+        pids.iter().fold(Usage::default(), |sum, &pid| {
+            let one = Usage::of_one(pid);
+            Usage {
+                cpu_ns: sum.cpu_ns + one.cpu_ns,
+                switches: sum.switches + one.switches,
+            }
+        })
+    }
+
+    fn of_one(pid: u32) -> Usage {
+        // utime and stime are fields 14 and 15 of /proc/PID/stat, in ticks of 10 ms (USER_HZ = 100).
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |(_, rest)| rest)
+            .split_whitespace()
+            .collect();
+        let ticks: u64 = [11, 12]
+            .iter()
+            .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+            .sum();
+        // Context switches are counted per thread.
+        let switches = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+            .flat_map(|status| {
+                status
+                    .lines()
+                    .filter(|l| l.contains("ctxt_switches:"))
+                    .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                    .collect::<Vec<_>>()
+            })
+            .sum();
+        Usage {
+            cpu_ns: ticks * 10_000_000,
+            switches,
+        }
+    }
+
+    fn since(self, before: Usage) -> Usage {
+        Usage {
+            cpu_ns: self.cpu_ns.saturating_sub(before.cpu_ns),
+            switches: self.switches.saturating_sub(before.switches),
+        }
+    }
+}
+
+/// What a measurement cost: the server side (leader or raw server) and the client side.
+#[derive(Debug, Clone, Copy, Default)]
+struct Spent {
+    server: Usage,
+    clients: Usage,
+}
+
+impl Spent {
+    fn per_call(self, calls: f64) -> Cost {
+        let calls = calls.max(1.0);
+        Cost {
+            calls: calls as u64,
+            server_cpu_us: self.server.cpu_ns as f64 / 1e3 / calls,
+            clients_cpu_us: self.clients.cpu_ns as f64 / 1e3 / calls,
+            server_switches: self.server.switches as f64 / calls,
+            clients_switches: self.clients.switches as f64 / calls,
+        }
+    }
+}
+
+/// Sends `command` to every one of `clients`, collects the answers, and what the processes spent
+/// meanwhile.
+async fn measured(
+    server: u32,
+    clients: &mut [Child],
+    command: &Value,
+    within: Duration,
+) -> Res<(Vec<Value>, Spent)> {
+    let pids: Vec<u32> = clients.iter().map(|c| c.pid).collect();
+    let before = (Usage::of(&[server]), Usage::of(&pids));
+    let answers = ask_all(clients, command, within).await?;
+    let spent = Spent {
+        server: Usage::of(&[server]).since(before.0),
+        clients: Usage::of(&pids).since(before.1),
+    };
+    Ok((answers, spent))
+}
+
+impl std::ops::AddAssign for Spent {
+    fn add_assign(&mut self, other: Spent) {
+        self.server.cpu_ns += other.server.cpu_ns;
+        self.server.switches += other.server.switches;
+        self.clients.cpu_ns += other.clients.cpu_ns;
+        self.clients.switches += other.clients.switches;
+    }
+}
+
+/// Latency samples gathered over several turns.
+#[derive(Default)]
+struct Sampled {
+    samples: Vec<u64>,
+    errors: u64,
+    spent: Spent,
+}
+
+impl Sampled {
+    fn add(&mut self, answer: &Value, spent: Spent) {
+        let samples = answer["samples"].as_array().into_iter().flatten();
+        self.samples.extend(samples.filter_map(Value::as_u64));
+        self.errors += u64_of(answer, "errors");
+        self.spent += spent;
+    }
+
+    fn summary(&mut self) -> Summary {
+        Summary::of(&mut self.samples)
+    }
+}
+
+/// Calls counted over several turns.
+#[derive(Default)]
+struct Counted {
+    calls: u64,
+    errors: u64,
+    elapsed_ns: u64,
+    spent: Spent,
+}
+
+impl Counted {
+    /// Adds one turn of every client (they ran at the same time).
+    fn add(&mut self, answers: &[Value], spent: Spent) {
+        self.calls += answers.iter().map(|a| u64_of(a, "n")).sum::<u64>();
+        self.errors += answers.iter().map(|a| u64_of(a, "errors")).sum::<u64>();
+        self.elapsed_ns += answers
+            .iter()
+            .map(|a| u64_of(a, "elapsed_ns"))
+            .max()
+            .unwrap_or(0);
+        self.spent += spent;
+    }
+
+    fn rate(&self) -> f64 {
+        self.calls as f64 / (self.elapsed_ns.max(1) as f64 / 1e9)
+    }
+}
+
+/// a (sequential), b (throughput) and c (oneway): one leader, F followers, one echo server, F echo
+/// clients.
+async fn invoke_phases(opts: &Opts, results: &mut Results) -> Res<()> {
+    let port = free_port()?.to_string();
+    let port_args = ["--port".to_owned(), port];
+    let mut leader = Child::spawn("leader".into(), "leader", &port_args).await?;
+    let mut followers =
+        Child::spawn_many("follower", "follower", &port_args, opts.followers).await?;
+    let server = Child::spawn("echo-server".into(), "echo-server", &[]).await?;
+    let echo_args = ["--port".to_owned(), server.ready["port"].to_string()];
+    let mut clients =
+        Child::spawn_many("echo-client", "echo-client", &echo_args, opts.followers).await?;
+    progress(&format!(
+        "leader pid {}, follower pids {:?}, echo server pid {}, echo client pids {:?}",
+        leader.pid,
+        followers.iter().map(|c| c.pid).collect::<Vec<_>>(),
+        server.pid,
+        clients.iter().map(|c| c.pid).collect::<Vec<_>>()
+    ));
+    let phase = Duration::from_millis(opts.duration_ms + opts.warmup_ms) + SLACK;
+    // Calls made over the whole window, warm-up included, from those counted in the measured part.
+    let whole = (opts.duration_ms + opts.warmup_ms) as f64 / opts.duration_ms.max(1) as f64;
+    let base = json!({
+        "ms": opts.duration_ms,
+        "warmup_ms": opts.warmup_ms,
+        "concurrency": opts.concurrency,
+        "on_worker": !opts.main_thread,
+    });
+    let with = |extra: Value| {
+        let mut command = base.clone();
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            command[k] = v.clone();
+        }
+        command
+    };
+    let mut points = vec![1];
+    if opts.followers > 1 {
+        points.push(opts.followers);
+    }
+
+    // The machine is shared and its latency comes in regimes: cluster-client and its baseline take
+    // turns, `rounds` slices each, so that both see the same conditions.
+    let rounds = opts.rounds.max(1);
+    let slice = (opts.duration_ms / rounds as u64).max(1);
+    let sliced = |command: &Value, round: usize| {
+        let mut command = command.clone();
+        command["ms"] = json!(slice);
+        if round > 0 {
+            command["warmup_ms"] = json!(0);
+        }
+        command
+    };
+
+    if opts.has('a') {
+        for (size, name) in [
+            (opts.small, format!("{} B", opts.small)),
+            (LARGE, "4 KiB".to_owned()),
+        ] {
+            progress(&format!(
+                "a: sequential round trips, {name}: follower {} and raw echo client {} in {rounds} turns",
+                followers[0].pid, clients[0].pid
+            ));
+            let command = with(json!({ "cmd": "seq", "size": size }));
+            let (mut ours, mut raw) = (Sampled::default(), Sampled::default());
+            for round in 0..rounds {
+                let command = sliced(&command, round);
+                let (answer, spent) =
+                    measured(leader.pid, &mut followers[..1], &command, phase).await?;
+                ours.add(&answer[0], spent);
+                let (answer, spent) =
+                    measured(server.pid, &mut clients[..1], &command, phase).await?;
+                raw.add(&answer[0], spent);
+            }
+            let (ours_s, raw_s) = (ours.summary(), raw.summary());
+            results.costs.push(CostRow {
+                label: format!("a. sequential, {name}"),
+                ours: ours.spent.per_call(ours_s.n as f64 * whole),
+                raw: raw.spent.per_call(raw_s.n as f64 * whole),
+            });
+            let note = (ours.errors > 0).then(|| format!("{} calls failed", ours.errors));
+            results.figures.push(
+                Figure::new(
+                    &format!("a.seq_p50_{size}"),
+                    &format!("a. sequential invoke p50, {name}"),
+                    Unit::Nanos,
+                    ours_s.p50_ns as f64,
+                    Some(raw_s.p50_ns as f64),
+                )
+                .target(Target::RatioAtMost { value: 1.3 })
+                .note(note),
+            );
+            results.figures.push(Figure::new(
+                &format!("a.seq_p99_{size}"),
+                &format!("a. sequential invoke p99, {name}"),
+                Unit::Nanos,
+                ours_s.p99_ns as f64,
+                Some(raw_s.p99_ns as f64),
+            ));
+        }
+    }
+
+    if opts.has('b') {
+        for &f in &points {
+            let c = opts.concurrency;
+            progress(&format!(
+                "b: invoke throughput, F = {f}, C = {c}: cluster-client, raw echo and coalescing raw echo in {rounds} turns"
+            ));
+            let plain = with(json!({ "cmd": "tput", "size": opts.small }));
+            let coalescing = with(json!({ "cmd": "tput", "size": opts.small, "coalesce": true }));
+            let (mut ours, mut raw, mut coalesced) =
+                (Counted::default(), Counted::default(), Counted::default());
+            for round in 0..rounds {
+                let (answers, spent) = measured(
+                    leader.pid,
+                    &mut followers[..f],
+                    &sliced(&plain, round),
+                    phase,
+                )
+                .await?;
+                ours.add(&answers, spent);
+                let (answers, spent) =
+                    measured(server.pid, &mut clients[..f], &sliced(&plain, round), phase).await?;
+                raw.add(&answers, spent);
+                let (answers, spent) = measured(
+                    server.pid,
+                    &mut clients[..f],
+                    &sliced(&coalescing, round),
+                    phase,
+                )
+                .await?;
+                coalesced.add(&answers, spent);
+            }
+            let per_call = |counted: &Counted| counted.spent.per_call(counted.calls as f64 * whole);
+            results.costs.push(CostRow {
+                label: format!("b. invoke, F={f} C={c}"),
+                ours: per_call(&ours),
+                raw: per_call(&raw),
+            });
+            results.costs.push(CostRow {
+                label: format!("b. invoke, F={f} C={c}, vs coalescing"),
+                ours: per_call(&ours),
+                raw: per_call(&coalesced),
+            });
+            let target = if f == 1 { 0.4 } else { 0.15 };
+            results.figures.push(
+                Figure::new(
+                    &format!("b.invoke_tput_f{f}_c{c}"),
+                    &format!("b. invoke throughput, F={f} C={c}"),
+                    Unit::PerSecond,
+                    ours.rate(),
+                    Some(raw.rate()),
+                )
+                .target(Target::RatioAtLeast { value: target })
+                .note((ours.errors > 0).then(|| format!("{} calls failed", ours.errors))),
+            );
+            results.figures.push(Figure::new(
+                &format!("b.invoke_tput_f{f}_c{c}_vs_coalescing"),
+                &format!("b. invoke throughput, F={f} C={c}, vs coalescing echo"),
+                Unit::PerSecond,
+                ours.rate(),
+                Some(coalesced.rate()),
+            ));
+        }
+    }
+
+    if opts.has('c') {
+        // Frames the server side handled, over the span between the first and the last.
+        let stream = |answers: &[Value]| {
+            let count: u64 = answers.iter().map(|a| u64_of(a, "count")).sum();
+            let first = answers
+                .iter()
+                .map(|a| u64_of(a, "first_ns"))
+                .min()
+                .unwrap_or(0);
+            let last = answers
+                .iter()
+                .map(|a| u64_of(a, "last_ns"))
+                .max()
+                .unwrap_or(0);
+            (
+                count,
+                count as f64 / (last.saturating_sub(first).max(1) as f64 / 1e9),
+            )
+        };
+        for &f in &points {
+            let c = opts.concurrency;
+            progress(&format!("c: oneway throughput, F = {f}, C = {c}"));
+            leader.ask(json!({ "cmd": "reset" }), SLACK).await?;
+            let command = with(json!({ "cmd": "oneway", "size": opts.small }));
+            let usage_before = (
+                Usage::of(&[leader.pid]),
+                Usage::of(&followers[..f].iter().map(|c| c.pid).collect::<Vec<_>>()),
+            );
+            let sent: u64 = ask_all(&mut followers[..f], &command, phase)
+                .await?
+                .iter()
+                .map(|a| u64_of(a, "n"))
+                .sum();
+            // The leader may still be running queued calls: wait until its count stops moving.
+            let mut stats = leader.ask(json!({ "cmd": "stats" }), SLACK).await?;
+            for _ in 0..50 {
+                if u64_of(&stats, "count") >= sent {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let next = leader.ask(json!({ "cmd": "stats" }), SLACK).await?;
+                let moved = u64_of(&next, "count") != u64_of(&stats, "count");
+                stats = next;
+                if !moved {
+                    break;
+                }
+            }
+            let ours_spent = Spent {
+                server: Usage::of(&[leader.pid]).since(usage_before.0),
+                clients: Usage::of(&followers[..f].iter().map(|c| c.pid).collect::<Vec<_>>())
+                    .since(usage_before.1),
+            };
+            let (ran, ours) = stream(&[stats.clone()]);
+            progress(&format!(
+                "c: oneway throughput, F = {f}, C = {c}, raw stream"
+            ));
+            let (raw, raw_spent) = measured(server.pid, &mut clients[..f], &command, phase).await?;
+            let (raw_count, raw_rate) = stream(&raw);
+            progress(&format!(
+                "c: oneway throughput, F = {f}, C = {c}, coalescing raw stream"
+            ));
+            let coalescing = with(json!({ "cmd": "oneway", "size": opts.small, "coalesce": true }));
+            let (coalesced, _) =
+                measured(server.pid, &mut clients[..f], &coalescing, phase).await?;
+            let (_, coalesced_rate) = stream(&coalesced);
+            results.costs.push(CostRow {
+                label: format!("c. oneway, F={f} C={c}"),
+                ours: ours_spent.per_call(ran as f64),
+                raw: raw_spent.per_call(raw_count as f64),
+            });
+            let lost = sent.saturating_sub(ran);
+            results.figures.push(
+                Figure::new(
+                    &format!("c.oneway_tput_f{f}_c{c}"),
+                    &format!("c. oneway throughput, F={f} C={c}"),
+                    Unit::PerSecond,
+                    ours,
+                    Some(raw_rate),
+                )
+                .note(
+                    (lost > 0)
+                        .then(|| format!("{lost} of {sent} oneway calls not run by the leader")),
+                ),
+            );
+            results.figures.push(Figure::new(
+                &format!("c.oneway_tput_f{f}_c{c}_vs_coalescing"),
+                &format!("c. oneway throughput, F={f} C={c}, vs coalescing stream"),
+                Unit::PerSecond,
+                ours,
+                Some(coalesced_rate),
+            ));
+        }
+    }
+
+    stop_all(followers).await;
+    stop_all(clients).await;
+    leader.stop().await;
+    server.stop().await;
+    Ok(())
+}
+
+/// What fan-out measurements gave, added up over turns.
+#[derive(Default)]
+struct Fanout {
+    samples: Vec<u64>,
+    delivered: u64,
+    expected: u64,
+    window_ns: u64,
+    /// What the pusher and the subscribers spent, warm-up and bookkeeping included.
+    spent: Spent,
+}
+
+impl Fanout {
+    fn per_second(&self) -> f64 {
+        self.delivered as f64 / (self.window_ns.max(1) as f64 / 1e9)
+    }
+
+    fn lost(&self) -> Option<String> {
+        (self.delivered < self.expected)
+            .then(|| format!("{} of {} items delivered", self.delivered, self.expected))
+    }
+}
+
+/// Pushes `items` items through `pusher` to `n` of `subs` (the first `n` subscribe; a raw push
+/// server picks its first `n` connections), after a warm-up that proves `n` of them receive.
+/// Statistics come from every one of `subs`: those not pushed to have none.
+async fn fanout(
+    opts: &Opts,
+    pusher: &mut Child,
+    subs: &mut [Child],
+    n: usize,
+    items: u64,
+    into: &mut Fanout,
+) -> Res<()> {
+    let pids: Vec<u32> = subs[..n].iter().map(|c| c.pid).collect();
+    let before = (Usage::of(&[pusher.pid]), Usage::of(&pids));
+    ask_all(&mut subs[..n], &json!({ "cmd": "subscribe" }), SLACK).await?;
+    let warm = json!({ "cmd": "push", "count": 1, "warm": true, "clients": n, "size": opts.small });
+    let mut all_warm = false;
+    for _ in 0..200 {
+        pusher.ask(warm.clone(), SLACK).await?;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let stats = ask_all(subs, &json!({ "cmd": "feed_stats" }), SLACK).await?;
+        if stats.iter().filter(|s| s["warm"] == true).count() >= n {
+            all_warm = true;
+            break;
+        }
+    }
+    if !all_warm {
+        return Err(format!("not every one of {n} subscribers received the warm-up items").into());
+    }
+    ask_all(subs, &json!({ "cmd": "feed_reset" }), SLACK).await?;
+    let push = json!({ "cmd": "push", "count": items, "rate": opts.fanout_rate, "clients": n, "size": opts.small });
+    let within = Duration::from_secs_f64(items as f64 / opts.fanout_rate) + SLACK;
+    let pushed = pusher.ask(push, within).await?;
+    let expected = items * n as u64;
+    // Wait for stragglers, while the count grows.
+    let mut delivered = 0;
+    for _ in 0..30 {
+        let stats = ask_all(subs, &json!({ "cmd": "feed_stats" }), SLACK).await?;
+        let now: u64 = stats.iter().map(|s| u64_of(s, "count")).sum();
+        if now >= expected || (now == delivered && now > 0) {
+            break;
+        }
+        delivered = now;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stats = ask_all(
+        subs,
+        &json!({ "cmd": "feed_stats", "samples": true }),
+        SLACK,
+    )
+    .await?;
+    into.spent += Spent {
+        server: Usage::of(&[pusher.pid]).since(before.0),
+        clients: Usage::of(&pids).since(before.1),
+    };
+    let before = into.samples.len();
+    for stat in &stats {
+        let samples = stat["samples"].as_array().into_iter().flatten();
+        into.samples.extend(samples.filter_map(Value::as_u64));
+    }
+    let last = stats
+        .iter()
+        .map(|s| u64_of(s, "last_recv_ns"))
+        .max()
+        .unwrap_or(0);
+    into.window_ns += last.saturating_sub(u64_of(&pushed, "start_ns"));
+    into.delivered += (into.samples.len() - before) as u64;
+    into.expected += expected;
+    Ok(())
+}
+
+/// d (fan-out) and e (memory): one fresh leader and 64 followers (memory is read now), then one push
+/// server and 64 push clients; the fan-out of each takes turns with the other's.
+async fn fanout_phases(opts: &Opts, results: &mut Results) -> Res<()> {
+    let most = opts.fanout.iter().copied().max().unwrap_or(64).max(64);
+    let port = free_port()?.to_string();
+    let port_args = ["--port".to_owned(), port];
+    let mut leader = Child::spawn("leader".into(), "leader", &port_args).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let leader_idle = leader.rss_kib().unwrap_or(0);
+    progress(&format!(
+        "e: leader pid {} alone: {leader_idle} KiB; starting {most} followers",
+        leader.pid
+    ));
+    let mut followers = Child::spawn_many("follower", "follower", &port_args, most).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let leader_full = leader.rss_kib().unwrap_or(0);
+    let follower_rss = |followers: &[Child]| {
+        followers
+            .iter()
+            .filter_map(Child::rss_kib)
+            .max()
+            .unwrap_or(0)
+    };
+    let idle_follower = follower_rss(&followers);
+    progress(&format!(
+        "e: leader with {most} followers: {leader_full} KiB; largest follower {idle_follower} KiB"
+    ));
+
+    if opts.has('d') {
+        let mut server = Child::spawn("push-server".into(), "push-server", &[]).await?;
+        let push_args = ["--port".to_owned(), server.ready["port"].to_string()];
+        let mut clients = Child::spawn_many("push-client", "push-client", &push_args, most).await?;
+        while u64_of(
+            &server.ask(json!({ "cmd": "clients" }), SLACK).await?,
+            "clients",
+        ) < most as u64
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let rounds = opts.rounds.max(1);
+        let items = (opts.fanout_items / rounds as u64).max(1);
+        for &n in &opts.fanout {
+            progress(&format!(
+                "d: fan-out to {n} followers and to {n} raw push clients, {rounds} turns of {items} items"
+            ));
+            let (mut ours, mut raw) = (Fanout::default(), Fanout::default());
+            for _ in 0..rounds {
+                fanout(opts, &mut leader, &mut followers, n, items, &mut ours).await?;
+                fanout(opts, &mut server, &mut clients, n, items, &mut raw).await?;
+            }
+            let (ours_s, raw_s) = (
+                Summary::of(&mut ours.samples),
+                Summary::of(&mut raw.samples),
+            );
+            results.costs.push(CostRow {
+                label: format!("d. fan-out to {n}, per delivered item"),
+                ours: ours.spent.per_call(ours.delivered as f64),
+                raw: raw.spent.per_call(raw.delivered as f64),
+            });
+            let p50 = Figure::new(
+                &format!("d.fanout_p50_{n}"),
+                &format!("d. fan-out latency p50, {n} followers"),
+                Unit::Nanos,
+                ours_s.p50_ns as f64,
+                Some(raw_s.p50_ns as f64),
+            );
+            let mut p99 = Figure::new(
+                &format!("d.fanout_p99_{n}"),
+                &format!("d. fan-out latency p99, {n} followers"),
+                Unit::Nanos,
+                ours_s.p99_ns as f64,
+                Some(raw_s.p99_ns as f64),
+            );
+            if n == 64 {
+                p99 = p99.target(Target::RatioAtMost { value: 1.5 });
+            }
+            let rate = Figure::new(
+                &format!("d.fanout_rate_{n}"),
+                &format!(
+                    "d. items delivered/s, {n} followers @ {}/s",
+                    opts.fanout_rate
+                ),
+                Unit::PerSecond,
+                ours.per_second(),
+                Some(raw.per_second()),
+            )
+            .note(
+                ours.lost()
+                    .or_else(|| raw.lost().map(|l| format!("raw: {l}"))),
+            );
+            results.figures.extend([p50, p99, rate]);
+        }
+        stop_all(clients).await;
+        server.stop().await;
+    }
+    let busy_follower = follower_rss(&followers);
+    let leader_busy = leader.rss_kib().unwrap_or(0);
+    stop_all(followers).await;
+    leader.stop().await;
+
+    if opts.has('e') {
+        let per_follower = leader_full.saturating_sub(leader_idle) as f64 / most as f64;
+        results.figures.push(Figure::new(
+            "e.leader_rss_idle",
+            "e. leader RSS, no follower",
+            Unit::KiB,
+            leader_idle as f64,
+            None,
+        ));
+        results.figures.push(Figure::new(
+            "e.leader_rss_followers",
+            &format!("e. leader RSS, {most} idle followers"),
+            Unit::KiB,
+            leader_full as f64,
+            None,
+        ));
+        if opts.has('d') {
+            results.figures.push(Figure::new(
+                "e.leader_rss_after_fanout",
+                &format!("e. leader RSS, {most} subscribed followers"),
+                Unit::KiB,
+                leader_busy as f64,
+                None,
+            ));
+        }
+        results.figures.push(
+            Figure::new(
+                "e.leader_per_follower",
+                "e. leader memory per follower",
+                Unit::KiB,
+                per_follower,
+                None,
+            )
+            .target(Target::AtMost { value: 64.0 }),
+        );
+        results.figures.push(
+            Figure::new(
+                "e.follower_rss",
+                "e. follower RSS (largest)",
+                Unit::KiB,
+                idle_follower.max(busy_follower) as f64,
+                None,
+            )
+            .target(Target::AtMost {
+                value: 8.0 * 1024.0,
+            }),
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,73 @@
+//! The benchmark: cluster-client against raw tokio TCP moving the same bytes, in one run, on this host.
+//!
+//! ```text
+//! cargo run --release --example bench -- --followers 4 --concurrency 64 [--json bench.json]
+//! cargo run --release --example bench -- --quick          # a smoke run of a few seconds
+//! ```
+//!
+//! One binary, many processes: the coordinator (the default role) starts this same executable as a
+//! leader and followers of a `#[cluster_client]` trait whose real client answers from memory, and as
+//! the raw baselines (echo server and clients, push server and clients), then drives each over its
+//! stdin and stdout (one JSON object per line). Phases:
+//!
+//! - a. sequential invoke round trip, p50 and p99, with a 100 B and a 4 KiB argument;
+//! - b. invoke throughput with C calls in flight per follower, F = 1 and F = `--followers`;
+//! - c. oneway throughput, counted where the real client runs them;
+//! - d. subscription fan-out to 16 and 64 followers at a fixed rate: delivery latency and items/s;
+//! - e. the leader's resident memory alone and with 64 followers, and a follower's.
+//!
+//! Every figure is printed beside its raw baseline, the ratio and the target of the issue. This is a
+//! benchmark, not a test: nothing here asserts a time.
+
+mod api;
+mod cluster;
+mod coordinator;
+mod raw;
+mod report;
+mod util;
+
+use std::future::Future;
+use std::process::ExitCode;
+
+fn block_on(role: impl Future<Output = ExitCode>) -> ExitCode {
+    // Every role runs on the same runtime as an application would: multi-threaded, one worker a core.
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(role),
+        Err(err) => {
+            eprintln!("bench: no runtime: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(role) = util::arg(&args, "--role") else {
+        return match coordinator::Opts::parse(&args) {
+            Ok(opts) => block_on(coordinator::run(opts)),
+            Err(err) => {
+                if !err.is_empty() {
+                    eprintln!("bench: {err}");
+                }
+                eprintln!("{}", coordinator::USAGE);
+                ExitCode::from(64)
+            }
+        };
+    };
+    let port = util::arg(&args, "--port").and_then(|p| p.parse::<u16>().ok());
+    match (role.as_str(), port) {
+        ("leader", Some(port)) => block_on(cluster::leader(port)),
+        ("follower", Some(port)) => block_on(cluster::follower(port)),
+        ("echo-server", _) => block_on(raw::echo_server()),
+        ("echo-client", Some(port)) => block_on(raw::echo_client(port)),
+        ("push-server", _) => block_on(raw::push_server()),
+        ("push-client", Some(port)) => block_on(raw::push_client(port)),
+        (role, port) => {
+            eprintln!("bench: bad role {role} (port {port:?})");
+            ExitCode::from(64)
+        }
+    }
+}
