@@ -5,6 +5,9 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use super::{HEADER_LEN, Header, Packet, ProtocolError};
 
+/// The least room the reader keeps when it replaces its buffer for a frame cut short.
+const READ_ROOM: usize = 8 * 1024;
+
 /// The default limit on one frame, header included: 8 MiB.
 pub const DEFAULT_MAX_FRAME_SIZE: usize = 8 * 1024 * 1024;
 
@@ -66,11 +69,14 @@ impl Decoder for PacketCodec {
         // `size` fits in usize: it is at most `max_frame_size`.
         let size = size as usize;
         if src.len() < size {
-            // Room for exactly this frame: `BytesMut::reserve` may double the buffer, past the limit.
+            // Room for this frame, never past the limit (`BytesMut::reserve` may double the buffer),
+            // and at least a read's worth: a buffer of exactly one frame would make the reads after
+            // it tiny, several system calls per frame.
             if !src.try_reclaim(size - src.len()) {
-                let mut exact = BytesMut::with_capacity(size);
-                exact.extend_from_slice(src);
-                *src = exact;
+                let room = size.max(READ_ROOM).min(self.max_frame_size.max(size));
+                let mut fresh = BytesMut::with_capacity(room);
+                fresh.extend_from_slice(src);
+                *src = fresh;
             }
             return Ok(None);
         }
