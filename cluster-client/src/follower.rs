@@ -18,13 +18,10 @@ use crate::protocol::{ConnObject, Kind, Packet, RawJson};
 use crate::service::{MethodSpec, Reply, Schema};
 use crate::transcode::Transcode;
 use crate::transport::{self, PacketReader, ReadHalf, WriteHalf};
-use crate::writer::{self, Outbox};
+use crate::writer::{self, Outbox, SendError};
 
 #[cfg(test)]
 mod tests;
-
-/// Frames this process may have queued for its leader.
-const OUTBOX_CAPACITY: usize = 4096;
 
 /// Why joining a leader failed; the election decides what to do about each.
 #[derive(Debug)]
@@ -90,7 +87,7 @@ impl FollowerConn {
     ) -> Result<Arc<Self>, JoinError> {
         let wait = options.connect_timeout;
         let lost = CancellationToken::new();
-        let outbox = writer::spawn(write, OUTBOX_CAPACITY, lost.clone());
+        let outbox = writer::spawn(write, lost.clone());
         let mut reader = transport::reader(read, options.max_frame_size);
         let ids = IdGen::default();
         let register = ConnObject::RegisterChannel {
@@ -100,10 +97,10 @@ impl FollowerConn {
             pid: Some(std::process::id()),
         };
         let id = ids.next();
-        let frame = writer::encode(&Packet::request(id, millis(wait), register, Bytes::new()))
-            .map_err(|e| JoinError::Refused(e.into()))?;
-        if outbox.send(frame).await.is_err() {
-            return Err(JoinError::Closed);
+        match outbox.send_packet(&Packet::request(id, millis(wait), register, Bytes::new())).await {
+            Ok(()) => {}
+            Err(SendError::Closed) => return Err(JoinError::Closed),
+            Err(SendError::Encode(err)) => return Err(JoinError::Refused(err.into())),
         }
         let answer = match tokio::time::timeout(wait, reader.next()).await {
             Err(_) => return Err(JoinError::Silent(wait)),
@@ -213,10 +210,13 @@ impl FollowerConn {
         } else {
             (self.ids.next(), None)
         };
-        let frame = writer::encode(&Packet::request(id, millis(deadline), conn, app))?;
-        if self.outbox.send(frame).await.is_err() {
+        let sent = self.outbox.send_packet(&Packet::request(id, millis(deadline), conn, app)).await;
+        if let Err(err) = sent {
             self.pending().remove(&id);
-            return Err(lost());
+            return Err(match err {
+                SendError::Closed => lost(),
+                SendError::Encode(err) => err.into(),
+            });
         }
         let Some(rx) = rx else { return Ok(None) };
         match tokio::time::timeout(deadline, rx).await {
@@ -316,7 +316,7 @@ impl FollowerConn {
         let timeout = millis(self.options.response_timeout);
         match writer::encode(&Packet::request(self.ids.next(), timeout, conn, app)) {
             Ok(frame) => {
-                if self.outbox.try_send(frame).is_err() {
+                if self.outbox.try_send(&frame).is_err() {
                     tracing::warn!(
                         method = spec.name,
                         "leader connection is backed up; closing it to resubscribe"
@@ -371,7 +371,7 @@ impl FollowerConn {
                         Bytes::new(),
                     );
                     if let Ok(frame) = writer::encode(&ack) {
-                        let _ = self.outbox.try_send(frame);
+                        let _ = self.outbox.try_send(&frame);
                     }
                 }
             }

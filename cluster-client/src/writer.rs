@@ -1,119 +1,326 @@
-//! One writer task per connection: it takes encoded frames from a queue and coalesces whatever is
-//! queued into one write.
+//! The write side of a connection: frames are encoded straight into one pending buffer, and the sender
+//! that finds the socket idle writes them itself, without a task hop. Only when the socket would block
+//! does a writer task take over and send what is pending (everything queued meanwhile goes out in the
+//! same write), so writes coalesce under load and cost no hop when idle.
 
-use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures::task::noop_waker_ref;
+use tokio::io::AsyncWrite;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::protocol::{Packet, ProtocolError};
 
-/// Frames taken from the queue per write, at most.
-const BATCH: usize = 256;
+/// Bytes a connection may have pending before senders wait (or [`Outbox::try_send`] reports
+/// [`SendFailure::Full`]). A single larger frame is still accepted into an empty buffer.
+const PENDING_LIMIT: usize = 4 * 1024 * 1024;
 
 /// How long a stopped writer may spend sending what was queued before the stop.
-const FLUSH_ON_STOP: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// The sending side of a connection's write queue. Cheap to clone.
-#[derive(Debug, Clone)]
-pub(crate) struct Outbox {
-    tx: mpsc::Sender<Bytes>,
-}
+const FLUSH_ON_STOP: Duration = Duration::from_millis(500);
 
 /// Why a frame was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SendFailure {
-    /// The queue is full (only from [`Outbox::try_send`]).
+    /// Too much is pending (only from [`Outbox::try_send`]).
     Full,
     /// The connection is gone.
     Closed,
 }
 
-impl Outbox {
-    /// Queues a frame, waiting for room.
-    pub(crate) async fn send(&self, frame: Bytes) -> Result<(), SendFailure> {
-        self.tx.send(frame).await.map_err(|_| SendFailure::Closed)
-    }
+/// The sending side of a connection. Cheap to clone; when the last clone is dropped the connection
+/// is stopped (after what is pending was sent).
+#[derive(Clone)]
+pub(crate) struct Outbox {
+    shared: Arc<Shared>,
+    _last: Arc<StopOnDrop>,
+}
 
-    /// Queues a frame if there is room now.
-    pub(crate) fn try_send(&self, frame: Bytes) -> Result<(), SendFailure> {
-        self.tx.try_send(frame).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => SendFailure::Full,
-            mpsc::error::TrySendError::Closed(_) => SendFailure::Closed,
-        })
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox").finish_non_exhaustive()
     }
 }
 
-/// Encodes one packet into its own frame.
+struct StopOnDrop(CancellationToken);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+type WriteHalf = Pin<Box<dyn AsyncWrite + Send>>;
+
+struct Shared {
+    state: Mutex<State>,
+    /// The socket; only whoever holds `State::writing` touches it, so the lock is never contended.
+    io: Mutex<WriteHalf>,
+    /// Hands the writing over to the writer task.
+    handover: Notify,
+    /// Wakes senders waiting for room.
+    room: Notify,
+    stop: CancellationToken,
+}
+
+#[derive(Default)]
+struct State {
+    /// Encoded frames not yet taken by a writer.
+    pending: BytesMut,
+    /// The front of what a writer took but the socket did not accept; goes before `pending`.
+    unsent: Option<BytesMut>,
+    /// Someone (a sender, or the writer task) is writing.
+    writing: bool,
+    closed: bool,
+}
+
+impl State {
+    fn queued(&self) -> usize {
+        self.pending.len() + self.unsent.as_ref().map_or(0, BytesMut::len)
+    }
+}
+
+impl Outbox {
+    /// Queues an encoded frame if there is room now.
+    pub(crate) fn try_send(&self, frame: &Bytes) -> Result<(), SendFailure> {
+        let mut state = self.shared.lock();
+        if state.closed {
+            return Err(SendFailure::Closed);
+        }
+        if state.queued() > 0 && state.queued() + frame.len() > PENDING_LIMIT {
+            return Err(SendFailure::Full);
+        }
+        state.pending.extend_from_slice(frame);
+        self.shared.kick(state);
+        Ok(())
+    }
+
+    /// Encodes `packet` straight into the pending buffer (no frame of its own), waiting for room.
+    pub(crate) async fn send_packet(&self, packet: &Packet) -> Result<(), SendError> {
+        let hint = 64 + packet.app.len();
+        self.send_with(hint, |buf| packet.encode(buf)).await
+    }
+
+    async fn send_with(
+        &self,
+        hint: usize,
+        encode: impl FnOnce(&mut BytesMut) -> Result<(), ProtocolError>,
+    ) -> Result<(), SendError> {
+        let mut encode = Some(encode);
+        loop {
+            let room = self.shared.room.notified();
+            if let Some(pushed) = self.shared.push(hint, &mut encode) {
+                return pushed;
+            }
+            tokio::select! {
+                () = room => {}
+                () = self.shared.stop.cancelled() => return Err(SendError::Closed),
+            }
+        }
+    }
+}
+
+/// Why [`Outbox::send_packet`] failed.
+#[derive(Debug)]
+pub(crate) enum SendError {
+    /// The connection is gone.
+    Closed,
+    /// The packet could not be encoded (nothing was queued).
+    Encode(ProtocolError),
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Encodes into the pending buffer if there is room (`None` when there is not; `encode` is then
+    /// left in place for the next try).
+    fn push<F>(&self, hint: usize, encode: &mut Option<F>) -> Option<Result<(), SendError>>
+    where
+        F: FnOnce(&mut BytesMut) -> Result<(), ProtocolError>,
+    {
+        let mut state = self.lock();
+        if state.closed {
+            return Some(Err(SendError::Closed));
+        }
+        if state.queued() > 0 && state.queued() + hint > PENDING_LIMIT {
+            return None;
+        }
+        let encode = encode.take()?;
+        let start = state.pending.len();
+        if let Err(err) = encode(&mut state.pending) {
+            state.pending.truncate(start);
+            return Some(Err(SendError::Encode(err)));
+        }
+        self.kick(state);
+        Some(Ok(()))
+    }
+
+    /// After a push: if nobody is writing, write now, in this thread.
+    fn kick(&self, mut state: MutexGuard<'_, State>) {
+        if state.writing || state.closed {
+            return;
+        }
+        state.writing = true;
+        let chunk = state.pending.split();
+        drop(state);
+        self.write_now(chunk);
+    }
+
+    /// Writes what the socket takes without waiting; hands the rest to the writer task.
+    fn write_now(&self, mut chunk: BytesMut) {
+        let mut cx = Context::from_waker(noop_waker_ref());
+        loop {
+            {
+                let mut io = self.io.lock().unwrap_or_else(PoisonError::into_inner);
+                while !chunk.is_empty() {
+                    match io.as_mut().poll_write(&mut cx, &chunk) {
+                        Poll::Ready(Ok(n)) if n > 0 => chunk.advance(n),
+                        Poll::Ready(Ok(_)) | Poll::Ready(Err(_)) => {
+                            drop(io);
+                            return self.fail();
+                        }
+                        Poll::Pending => break,
+                    }
+                }
+            }
+            let mut state = self.lock();
+            if !chunk.is_empty() {
+                state.unsent = Some(chunk);
+                drop(state);
+                self.handover.notify_one();
+                return;
+            }
+            self.room.notify_waiters();
+            if state.pending.is_empty() || state.closed {
+                state.writing = false;
+                return;
+            }
+            chunk = state.pending.split();
+        }
+    }
+
+    /// The next chunk for the writer task, or `None` (and the writing given up) when nothing is left.
+    fn next_chunk(&self) -> Option<BytesMut> {
+        let mut state = self.lock();
+        if let Some(unsent) = state.unsent.take() {
+            return Some(unsent);
+        }
+        if state.pending.is_empty() {
+            state.writing = false;
+            return None;
+        }
+        Some(state.pending.split())
+    }
+
+    /// Writes `chunk` whole, waiting for the socket.
+    async fn write_all(&self, mut chunk: BytesMut) -> std::io::Result<()> {
+        std::future::poll_fn(|cx| {
+            let mut io = self.io.lock().unwrap_or_else(PoisonError::into_inner);
+            while !chunk.is_empty() {
+                match io.as_mut().poll_write(cx, &chunk) {
+                    Poll::Ready(Ok(0)) => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
+                    Poll::Ready(Ok(n)) => chunk.advance(n),
+                    Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            Poll::Ready(Ok(()))
+        })
+        .await
+    }
+
+    fn fail(&self) {
+        let mut state = self.lock();
+        state.closed = true;
+        state.pending = BytesMut::new();
+        state.unsent = None;
+        drop(state);
+        self.room.notify_waiters();
+        self.stop.cancel();
+    }
+}
+
+/// Encodes one packet into its own frame (for frames shared by several connections, and for tests).
 pub(crate) fn encode(packet: &Packet) -> Result<Bytes, ProtocolError> {
     let mut buf = BytesMut::new();
     packet.encode(&mut buf)?;
     Ok(buf.freeze())
 }
 
-/// Starts the writer task of `io`; it ends when every [`Outbox`] is dropped, a write fails, or `stop`
-/// fires, and then cancels `stop` so the reader side ends too.
-pub(crate) fn spawn<W>(io: W, capacity: usize, stop: CancellationToken) -> Outbox
+/// Starts the writer task of `io`. The connection ends when a write fails, when `stop` fires, or when
+/// the last [`Outbox`] is dropped; what is pending then is still sent, within a bound, and `stop` is
+/// cancelled so the reader side ends too.
+pub(crate) fn spawn<W>(io: W, stop: CancellationToken) -> Outbox
 where
-    W: AsyncWrite + Unpin + Send + 'static,
+    W: AsyncWrite + Send + 'static,
 {
-    let (tx, rx) = mpsc::channel(capacity.max(1));
-    tokio::spawn(write_loop(io, rx, stop));
-    Outbox { tx }
+    let shared = Arc::new(Shared {
+        state: Mutex::default(),
+        io: Mutex::new(Box::pin(io)),
+        handover: Notify::new(),
+        room: Notify::new(),
+        stop: stop.clone(),
+    });
+    tokio::spawn(write_loop(Arc::clone(&shared)));
+    Outbox {
+        shared,
+        _last: Arc::new(StopOnDrop(stop)),
+    }
 }
 
-async fn write_loop<W: AsyncWrite + Unpin>(
-    mut io: W,
-    mut rx: mpsc::Receiver<Bytes>,
-    stop: CancellationToken,
-) {
-    let mut frames = Vec::with_capacity(BATCH);
-    let mut buf = BytesMut::new();
+async fn write_loop(shared: Arc<Shared>) {
     loop {
-        let received = tokio::select! {
+        tokio::select! {
             biased;
-            () = stop.cancelled() => 0,
-            n = rx.recv_many(&mut frames, BATCH) => n,
-        };
-        if received == 0 {
-            break;
+            () = shared.stop.cancelled() => break,
+            () = shared.handover.notified() => {}
         }
-        if let Err(err) = write_batch(&mut io, &mut frames, &mut buf).await {
-            tracing::debug!(error = %err, "connection write failed");
-            stop.cancel();
-            return;
+        while let Some(chunk) = shared.next_chunk() {
+            let written = tokio::select! {
+                biased;
+                // Stopped in the middle of a frame: the rest would be garbage to the peer.
+                () = shared.stop.cancelled() => return shared.shutdown().await,
+                written = shared.write_all(chunk) => written,
+            };
+            if let Err(err) = written {
+                tracing::debug!(error = %err, "connection write failed");
+                return shared.fail();
+            }
+            shared.room.notify_waiters();
         }
     }
-    // Stopped: what was queued before the stop (a refusal, a last answer) still goes out, within a
-    // bound, so a peer that does not read cannot hold the task.
-    while let Ok(frame) = rx.try_recv() {
-        frames.push(frame);
-    }
-    let flush = async {
-        write_batch(&mut io, &mut frames, &mut buf).await?;
-        io.shutdown().await
+    // Stopped between frames: what was queued before the stop (a refusal, a last answer) still goes
+    // out, within a bound, so a peer that does not read cannot hold the task. A sender in the middle
+    // of its own write keeps the socket; then nothing more is sent.
+    let rest = {
+        let mut state = shared.lock();
+        state.closed = true;
+        let owned = !state.writing || state.unsent.is_some();
+        state.writing = true;
+        let mut rest = state.unsent.take().unwrap_or_default();
+        rest.extend_from_slice(&state.pending.split());
+        owned.then_some(rest)
     };
-    let _ = tokio::time::timeout(FLUSH_ON_STOP, flush).await;
-    stop.cancel();
+    shared.room.notify_waiters();
+    if let Some(rest) = rest {
+        let _ = tokio::time::timeout(FLUSH_ON_STOP, shared.write_all(rest)).await;
+        shared.shutdown().await;
+    }
 }
 
-/// Writes `frames` as one write (or the single frame as it is) and empties the list.
-async fn write_batch<W: AsyncWrite + Unpin>(
-    io: &mut W,
-    frames: &mut Vec<Bytes>,
-    buf: &mut BytesMut,
-) -> std::io::Result<()> {
-    let result = match frames.as_slice() {
-        [] => Ok(()),
-        [one] => io.write_all(one).await,
-        many => {
-            buf.clear();
-            for frame in many {
-                buf.extend_from_slice(frame);
-            }
-            io.write_all(buf).await
-        }
-    };
-    frames.clear();
-    result
+impl Shared {
+    /// Closes the write side, within the flush bound.
+    async fn shutdown(&self) {
+        let close = std::future::poll_fn(|cx| {
+            let mut io = self.io.lock().unwrap_or_else(PoisonError::into_inner);
+            io.as_mut().poll_shutdown(cx)
+        });
+        let _ = tokio::time::timeout(FLUSH_ON_STOP, close).await;
+    }
 }

@@ -15,10 +15,7 @@ use crate::protocol::args::Args;
 use crate::protocol::{ConnObject, Kind, Packet};
 use crate::service::{MethodKind, Reply, ServiceError};
 use crate::transport::{PacketReader, WriteHalf};
-use crate::writer::{self, Outbox};
-
-/// Frames a follower connection may have queued for writing.
-const OUTBOX_CAPACITY: usize = 4096;
+use crate::writer::{self, Outbox, SendError};
 
 /// What a follower said in its `register_channel`.
 #[derive(Debug)]
@@ -87,7 +84,7 @@ impl LeaderChannel {
         let stop = self.stop.child_token();
         let conn = Conn {
             id: self.next_conn_id(),
-            outbox: writer::spawn(writer, OUTBOX_CAPACITY, stop.clone()),
+            outbox: writer::spawn(writer, stop.clone()),
             stop,
             in_flight: Arc::default(),
         };
@@ -347,7 +344,7 @@ impl LeaderChannel {
                 end: Some(err.to_string()),
             };
             let _ = writer::encode(&Packet::request(0, 0, end, Bytes::from(err.to_string())))
-                .map(|frame| conn.outbox.try_send(frame));
+                .map(|frame| conn.outbox.try_send(&frame));
         }
     }
 }
@@ -367,9 +364,10 @@ async fn next_within(
 
 /// Encodes and queues a packet; `false` when the connection is gone or the packet cannot be encoded.
 async fn send(outbox: &Outbox, packet: &Packet) -> bool {
-    match writer::encode(packet) {
-        Ok(frame) => outbox.send(frame).await.is_ok(),
-        Err(err) => {
+    match outbox.send_packet(packet).await {
+        Ok(()) => true,
+        Err(SendError::Closed) => false,
+        Err(SendError::Encode(err)) => {
             tracing::warn!(error = %err, "packet could not be encoded");
             false
         }

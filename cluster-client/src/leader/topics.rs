@@ -188,7 +188,7 @@ impl Topics {
             Sink::Local(mailbox) => mailbox.deliver(item.clone()),
             Sink::Remote { outbox, stop } => {
                 let Some(frame) = frame else { return };
-                if outbox.try_send(frame.clone()) == Err(SendFailure::Full) {
+                if outbox.try_send(frame) == Err(SendFailure::Full) {
                     tracing::warn!(
                         "follower is not reading its subscription pushes; closing its connection"
                     );
@@ -224,7 +224,7 @@ impl Topics {
                 })),
                 Sink::Remote { outbox, .. } => {
                     if let Some(frame) = &frame {
-                        let _ = outbox.try_send(frame.clone());
+                        let _ = outbox.try_send(frame);
                     }
                 }
             }
