@@ -351,12 +351,19 @@ impl Inner {
         method: &str,
         timeout: Duration,
     ) -> Result<State, Error> {
-        let mut rx = self.state.subscribe();
         let usable = |state: &State| match state {
             State::Electing => false,
             State::Follower(conn) => !conn.is_lost(),
             _ => true,
         };
+        // The common case, without a timer or a subscription.
+        {
+            let now = self.state.borrow();
+            if usable(&now) {
+                return Ok(now.clone());
+            }
+        }
+        let mut rx = self.state.subscribe();
         match tokio::time::timeout_at(deadline, rx.wait_for(usable)).await {
             Ok(Ok(state)) => Ok(state.clone()),
             Ok(Err(_)) => Err(Error::Closed),

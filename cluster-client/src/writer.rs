@@ -75,6 +75,8 @@ struct State {
     unsent: Option<BytesMut>,
     /// Someone (a sender, or the writer task) is writing.
     writing: bool,
+    /// A sender waits for room (so writes that drain the buffer wake `room`).
+    blocked: bool,
     closed: bool,
 }
 
@@ -86,6 +88,9 @@ impl State {
 
 impl Outbox {
     /// Queues an encoded frame if there is room now.
+    ///
+    /// The write itself is left to the writer task, so one task can hand a frame to many connections
+    /// (a subscription fan-out) without making their system calls one after another.
     pub(crate) fn try_send(&self, frame: &Bytes) -> Result<(), SendFailure> {
         let mut state = self.shared.lock();
         if state.closed {
@@ -95,7 +100,11 @@ impl Outbox {
             return Err(SendFailure::Full);
         }
         state.pending.extend_from_slice(frame);
-        self.shared.kick(state);
+        if !state.writing {
+            state.writing = true;
+            drop(state);
+            self.shared.handover.notify_one();
+        }
         Ok(())
     }
 
@@ -149,6 +158,7 @@ impl Shared {
             return Some(Err(SendError::Closed));
         }
         if state.queued() > 0 && state.queued() + hint > PENDING_LIMIT {
+            state.blocked = true;
             return None;
         }
         let encode = encode.take()?;
@@ -196,7 +206,9 @@ impl Shared {
                 self.handover.notify_one();
                 return;
             }
-            self.room.notify_waiters();
+            if std::mem::take(&mut state.blocked) {
+                self.room.notify_waiters();
+            }
             if state.pending.is_empty() || state.closed {
                 state.writing = false;
                 return;
@@ -292,7 +304,9 @@ async fn write_loop(shared: Arc<Shared>) {
                 tracing::debug!(error = %err, "connection write failed");
                 return shared.fail();
             }
-            shared.room.notify_waiters();
+            if std::mem::take(&mut shared.lock().blocked) {
+                shared.room.notify_waiters();
+            }
         }
     }
     // Stopped between frames: what was queued before the stop (a refusal, a last answer) still goes
