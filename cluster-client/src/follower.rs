@@ -331,10 +331,14 @@ impl FollowerConn {
     }
 
     async fn read_loop(self: Arc<Self>, mut reader: PacketReader) {
+        let lost = self.lost.clone();
+        let lost = lost.cancelled();
+        tokio::pin!(lost);
         loop {
             let next = tokio::select! {
-                () = self.lost.cancelled() => break,
+                biased;
                 next = reader.next() => next,
+                () = &mut lost => break,
             };
             match next {
                 Some(Ok(packet)) => self.on_packet(packet),

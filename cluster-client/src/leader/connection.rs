@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -139,22 +140,34 @@ impl LeaderChannel {
             .options
             .heartbeat_check
             .then(|| self.options.heartbeat_interval * 3);
+        // One timer for the connection, pushed back lazily, rather than one per packet.
+        let silence = tokio::time::sleep(idle.unwrap_or(Duration::from_secs(3600)));
+        let stopped = conn.stop.cancelled();
+        tokio::pin!(silence, stopped);
+        let mut last_heard = Instant::now();
         loop {
             let next = tokio::select! {
-                () = conn.stop.cancelled() => return,
-                next = next_within(&mut reader, idle) => next,
-            };
-            let packet = match next {
-                Err(silence) => {
-                    tracing::warn!(channel = %self.name, conn = conn.id, ?silence, "closing a follower connection silent for three heartbeat intervals");
-                    return;
+                biased;
+                next = reader.next() => next,
+                () = &mut stopped => return,
+                () = &mut silence, if idle.is_some() => {
+                    let idle = idle.unwrap_or_default();
+                    if last_heard.elapsed() >= idle {
+                        tracing::warn!(channel = %self.name, conn = conn.id, ?idle, "closing a follower connection silent for three heartbeat intervals");
+                        return;
+                    }
+                    silence.as_mut().reset((last_heard + idle).into());
+                    continue;
                 }
-                Ok(None) => return,
-                Ok(Some(Err(err))) => {
+            };
+            last_heard = Instant::now();
+            let packet = match next {
+                None => return,
+                Some(Err(err)) => {
                     tracing::warn!(channel = %self.name, conn = conn.id, error = %err, "closing a follower connection: bad frame");
                     return;
                 }
-                Ok(Some(Ok(packet))) => packet,
+                Some(Ok(packet)) => packet,
             };
             if let Err(reason) = self.on_packet(conn, packet).await {
                 tracing::warn!(channel = %self.name, conn = conn.id, reason, "closing a follower connection");
@@ -233,6 +246,18 @@ impl LeaderChannel {
             }
             Ok(spec) => spec,
         };
+        let mut call = Box::pin(run_guarded(
+            Arc::clone(&self.service),
+            spec.name,
+            args,
+            self.options.codec,
+        ));
+        // Most calls of an in-memory or cached real client finish at once: run them here, with no
+        // task, timer or hop; only a call that has to wait gets its own task.
+        let once = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
+        if let Poll::Ready(result) = once {
+            return self.answer(&conn.outbox, id, timeout, oneway, result).await;
+        }
         conn.in_flight.fetch_add(1, Ordering::Relaxed);
         let in_flight = Arc::clone(&conn.in_flight);
         let outbox = conn.outbox.clone();
@@ -241,14 +266,8 @@ impl LeaderChannel {
             .ok()
             .filter(|ms| *ms > 0)
             .map(Duration::from_millis);
-        let mut task = Box::pin(async move {
+        self.tasks.spawn(async move {
             let started = Instant::now();
-            let call = run_guarded(
-                Arc::clone(&this.service),
-                spec.name,
-                args,
-                this.options.codec,
-            );
             let within_deadline = async {
                 match deadline {
                     Some(deadline) => tokio::time::timeout(deadline, call).await.ok(),
@@ -271,12 +290,6 @@ impl LeaderChannel {
                 ),
             }
         });
-        // Most calls of an in-memory or cached real client finish at once: run them here and save a
-        // task and a hop; only a call that has to wait gets its own task.
-        let once = std::future::poll_fn(|cx| std::task::Poll::Ready(task.as_mut().poll(cx))).await;
-        if once.is_pending() {
-            self.tasks.spawn(task);
-        }
     }
 
     /// Sends an `invoke_result` (nothing for a oneway call; its failure is logged).
@@ -346,19 +359,6 @@ impl LeaderChannel {
             let _ = writer::encode(&Packet::request(0, 0, end, Bytes::from(err.to_string())))
                 .map(|frame| conn.outbox.try_send(&frame));
         }
-    }
-}
-
-/// The next frame, or `Err` after `idle` without one.
-async fn next_within(
-    reader: &mut PacketReader,
-    idle: Option<Duration>,
-) -> Result<Option<Result<Packet, crate::protocol::ProtocolError>>, Duration> {
-    match idle {
-        Some(idle) => tokio::time::timeout(idle, reader.next())
-            .await
-            .map_err(|_| idle),
-        None => Ok(reader.next().await),
     }
 }
 
