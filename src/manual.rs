@@ -129,7 +129,10 @@ impl Service for ManualServe {
         method: &str,
         app: Bytes,
     ) -> Result<ItemStream, ServiceError> {
-        let Some(spec) = SCHEMA.method(method).filter(|s| s.kind == MethodKind::Subscribe) else {
+        let Some(spec) = SCHEMA
+            .method(method)
+            .filter(|s| s.kind == MethodKind::Subscribe)
+        else {
             return Err(ServiceError::unknown(method, MethodKind::Subscribe));
         };
         let mut args = cluster_client::protocol::args::Args::new(app, 1);

@@ -97,7 +97,10 @@ impl FollowerConn {
             pid: Some(std::process::id()),
         };
         let id = ids.next();
-        match outbox.send_packet(&Packet::request(id, millis(wait), register, Bytes::new())).await {
+        match outbox
+            .send_packet(&Packet::request(id, millis(wait), register, Bytes::new()))
+            .await
+        {
             Ok(()) => {}
             Err(SendError::Closed) => return Err(JoinError::Closed),
             Err(SendError::Encode(err)) => return Err(JoinError::Refused(err.into())),
@@ -210,7 +213,10 @@ impl FollowerConn {
         } else {
             (self.ids.next(), None)
         };
-        let sent = self.outbox.send_packet(&Packet::request(id, millis(deadline), conn, app)).await;
+        let sent = self
+            .outbox
+            .send_packet(&Packet::request(id, millis(deadline), conn, app))
+            .await;
         if let Err(err) = sent {
             self.pending().remove(&id);
             return Err(match err {

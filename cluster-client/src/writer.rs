@@ -236,7 +236,9 @@ impl Shared {
             let mut io = self.io.lock().unwrap_or_else(PoisonError::into_inner);
             while !chunk.is_empty() {
                 match io.as_mut().poll_write(cx, &chunk) {
-                    Poll::Ready(Ok(0)) => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
+                    Poll::Ready(Ok(0)) => {
+                        return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                    }
                     Poll::Ready(Ok(n)) => chunk.advance(n),
                     Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
                     Poll::Pending => return Poll::Pending,

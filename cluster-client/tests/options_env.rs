@@ -46,6 +46,9 @@ fn defaults_and_environment_overrides() {
         std::env::set_var(cluster_client::SINGLE_MODE_ENV, "0");
     }
     let options = Options::default();
-    assert_eq!(options.port, 7777, "an unparsable port falls back to the default");
+    assert_eq!(
+        options.port, 7777,
+        "an unparsable port falls back to the default"
+    );
     assert!(!options.single_mode);
 }
