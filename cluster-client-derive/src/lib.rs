@@ -3,7 +3,7 @@
 //!
 //! # What you write
 //!
-//! ```ignore
+//! ```text
 //! use cluster_client::{cluster_client, Subscription};
 //!
 //! #[cluster_client]                                // options: name = "channel", crate = "::path"
