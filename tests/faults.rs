@@ -112,6 +112,17 @@ async fn watches(up: &RegistryServer, service: &str, n: usize) {
 
 /// `create()` against a port held by something that is not a cluster-client leader: a typed error
 /// within the timeouts, naming the port and what was there; no busy loop.
+/// `create()` failed with `ForeignPeer`, naming the port and what was found there.
+fn assert_foreign(event: &serde_json::Value, port: u16, found: &str) {
+    assert_eq!(event["event"], "failed", "{event}");
+    assert_eq!(event["kind"], "foreign_peer", "{event}");
+    let error = event["error"].as_str().expect("an error message");
+    assert!(
+        error.contains(&format!("port {port}")) && error.contains(found),
+        "names the port and what it found: {error}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn foreign_process_on_the_port() {
     let up = upstream().await;
@@ -129,13 +140,7 @@ async fn foreign_process_on_the_port() {
     .await;
     let elapsed = started.elapsed();
     eprintln!("silent peer: {event} after {elapsed:?}");
-    assert_eq!(event["event"], "failed", "{event}");
-    assert_eq!(event["kind"], "foreign_peer", "{event}");
-    let error = event["error"].as_str().expect("an error message");
-    assert!(
-        error.contains(&format!("port {}", silent.port)) && error.contains("answered nothing"),
-        "names the port and what it found: {error}"
-    );
+    assert_foreign(&event, silent.port, "answered nothing");
     assert!(
         elapsed >= Duration::from_millis(300),
         "it waited its connect timeout"
@@ -166,14 +171,7 @@ async fn foreign_process_on_the_port() {
         "closing peer: {event} after {elapsed:?}, {} connections",
         closes.accepted()
     );
-    assert_eq!(event["event"], "failed", "{event}");
-    assert_eq!(event["kind"], "foreign_peer", "{event}");
-    let error = event["error"].as_str().expect("an error message");
-    assert!(
-        error.contains(&format!("port {}", closes.port))
-            && error.contains("accepted the connection and closed it"),
-        "names the port and what it found: {error}"
-    );
+    assert_foreign(&event, closes.port, "accepted the connection and closed it");
     assert!(
         elapsed >= Duration::from_millis(1000),
         "it waited max_wait_time"
@@ -200,13 +198,7 @@ async fn foreign_process_on_the_port() {
     )
     .await;
     eprintln!("http peer: {event}");
-    assert_eq!(event["kind"], "foreign_peer", "{event}");
-    let error = event["error"].as_str().expect("an error message");
-    assert!(
-        error.contains(&format!("port {}", http.port))
-            && error.contains("does not speak this protocol"),
-        "names the port and what it found: {error}"
-    );
+    assert_foreign(&event, http.port, "does not speak this protocol");
     assert_eq!(http.accepted(), 1);
 
     assert_eq!(
