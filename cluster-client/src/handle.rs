@@ -51,6 +51,16 @@ struct SubEntry {
     key: Arc<str>,
     app: Bytes,
     mailbox: Arc<Mailbox>,
+    /// The `subscribe_timeout` timer, stopped with the subscription.
+    timer: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for SubEntry {
+    fn drop(&mut self) {
+        if let Some(timer) = &self.timer {
+            timer.abort();
+        }
+    }
 }
 
 struct Inner {
@@ -222,21 +232,21 @@ impl Handle {
             options.slow_consumer,
         ));
         let id = self.inner.next_sub.fetch_add(1, Ordering::Relaxed);
-        let entry = SubEntry {
+        let mut entry = SubEntry {
             spec,
             key: Arc::from(format!("{KEY_PREFIX}{reg}")),
             app,
             mailbox: Arc::clone(&mailbox),
+            timer: None,
         };
         let state = self.inner.state.borrow().clone();
         attach(&state, id, &entry);
         if matches!(state, State::Closed) {
             mailbox.close(Some(Error::Closed));
         }
-        self.inner.subs().insert(id, entry);
-        if let Some(timeout) = options.subscribe_timeout {
+        entry.timer = options.subscribe_timeout.map(|timeout| {
             let mailbox = Arc::downgrade(&mailbox);
-            tokio::spawn(async move {
+            let timer = tokio::spawn(async move {
                 tokio::time::sleep(timeout).await;
                 if let Some(mailbox) = mailbox.upgrade() {
                     mailbox.close_if_empty(Error::SubscribeTimeout {
@@ -245,7 +255,9 @@ impl Handle {
                     });
                 }
             });
-        }
+            timer.abort_handle()
+        });
+        self.inner.subs().insert(id, entry);
         let guard = SubscriptionGuard {
             inner: Arc::downgrade(&self.inner),
             id,
@@ -382,8 +394,11 @@ impl Inner {
             State::Follower(conn) => conn.close(),
             _ => {}
         }
-        for entry in self.subs().values() {
+        for entry in self.subs().values_mut() {
             entry.mailbox.close(Some(Error::Closed));
+            if let Some(timer) = entry.timer.take() {
+                timer.abort();
+            }
         }
     }
 }

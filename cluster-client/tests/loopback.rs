@@ -119,6 +119,10 @@ async fn handle(port: u16, subs: Arc<AtomicUsize>) -> Handle {
     let options = Options::new("echo")
         .port(port)
         .response_timeout(Duration::from_secs(2));
+    handle_with(options, subs).await
+}
+
+async fn handle_with(options: Options, subs: Arc<AtomicUsize>) -> Handle {
     seam::create(options, &SCHEMA, move || {
         let subs = Arc::clone(&subs);
         async move {
@@ -234,4 +238,31 @@ async fn leader_and_follower_in_one_process() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(released, "the port is free after close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_without_a_first_item_in_time_ends_with_subscribe_timeout() {
+    let port = free_port();
+    let subs = Arc::new(AtomicUsize::new(0));
+    let options = Options::new("echo")
+        .port(port)
+        .subscribe_timeout(Duration::from_millis(100));
+    let leader = handle_with(options, subs).await;
+    let mut quiet: Subscription<String> =
+        leader.subscribe("watch", "\"q:\"".into(), app(("q:".to_owned(),)));
+    let started = std::time::Instant::now();
+    let end = tokio::time::timeout(Duration::from_secs(2), quiet.next())
+        .await
+        .unwrap();
+    assert_eq!(end, None, "the stream ended");
+    assert!(started.elapsed() >= Duration::from_millis(100));
+    assert!(
+        matches!(
+            quiet.close_reason(),
+            Some(Error::SubscribeTimeout { ms: 100, .. })
+        ),
+        "{:?}",
+        quiet.close_reason()
+    );
+    leader.close().await.unwrap();
 }
