@@ -1,7 +1,7 @@
 //! Application-object codecs: how argument, result, error and item values become bytes.
 //!
-//! One trait, [`Transcode`], with one implementation per format: [`Bincode`] (the compact default,
-//! feature `bincode`), [`Json`] (self-describing, tolerant of added fields) and [`Postcard`] (feature
+//! One trait, [`Transcode`], with one implementation per format: `Bincode` (the compact default,
+//! feature `bincode`), [`Json`] (self-describing, tolerant of added fields) and `Postcard` (feature
 //! `postcard`). [`Codec`] names one of them at run time; it is what [`Options`](crate::Options) holds and
 //! what a follower announces at registration, so a leader never decodes with the wrong format.
 //!
@@ -194,12 +194,12 @@ impl Transcode for Postcard {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Codec {
-    /// [`Bincode`] (feature `bincode`).
+    /// The `Bincode` codec (feature `bincode`).
     #[cfg(feature = "bincode")]
     Bincode,
     /// [`Json`].
     Json,
-    /// [`Postcard`] (feature `postcard`).
+    /// The `Postcard` codec (feature `postcard`).
     #[cfg(feature = "postcard")]
     Postcard,
 }
