@@ -205,7 +205,7 @@ pub enum Codec {
 }
 
 impl Default for Codec {
-    /// [`Codec::Bincode`] when the `bincode` feature is on, else [`Codec::Json`].
+    /// `Codec::Bincode` when the `bincode` feature is on, else [`Codec::Json`].
     fn default() -> Self {
         #[cfg(feature = "bincode")]
         return Codec::Bincode;
