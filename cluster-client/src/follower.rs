@@ -18,7 +18,7 @@ use crate::protocol::{ConnObject, Kind, Packet, RawJson};
 use crate::service::{MethodSpec, Reply, Schema};
 use crate::transcode::Transcode;
 use crate::transport::{self, PacketReader, ReadHalf, WriteHalf};
-use crate::writer::{self, Outbox, SendError};
+use crate::writer::{self, Flush, Outbox, SendError};
 
 #[cfg(test)]
 mod tests;
@@ -98,7 +98,10 @@ impl FollowerConn {
         };
         let id = ids.next();
         match outbox
-            .send_packet(&Packet::request(id, millis(wait), register, Bytes::new()))
+            .send_packet(
+                &Packet::request(id, millis(wait), register, Bytes::new()),
+                Flush::Now,
+            )
             .await
         {
             Ok(()) => {}
@@ -207,15 +210,23 @@ impl FollowerConn {
         if self.is_lost() {
             return Err(lost());
         }
-        let (id, rx) = if wait {
+        let (id, rx, in_flight) = if wait {
             let (tx, rx) = oneshot::channel();
-            (self.track(PendingCall { method, tx }), Some(rx))
+            let (id, in_flight) = self.track(PendingCall { method, tx });
+            (id, Some(rx), in_flight)
         } else {
-            (self.ids.next(), None)
+            (self.ids.next(), None, self.pending().len() + 1)
+        };
+        // A lone call is written at once; with others in flight, the writer task sends the burst in
+        // one write.
+        let flush = if in_flight > 1 {
+            Flush::Soon
+        } else {
+            Flush::Now
         };
         let sent = self
             .outbox
-            .send_packet(&Packet::request(id, millis(deadline), conn, app))
+            .send_packet(&Packet::request(id, millis(deadline), conn, app), flush)
             .await;
         if let Err(err) = sent {
             self.pending().remove(&id);
@@ -238,15 +249,15 @@ impl FollowerConn {
         }
     }
 
-    /// Takes an id no pending call holds (ids wrap, so a very old call may still hold one).
-    fn track(&self, call: PendingCall) -> i64 {
+    /// Takes an id no pending call holds, and says how many calls are then in flight (ids wrap, so a very old call may still hold one).
+    fn track(&self, call: PendingCall) -> (i64, usize) {
         let mut pending = self.pending();
         let mut id = self.ids.next();
         while pending.contains_key(&id) {
             id = self.ids.next();
         }
         pending.insert(id, call);
-        id
+        (id, pending.len())
     }
 
     fn pending(&self) -> MutexGuard<'_, HashMap<i64, PendingCall>> {

@@ -23,6 +23,15 @@ const PENDING_LIMIT: usize = 4 * 1024 * 1024;
 /// How long a stopped writer may spend sending what was queued before the stop.
 const FLUSH_ON_STOP: Duration = Duration::from_millis(500);
 
+/// When a queued frame is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flush {
+    /// By the sender, at once, if nobody is writing.
+    Now,
+    /// By the writer task, with whatever else is queued by then.
+    Soon,
+}
+
 /// Why a frame was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SendFailure {
@@ -100,29 +109,29 @@ impl Outbox {
             return Err(SendFailure::Full);
         }
         state.pending.extend_from_slice(frame);
-        if !state.writing {
-            state.writing = true;
-            drop(state);
-            self.shared.handover.notify_one();
-        }
+        self.shared.kick(state, Flush::Soon);
         Ok(())
     }
 
     /// Encodes `packet` straight into the pending buffer (no frame of its own), waiting for room.
-    pub(crate) async fn send_packet(&self, packet: &Packet) -> Result<(), SendError> {
+    ///
+    /// [`Flush::Now`] writes it at once if nobody is writing (the lowest latency); [`Flush::Soon`]
+    /// leaves it to the writer task, so that the frames of a burst go out in one write.
+    pub(crate) async fn send_packet(&self, packet: &Packet, flush: Flush) -> Result<(), SendError> {
         let hint = 64 + packet.app.len();
-        self.send_with(hint, |buf| packet.encode(buf)).await
+        self.send_with(hint, flush, |buf| packet.encode(buf)).await
     }
 
     async fn send_with(
         &self,
         hint: usize,
+        flush: Flush,
         encode: impl FnOnce(&mut BytesMut) -> Result<(), ProtocolError>,
     ) -> Result<(), SendError> {
         let mut encode = Some(encode);
         loop {
             let room = self.shared.room.notified();
-            if let Some(pushed) = self.shared.push(hint, &mut encode) {
+            if let Some(pushed) = self.shared.push(hint, flush, &mut encode) {
                 return pushed;
             }
             tokio::select! {
@@ -149,7 +158,12 @@ impl Shared {
 
     /// Encodes into the pending buffer if there is room (`None` when there is not; `encode` is then
     /// left in place for the next try).
-    fn push<F>(&self, hint: usize, encode: &mut Option<F>) -> Option<Result<(), SendError>>
+    fn push<F>(
+        &self,
+        hint: usize,
+        flush: Flush,
+        encode: &mut Option<F>,
+    ) -> Option<Result<(), SendError>>
     where
         F: FnOnce(&mut BytesMut) -> Result<(), ProtocolError>,
     {
@@ -167,19 +181,27 @@ impl Shared {
             state.pending.truncate(start);
             return Some(Err(SendError::Encode(err)));
         }
-        self.kick(state);
+        self.kick(state, flush);
         Some(Ok(()))
     }
 
-    /// After a push: if nobody is writing, write now, in this thread.
-    fn kick(&self, mut state: MutexGuard<'_, State>) {
+    /// After a push: if nobody is writing, write now in this thread, or wake the writer task.
+    fn kick(&self, mut state: MutexGuard<'_, State>, flush: Flush) {
         if state.writing || state.closed {
             return;
         }
         state.writing = true;
-        let chunk = state.pending.split();
-        drop(state);
-        self.write_now(chunk);
+        match flush {
+            Flush::Now => {
+                let chunk = state.pending.split();
+                drop(state);
+                self.write_now(chunk);
+            }
+            Flush::Soon => {
+                drop(state);
+                self.handover.notify_one();
+            }
+        }
     }
 
     /// Writes what the socket takes without waiting; hands the rest to the writer task.

@@ -2,7 +2,7 @@
 //! until the follower leaves, falls silent, sends a bad frame, or the leader stops.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -13,10 +13,10 @@ use tokio_util::sync::CancellationToken;
 use super::topics::{Owner, Sink, TopicKey};
 use super::{LeaderChannel, run_guarded};
 use crate::protocol::args::Args;
-use crate::protocol::{ConnObject, Kind, Packet};
+use crate::protocol::{ConnObject, HEADER_LEN, Kind, Packet};
 use crate::service::{MethodKind, Reply, ServiceError};
 use crate::transport::{PacketReader, WriteHalf};
-use crate::writer::{self, Outbox, SendError};
+use crate::writer::{self, Flush, Outbox, SendError};
 
 /// What a follower said in its `register_channel`.
 #[derive(Debug)]
@@ -72,6 +72,20 @@ struct Conn {
     outbox: Outbox,
     stop: CancellationToken,
     in_flight: Arc<AtomicUsize>,
+    /// More frames were already read after the one being handled.
+    more_read: AtomicBool,
+}
+
+impl Conn {
+    /// Answers to a frame with more read behind it wait for the writer task, which sends the whole
+    /// burst's answers in one write; the last answer of a burst goes out at once.
+    fn flush(&self) -> Flush {
+        if self.more_read.load(Ordering::Relaxed) {
+            Flush::Soon
+        } else {
+            Flush::Now
+        }
+    }
 }
 
 impl LeaderChannel {
@@ -88,6 +102,7 @@ impl LeaderChannel {
             outbox: writer::spawn(writer, stop.clone()),
             stop,
             in_flight: Arc::default(),
+            more_read: AtomicBool::new(false),
         };
         let this = Arc::clone(self);
         self.tasks.spawn(async move {
@@ -131,7 +146,7 @@ impl LeaderChannel {
             tracing::debug!(channel = %self.name, pid = reg.pid, conn = conn.id, "follower registered");
         }
         let answer = Packet::response(reg.id, reg.timeout, conn_object, Bytes::new());
-        let sent = send(&conn.outbox, &answer).await;
+        let sent = send(&conn.outbox, &answer, Flush::Now).await;
         sent && refusal.is_none()
     }
 
@@ -161,6 +176,8 @@ impl LeaderChannel {
                 }
             };
             last_heard = Instant::now();
+            conn.more_read
+                .store(reader.read_buffer().len() >= HEADER_LEN, Ordering::Relaxed);
             let packet = match next {
                 None => return,
                 Some(Err(err)) => {
@@ -212,7 +229,7 @@ impl LeaderChannel {
                     ConnObject::HeartbeatRes {},
                     Bytes::new(),
                 );
-                send(&conn.outbox, &pong).await;
+                send(&conn.outbox, &pong, conn.flush()).await;
             }
             (Kind::Response, ConnObject::SubscribeResultRes {}) => {}
             _ => return Err("unexpected packet type"),
@@ -235,13 +252,13 @@ impl LeaderChannel {
         let spec = match self.spec_for(method, &kinds) {
             Err(err) => {
                 return self
-                    .answer(&conn.outbox, id, timeout, oneway, Err(err))
+                    .answer(&conn.outbox, id, timeout, oneway, Err(err), conn.flush())
                     .await;
             }
             Ok(_) if conn.in_flight.load(Ordering::Relaxed) >= limit => {
                 let err = ServiceError::Overloaded { limit };
                 return self
-                    .answer(&conn.outbox, id, timeout, oneway, Err(err))
+                    .answer(&conn.outbox, id, timeout, oneway, Err(err), conn.flush())
                     .await;
             }
             Ok(spec) => spec,
@@ -256,7 +273,9 @@ impl LeaderChannel {
         // task, timer or hop; only a call that has to wait gets its own task.
         let once = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
         if let Poll::Ready(result) = once {
-            return self.answer(&conn.outbox, id, timeout, oneway, result).await;
+            return self
+                .answer(&conn.outbox, id, timeout, oneway, result, conn.flush())
+                .await;
         }
         conn.in_flight.fetch_add(1, Ordering::Relaxed);
         let in_flight = Arc::clone(&conn.in_flight);
@@ -282,7 +301,10 @@ impl LeaderChannel {
             };
             in_flight.fetch_sub(1, Ordering::Relaxed);
             match result {
-                Some(result) => this.answer(&outbox, id, timeout, oneway, result).await,
+                Some(result) => {
+                    this.answer(&outbox, id, timeout, oneway, result, Flush::Now)
+                        .await;
+                }
                 None => tracing::debug!(
                     method = spec.name,
                     elapsed = ?started.elapsed(),
@@ -300,6 +322,7 @@ impl LeaderChannel {
         timeout: i32,
         oneway: bool,
         result: Result<Reply, ServiceError>,
+        flush: Flush,
     ) {
         let (success, fault, app) = match result {
             Ok(Reply::Value(bytes)) => (true, None, bytes),
@@ -317,7 +340,12 @@ impl LeaderChannel {
             return;
         }
         let conn_object = ConnObject::InvokeResult { success, fault };
-        send(outbox, &Packet::response(id, timeout, conn_object, app)).await;
+        send(
+            outbox,
+            &Packet::response(id, timeout, conn_object, app),
+            flush,
+        )
+        .await;
     }
 
     fn subscribe_remote(
@@ -363,8 +391,8 @@ impl LeaderChannel {
 }
 
 /// Encodes and queues a packet; `false` when the connection is gone or the packet cannot be encoded.
-async fn send(outbox: &Outbox, packet: &Packet) -> bool {
-    match outbox.send_packet(packet).await {
+async fn send(outbox: &Outbox, packet: &Packet, flush: Flush) -> bool {
+    match outbox.send_packet(packet, flush).await {
         Ok(()) => true,
         Err(SendError::Closed) => false,
         Err(SendError::Encode(err)) => {
