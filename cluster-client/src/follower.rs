@@ -2,6 +2,7 @@
 //! the subscriptions of this process on that leader.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -60,6 +61,8 @@ pub(crate) struct FollowerConn {
     topics: Mutex<HashMap<(&'static str, Arc<str>), Topic>>,
     /// Fires when the connection is gone, for whatever reason.
     lost: CancellationToken,
+    /// Set with `lost`, readable without its lock (calls check it on every send).
+    gone: AtomicBool,
 }
 
 impl FollowerConn {
@@ -128,6 +131,7 @@ impl FollowerConn {
             pending: Mutex::default(),
             topics: Mutex::default(),
             lost,
+            gone: AtomicBool::new(false),
         });
         tokio::spawn(Arc::clone(&conn).read_loop(reader));
         if options.heartbeat_check {
@@ -143,7 +147,13 @@ impl FollowerConn {
 
     /// Whether the connection is gone.
     pub(crate) fn is_lost(&self) -> bool {
-        self.lost.is_cancelled()
+        self.gone.load(Ordering::Acquire)
+    }
+
+    /// Marks the connection gone and ends its tasks.
+    fn mark_lost(&self) {
+        self.gone.store(true, Ordering::Release);
+        self.lost.cancel();
     }
 
     /// Resolves once the connection is gone.
@@ -153,7 +163,7 @@ impl FollowerConn {
 
     /// Closes the connection; calls in flight fail with [`Error::LeaderLost`].
     pub(crate) fn close(&self) {
-        self.lost.cancel();
+        self.mark_lost();
     }
 
     /// Sends a call; a two-way call waits for its answer until `deadline`.
@@ -338,7 +348,7 @@ impl FollowerConn {
                         method = spec.name,
                         "leader connection is backed up; closing it to resubscribe"
                     );
-                    self.lost.cancel();
+                    self.mark_lost();
                 }
             }
             Err(err) => {
@@ -366,7 +376,7 @@ impl FollowerConn {
                 None => break,
             }
         }
-        self.lost.cancel();
+        self.mark_lost();
         let pending = std::mem::take(&mut *self.pending());
         for (_, call) in pending {
             let _ = call.tx.send(Err(Error::LeaderLost {
@@ -454,7 +464,7 @@ impl FollowerConn {
             if let Err(err) = ping.await {
                 if !self.is_lost() {
                     tracing::warn!(error = %err, "heartbeat unanswered; treating the leader as dead");
-                    self.lost.cancel();
+                    self.mark_lost();
                 }
                 return;
             }

@@ -130,7 +130,13 @@ impl Outbox {
     ) -> Result<(), SendError> {
         let mut encode = Some(encode);
         loop {
+            if let Some(pushed) = self.shared.push(hint, flush, &mut encode) {
+                return pushed;
+            }
+            // No room: register for a wake-up, then look again before waiting.
             let room = self.shared.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
             if let Some(pushed) = self.shared.push(hint, flush, &mut encode) {
                 return pushed;
             }
