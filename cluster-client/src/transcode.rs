@@ -106,13 +106,8 @@ impl Transcode for Bincode {
         out: &mut BytesMut,
     ) -> Result<(), CodecError> {
         atomic_write(out, |out| {
-            bincode::serde::encode_into_std_write(
-                value,
-                &mut out.writer(),
-                bincode::config::standard(),
-            )
-            .map(drop)
-            .map_err(|e| encode_error("bincode", e))
+            bincode::serde::encode_into_writer(value, BincodeBuf(out), bincode::config::standard())
+                .map_err(|e| encode_error("bincode", e))
         })
     }
 
@@ -127,6 +122,19 @@ impl Transcode for Bincode {
             ));
         }
         Ok(value)
+    }
+}
+
+/// bincode's writer straight into a `BytesMut` (no `std::io::Write` layer per byte).
+#[cfg(feature = "bincode")]
+struct BincodeBuf<'a>(&'a mut BytesMut);
+
+#[cfg(feature = "bincode")]
+impl bincode::enc::write::Writer for BincodeBuf<'_> {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
     }
 }
 
