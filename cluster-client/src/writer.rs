@@ -323,6 +323,9 @@ async fn write_loop(shared: Arc<Shared>) {
             () = shared.stop.cancelled() => break,
             () = shared.handover.notified() => {}
         }
+        // Let the tasks already queued on this thread (callers woken by one read of answers) add
+        // their frames first, so the burst goes out in one write.
+        tokio::task::yield_now().await;
         while let Some(chunk) = shared.next_chunk() {
             let written = tokio::select! {
                 biased;
