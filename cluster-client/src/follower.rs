@@ -2,13 +2,14 @@
 //! the subscriptions of this process on that leader.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
@@ -42,6 +43,10 @@ pub(crate) enum JoinError {
 struct PendingCall {
     method: &'static str,
     tx: oneshot::Sender<Result<Packet, Error>>,
+    /// When the call fails with [`Error::Timeout`], unless answered first.
+    deadline: Instant,
+    /// Its deadline as configured, for the error.
+    timeout: Duration,
 }
 
 #[derive(Default)]
@@ -63,6 +68,12 @@ pub(crate) struct FollowerConn {
     lost: CancellationToken,
     /// Set with `lost`, readable without its lock (calls check it on every send).
     gone: AtomicBool,
+    /// The sweeper's next wake-up, in nanoseconds after `born` (`u64::MAX`: none). One timer for
+    /// the whole connection instead of one per call; changed only under the `pending` lock.
+    sweep_at: AtomicU64,
+    /// Wakes the sweeper when a call's deadline comes before `sweep_at`.
+    sweep: Notify,
+    born: Instant,
 }
 
 impl FollowerConn {
@@ -132,8 +143,12 @@ impl FollowerConn {
             topics: Mutex::default(),
             lost,
             gone: AtomicBool::new(false),
+            sweep_at: AtomicU64::new(u64::MAX),
+            sweep: Notify::new(),
+            born: Instant::now(),
         });
         tokio::spawn(Arc::clone(&conn).read_loop(reader));
+        tokio::spawn(Arc::clone(&conn).sweep_loop());
         if options.heartbeat_check {
             tokio::spawn(Arc::clone(&conn).heartbeat_loop());
         }
@@ -222,7 +237,13 @@ impl FollowerConn {
         }
         let (id, rx, in_flight) = if wait {
             let (tx, rx) = oneshot::channel();
-            let (id, in_flight) = self.track(PendingCall { method, tx });
+            let call = PendingCall {
+                method,
+                tx,
+                deadline: Instant::now() + deadline,
+                timeout: deadline,
+            };
+            let (id, in_flight) = self.track(call);
             (id, Some(rx), in_flight)
         } else {
             (self.ids.next(), None, self.pending().len() + 1)
@@ -246,17 +267,57 @@ impl FollowerConn {
             });
         }
         let Some(rx) = rx else { return Ok(None) };
-        match tokio::time::timeout(deadline, rx).await {
-            Ok(Ok(answer)) => answer.map(Some),
-            Ok(Err(_)) => Err(lost()),
-            Err(_) => {
-                self.pending().remove(&id);
-                Err(Error::Timeout {
-                    method: method.to_owned(),
-                    ms: deadline.as_millis() as u64,
-                })
+        // The answer, or the sweeper's `Timeout` at the deadline, or `LeaderLost`.
+        match rx.await {
+            Ok(answer) => answer.map(Some),
+            Err(_) => Err(lost()),
+        }
+    }
+
+    /// Fails calls whose deadline passed: one timer for the connection, set to the earliest deadline.
+    async fn sweep_loop(self: Arc<Self>) {
+        let lost = self.lost.clone();
+        let lost = lost.cancelled();
+        tokio::pin!(lost);
+        loop {
+            let wake = self.sweep.notified();
+            tokio::pin!(wake);
+            wake.as_mut().enable();
+            let at = self.sweep_at.load(Ordering::Acquire);
+            let until = self.born + Duration::from_nanos(at);
+            tokio::select! {
+                biased;
+                () = &mut lost => return,
+                () = &mut wake => continue,
+                () = tokio::time::sleep_until(until), if at != u64::MAX => {}
+            }
+            let now = Instant::now();
+            let mut pending = self.pending();
+            let due: Vec<i64> = pending
+                .iter()
+                .filter(|(_, call)| call.deadline <= now)
+                .map(|(id, _)| *id)
+                .collect();
+            let expired: Vec<PendingCall> =
+                due.iter().filter_map(|id| pending.remove(id)).collect();
+            let next = pending
+                .values()
+                .map(|call| self.nanos(call.deadline))
+                .min()
+                .unwrap_or(u64::MAX);
+            self.sweep_at.store(next, Ordering::Release);
+            drop(pending);
+            for call in expired {
+                let _ = call.tx.send(Err(Error::Timeout {
+                    method: call.method.to_owned(),
+                    ms: call.timeout.as_millis() as u64,
+                }));
             }
         }
+    }
+
+    fn nanos(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.born).as_nanos()).unwrap_or(u64::MAX - 1)
     }
 
     /// Takes an id no pending call holds, and says how many calls are then in flight (ids wrap, so a very old call may still hold one).
@@ -266,7 +327,11 @@ impl FollowerConn {
         while pending.contains_key(&id) {
             id = self.ids.next();
         }
+        let at = self.nanos(call.deadline);
         pending.insert(id, call);
+        if self.sweep_at.fetch_min(at, Ordering::AcqRel) > at {
+            self.sweep.notify_one();
+        }
         (id, pending.len())
     }
 
