@@ -2,6 +2,8 @@
 //! the subscriptions of this process on that leader.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -40,6 +42,29 @@ pub(crate) enum JoinError {
     Refused(Error),
 }
 
+/// Calls by request id. Ids are small distinct counters, so a multiplicative hash does.
+type IdMap<V> = HashMap<i64, V, BuildHasherDefault<IdHasher>>;
+
+/// Fibonacci hashing of an `i64` id.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_i64(&mut self, id: i64) {
+        self.0 = (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
 struct PendingCall {
     method: &'static str,
     tx: oneshot::Sender<Result<Packet, Error>>,
@@ -62,7 +87,7 @@ pub(crate) struct FollowerConn {
     push_ack: bool,
     outbox: Outbox,
     ids: IdGen,
-    pending: Mutex<HashMap<i64, PendingCall>>,
+    pending: Mutex<IdMap<PendingCall>>,
     topics: Mutex<HashMap<(&'static str, Arc<str>), Topic>>,
     /// Fires when the connection is gone, for whatever reason.
     lost: CancellationToken,
@@ -322,20 +347,22 @@ impl FollowerConn {
 
     /// Takes an id no pending call holds, and says how many calls are then in flight (ids wrap, so a very old call may still hold one).
     fn track(&self, call: PendingCall) -> (i64, usize) {
-        let mut pending = self.pending();
-        let mut id = self.ids.next();
-        while pending.contains_key(&id) {
-            id = self.ids.next();
-        }
         let at = self.nanos(call.deadline);
-        pending.insert(id, call);
+        let mut pending = self.pending();
+        let id = loop {
+            let id = self.ids.next();
+            if let Entry::Vacant(slot) = pending.entry(id) {
+                slot.insert(call);
+                break id;
+            }
+        };
         if self.sweep_at.fetch_min(at, Ordering::AcqRel) > at {
             self.sweep.notify_one();
         }
         (id, pending.len())
     }
 
-    fn pending(&self) -> MutexGuard<'_, HashMap<i64, PendingCall>> {
+    fn pending(&self) -> MutexGuard<'_, IdMap<PendingCall>> {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
