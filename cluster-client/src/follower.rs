@@ -206,14 +206,31 @@ impl FollowerConn {
         self.mark_lost();
     }
 
-    /// Sends a call; a two-way call waits for its answer until `deadline`.
+    /// Sends a call; a two-way call waits for its answer for `timeout`.
+    #[cfg(test)]
     pub(crate) async fn call(
         &self,
         spec: &'static MethodSpec,
         argc: u32,
         app: Bytes,
         oneway: bool,
-        deadline: Duration,
+        timeout: Duration,
+    ) -> Result<Reply, Error> {
+        let deadline = Instant::now() + timeout;
+        self.call_until(spec, argc, app, oneway, deadline, timeout)
+            .await
+    }
+
+    /// Sends a call; a two-way call waits for its answer until `deadline` (`timeout` after the call
+    /// began: it goes in the header and in the error).
+    pub(crate) async fn call_until(
+        &self,
+        spec: &'static MethodSpec,
+        argc: u32,
+        app: Bytes,
+        oneway: bool,
+        deadline: Instant,
+        timeout: Duration,
     ) -> Result<Reply, Error> {
         let conn = ConnObject::Invoke {
             method: spec.name.to_owned(),
@@ -221,7 +238,7 @@ impl FollowerConn {
             oneway,
         };
         let Some(answer) = self
-            .request(spec.name, conn, app, !oneway, deadline)
+            .request(spec.name, conn, app, !oneway, deadline, timeout)
             .await?
         else {
             return Ok(Reply::Value(Bytes::new()));
@@ -252,7 +269,8 @@ impl FollowerConn {
         conn: ConnObject,
         app: Bytes,
         wait: bool,
-        deadline: Duration,
+        deadline: Instant,
+        timeout: Duration,
     ) -> Result<Option<Packet>, Error> {
         let lost = || Error::LeaderLost {
             method: method.to_owned(),
@@ -265,8 +283,8 @@ impl FollowerConn {
             let call = PendingCall {
                 method,
                 tx,
-                deadline: Instant::now() + deadline,
-                timeout: deadline,
+                deadline,
+                timeout,
             };
             let (id, in_flight) = self.track(call);
             (id, Some(rx), in_flight)
@@ -282,7 +300,7 @@ impl FollowerConn {
         };
         let sent = self
             .outbox
-            .send_packet(&Packet::request(id, millis(deadline), conn, app), flush)
+            .send_packet(&Packet::request(id, millis(timeout), conn, app), flush)
             .await;
         if let Err(err) = sent {
             self.pending().remove(&id);
@@ -546,12 +564,14 @@ impl FollowerConn {
                 () = self.lost.cancelled() => return,
                 _ = ticks.tick() => {}
             }
+            let wait = self.options.response_timeout;
             let ping = self.request(
                 "heartbeat",
                 ConnObject::Heartbeat {},
                 Bytes::new(),
                 true,
-                self.options.response_timeout,
+                Instant::now() + wait,
+                wait,
             );
             if let Err(err) = ping.await {
                 if !self.is_lost() {

@@ -184,13 +184,15 @@ impl Handle {
         let mut retried = false;
         loop {
             let state = self.inner.ready(deadline, spec.name, timeout).await?;
-            let remaining = deadline.saturating_duration_since(Instant::now());
+
             let result = match state {
                 State::Leader(leader) => {
+                    let remaining = deadline.saturating_duration_since(Instant::now());
                     leader.call_local(spec, argc, app.clone(), remaining).await
                 }
                 State::Follower(conn) => {
-                    conn.call(spec, argc, app.clone(), oneway, remaining).await
+                    conn.call_until(spec, argc, app.clone(), oneway, deadline, timeout)
+                        .await
                 }
                 State::Unavailable(err) => Err(err),
                 State::Closed => Err(Error::Closed),
