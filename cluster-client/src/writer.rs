@@ -28,8 +28,11 @@ const FLUSH_ON_STOP: Duration = Duration::from_millis(500);
 pub(crate) enum Flush {
     /// By the sender, at once, if nobody is writing.
     Now,
-    /// By the writer task, with whatever else is queued by then.
+    /// By the writer task, after the tasks queued on this thread add their frames (a burst of calls
+    /// or answers goes out in one write).
     Soon,
+    /// By the writer task, at once (one task handing the same frame to many connections).
+    Handoff,
 }
 
 /// Why a frame was not queued.
@@ -86,6 +89,8 @@ struct State {
     writing: bool,
     /// A sender waits for room (so writes that drain the buffer wake `room`).
     blocked: bool,
+    /// The writer task should let queued tasks add their frames before writing ([`Flush::Soon`]).
+    settle: bool,
     closed: bool,
 }
 
@@ -109,7 +114,7 @@ impl Outbox {
             return Err(SendFailure::Full);
         }
         state.pending.extend_from_slice(frame);
-        self.shared.kick(state, Flush::Soon);
+        self.shared.kick(state, Flush::Handoff);
         Ok(())
     }
 
@@ -203,7 +208,8 @@ impl Shared {
                 drop(state);
                 self.write_now(chunk);
             }
-            Flush::Soon => {
+            Flush::Soon | Flush::Handoff => {
+                state.settle = flush == Flush::Soon;
                 drop(state);
                 self.handover.notify_one();
             }
@@ -325,7 +331,9 @@ async fn write_loop(shared: Arc<Shared>) {
         }
         // Let the tasks already queued on this thread (callers woken by one read of answers) add
         // their frames first, so the burst goes out in one write.
-        tokio::task::yield_now().await;
+        if std::mem::take(&mut shared.lock().settle) {
+            tokio::task::yield_now().await;
+        }
         while let Some(chunk) = shared.next_chunk() {
             let written = tokio::select! {
                 biased;
