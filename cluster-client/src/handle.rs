@@ -390,12 +390,7 @@ impl Inner {
 
     async fn close(&self) {
         self.shutdown.cancel();
-        let previous = self.state.send_replace(State::Closed);
-        match previous {
-            State::Leader(leader) => leader.stop().await,
-            State::Follower(conn) => conn.close(),
-            _ => {}
-        }
+        leave(self.state.send_replace(State::Closed)).await;
         for entry in self.subs().values_mut() {
             entry.mailbox.close(Some(Error::Closed));
             if let Some(timer) = entry.timer.take() {
@@ -475,7 +470,7 @@ async fn supervise(inner: Weak<Inner>) {
             Ok(won) => {
                 let state = strong.won(won);
                 if shutdown.is_cancelled() {
-                    close_won(state).await;
+                    leave(state).await;
                     return;
                 }
                 strong.set_state(state);
@@ -497,8 +492,8 @@ async fn supervise(inner: Weak<Inner>) {
     }
 }
 
-/// A role won after `close()` was called: give it up again.
-async fn close_won(state: State) {
+/// Gives a role up: a leader stops its channel, a follower closes its connection.
+async fn leave(state: State) {
     match state {
         State::Leader(leader) => leader.stop().await,
         State::Follower(conn) => conn.close(),
