@@ -24,6 +24,7 @@ pub use serde;
 
 use crate::error::Error;
 use crate::options::Options;
+use crate::scratch;
 use crate::subscription::Subscription;
 use crate::transcode::Transcode;
 
@@ -52,10 +53,16 @@ where
     Handle::create(options, schema, boxed).await
 }
 
+/// Arguments that are kept (a publish to repeat, a subscription to renew), in their own buffer.
 fn encode_args<A: EncodeArgs>(codec: Codec, args: &A) -> Result<Bytes, Error> {
     let mut app = BytesMut::new();
     args.encode(codec, &mut app)?;
     Ok(app.freeze())
+}
+
+/// Arguments sent once, in the thread's scratch buffer.
+fn encode_call_args<A: EncodeArgs>(codec: Codec, args: &A) -> Result<Bytes, Error> {
+    Ok(scratch::encode(|app| args.encode(codec, app))?)
 }
 
 /// An `#[invoke]` method of a handle.
@@ -66,7 +73,7 @@ where
     E: DeserializeOwned + From<Error>,
 {
     let codec = handle.codec();
-    let app = encode_args(codec, &args)?;
+    let app = encode_call_args(codec, &args)?;
     match handle.call(method, A::ARITY, app).await? {
         Reply::Value(bytes) => codec.decode(&bytes).map_err(|e| E::from(e.into())),
         Reply::Error(bytes) => Err(codec.decode(&bytes).map_err(|e| E::from(e.into()))?),
@@ -75,7 +82,7 @@ where
 
 /// A `#[oneway]` method of a handle: a failure to send is logged, as nobody awaits an answer.
 pub async fn oneway<A: EncodeArgs>(handle: &Handle, method: &'static str, args: A) {
-    let result = match encode_args(handle.codec(), &args) {
+    let result = match encode_call_args(handle.codec(), &args) {
         Ok(app) => handle.call(method, A::ARITY, app).await.map(drop),
         Err(err) => Err(err),
     };
@@ -152,14 +159,9 @@ where
         Err(err) => return Box::pin(std::future::ready(Err(bad_args(method, err)))),
     };
     Box::pin(async move {
-        let mut out = BytesMut::new();
         let reply = match fut.await {
-            Ok(value) => codec
-                .encode(&value, &mut out)
-                .map(|()| Reply::Value(out.freeze())),
-            Err(error) => codec
-                .encode(&error, &mut out)
-                .map(|()| Reply::Error(out.freeze())),
+            Ok(value) => scratch::encode(|out| codec.encode(&value, out)).map(Reply::Value),
+            Err(error) => scratch::encode(|out| codec.encode(&error, out)).map(Reply::Error),
         };
         reply.map_err(|source| ServiceError::Encode { method, source })
     })

@@ -16,6 +16,7 @@ mod ids;
 mod leader;
 mod mailbox;
 mod options;
+mod scratch;
 mod server;
 mod subscription;
 mod transport;

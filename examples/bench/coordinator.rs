@@ -533,11 +533,13 @@ async fn invoke_phases(opts: &Opts, results: &mut Results) -> Res<()> {
             (LARGE, "4 KiB".to_owned()),
         ] {
             progress(&format!(
-                "a: sequential round trips, {name}: follower {} and raw echo client {} in {rounds} turns",
+                "a: sequential round trips, {name}: follower {} and raw echo client {} (plain, then with a timer armed) in {rounds} turns",
                 followers[0].pid, clients[0].pid
             ));
             let command = with(json!({ "cmd": "seq", "size": size }));
-            let (mut ours, mut raw) = (Sampled::default(), Sampled::default());
+            let timed_command = with(json!({ "cmd": "seq", "size": size, "timer": true }));
+            let (mut ours, mut raw, mut timed) =
+                (Sampled::default(), Sampled::default(), Sampled::default());
             for round in 0..rounds {
                 let command = sliced(&command, round);
                 let (answer, spent) =
@@ -546,8 +548,12 @@ async fn invoke_phases(opts: &Opts, results: &mut Results) -> Res<()> {
                 let (answer, spent) =
                     measured(server.pid, &mut clients[..1], &command, phase).await?;
                 raw.add(&answer[0], spent);
+                let timed_command = sliced(&timed_command, round);
+                let (answer, spent) =
+                    measured(server.pid, &mut clients[..1], &timed_command, phase).await?;
+                timed.add(&answer[0], spent);
             }
-            let (ours_s, raw_s) = (ours.summary(), raw.summary());
+            let (ours_s, raw_s, timed_s) = (ours.summary(), raw.summary(), timed.summary());
             results.costs.push(CostRow {
                 label: format!("a. sequential, {name}"),
                 ours: ours.spent.per_call(ours_s.n as f64 * whole),
@@ -571,6 +577,13 @@ async fn invoke_phases(opts: &Opts, results: &mut Results) -> Res<()> {
                 Unit::Nanos,
                 ours_s.p99_ns as f64,
                 Some(raw_s.p99_ns as f64),
+            ));
+            results.figures.push(Figure::new(
+                &format!("a.seq_p50_timed_{size}"),
+                &format!("a. sequential invoke p50, {name}, against an echo with a timer armed"),
+                Unit::Nanos,
+                ours_s.p50_ns as f64,
+                Some(timed_s.p50_ns as f64),
             ));
         }
     }

@@ -9,6 +9,7 @@
 //! - `push-server` writes each item frame to its first N clients in turn, from one task.
 //! - `push-client` reads item frames and logs their delivery latency.
 
+use std::future::Future;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -28,6 +29,9 @@ use crate::util::{
 
 /// Echo mode: every frame comes back, read and written one at a time.
 const MODE_ECHO: u8 = b'E';
+/// Echo mode with a timer armed in the server process while the connection lasts, as a client with
+/// deadlines or heartbeats always has: the runtime then parks with a timeout.
+const MODE_ECHO_TIMED: u8 = b'T';
 /// Coalescing echo mode: every whole frame of one read comes back in one write.
 const MODE_ECHO_COALESCED: u8 = b'C';
 /// Sink mode: frames are counted; the count comes back when the client shuts its side.
@@ -75,6 +79,9 @@ async fn serve_echo(mut socket: TcpStream) -> std::io::Result<()> {
     let mode = socket.read_u8().await?;
     if mode == MODE_ECHO {
         return echo_frames(socket).await;
+    }
+    if mode == MODE_ECHO_TIMED {
+        return with_timer(echo_frames(socket)).await;
     }
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let (mut count, mut first_ns, mut last_ns) = (0u64, 0u64, 0u64);
@@ -175,13 +182,34 @@ fn durations(command: &Value) -> (Duration, Duration) {
     )
 }
 
-/// One frame out, its echo back, and again: the raw round-trip distribution.
+/// Runs `work` with a far-off timer armed beside it, in the same runtime.
+async fn with_timer<T>(work: impl Future<Output = T>) -> T {
+    const FAR: Duration = Duration::from_secs(3600);
+    let timer = tokio::time::sleep(FAR);
+    tokio::pin!(work, timer);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            () = &mut timer => timer.as_mut().reset(tokio::time::Instant::now() + FAR),
+        }
+    }
+}
+
+/// One frame out, its echo back, and again: the raw round-trip distribution. With `timer`, both
+/// processes keep a timer armed meanwhile.
 async fn raw_sequential(port: u16, command: Value) -> std::io::Result<Value> {
+    if field(&command, "timer", false) {
+        return with_timer(sequential_frames(port, command, MODE_ECHO_TIMED)).await;
+    }
+    sequential_frames(port, command, MODE_ECHO).await
+}
+
+async fn sequential_frames(port: u16, command: Value, mode: u8) -> std::io::Result<Value> {
     let command = &command;
     let frame = invoke_frame("echo", &payload(field(command, "size", 100)), false);
     let (warmup, measure) = durations(command);
     let mut socket = connect(port).await?;
-    socket.write_u8(MODE_ECHO).await?;
+    socket.write_u8(mode).await?;
     let mut back = vec![0u8; frame.len()];
     let mut samples = Vec::with_capacity(100_000);
     let started = Instant::now();

@@ -30,17 +30,38 @@ pub const DEFAULT_MAX_FRAME_SIZE: usize = 8 * 1024 * 1024;
 #[derive(Debug, Clone, Copy)]
 pub struct PacketCodec {
     max_frame_size: usize,
+    /// The size of the last frame decoded: the room kept for the next one.
+    last_frame: usize,
 }
 
 impl PacketCodec {
     /// A codec refusing frames larger than `max_frame_size` bytes (header included).
     pub fn new(max_frame_size: usize) -> Self {
-        PacketCodec { max_frame_size }
+        PacketCodec {
+            max_frame_size,
+            last_frame: 0,
+        }
     }
 
     /// The configured limit.
     pub fn max_frame_size(&self) -> usize {
         self.max_frame_size
+    }
+
+    /// Before a read into a drained buffer: room for one more frame like the last, and a byte
+    /// over, so that such a frame arrives in one read (a frame cut by the end of the buffer takes a
+    /// second read; one that fills it exactly, an empty third).
+    fn keep_room(&self, src: &mut BytesMut) {
+        let want = self.last_frame + 1;
+        if src.capacity() - src.len() >= want || src.try_reclaim(want) {
+            return;
+        }
+        let capacity = (src.len() + want)
+            .max(READ_ROOM)
+            .min(self.max_frame_size.max(src.len()));
+        let mut fresh = BytesMut::with_capacity(capacity);
+        fresh.extend_from_slice(src);
+        *src = fresh;
     }
 }
 
@@ -56,6 +77,7 @@ impl Decoder for PacketCodec {
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Packet>, ProtocolError> {
         if src.len() < HEADER_LEN {
+            self.keep_room(src);
             return Ok(None);
         }
         let header = Header::parse(&src[..HEADER_LEN])?;
@@ -80,6 +102,7 @@ impl Decoder for PacketCodec {
             }
             return Ok(None);
         }
+        self.last_frame = size;
         let frame = src.split_to(size).freeze();
         Packet::from_parts(header, frame).map(Some)
     }

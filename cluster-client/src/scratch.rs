@@ -1,0 +1,82 @@
+//! A per-thread buffer for the short-lived values of a call: its encoded arguments and its encoded
+//! result, which live only until they are copied into a frame.
+//!
+//! Each value is split off the shared buffer, so one allocation serves many calls; once every value
+//! split off it is dropped, the buffer is reused in place. Values that are kept (a publish to
+//! repeat, a subscription's latest item) are encoded into their own buffers instead: split off
+//! this one, they would keep all of it alive.
+
+use std::cell::RefCell;
+
+use bytes::{Bytes, BytesMut};
+
+/// Bytes the buffer grows by when it runs low.
+const CHUNK: usize = 64 * 1024;
+
+/// Room below which the buffer is topped up before a value is encoded.
+const LOW: usize = 8 * 1024;
+
+thread_local! {
+    static BUFFER: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+}
+
+/// Encodes a short-lived value with `write`, into the thread's buffer.
+///
+/// `write` must leave the buffer as it found it when it fails (as every
+/// [`Transcode`](crate::transcode::Transcode) implementation does).
+pub(crate) fn encode<E>(write: impl FnOnce(&mut BytesMut) -> Result<(), E>) -> Result<Bytes, E> {
+    BUFFER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buffer) => {
+            if buffer.capacity() - buffer.len() < LOW {
+                buffer.reserve(CHUNK);
+            }
+            write(&mut buffer)?;
+            Ok(buffer.split().freeze())
+        }
+        // Encoding from inside an encode (a `Serialize` that makes a call): a buffer of its own.
+        Err(_) => {
+            let mut own = BytesMut::new();
+            write(&mut own)?;
+            Ok(own.freeze())
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_split_off_one_buffer_and_a_failure_leaves_nothing() {
+        let first = encode(|buf| {
+            buf.extend_from_slice(b"one");
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+        let failed = encode(|_| Err::<(), _>("no"));
+        let second = encode(|buf| {
+            buf.extend_from_slice(b"two");
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+        assert_eq!((&first[..], &second[..]), (&b"one"[..], &b"two"[..]));
+        assert_eq!(failed, Err("no"));
+        // Adjacent in one allocation: the second value starts where the first ends.
+        assert_eq!(first.as_ptr().wrapping_add(3), second.as_ptr());
+    }
+
+    #[test]
+    fn an_encode_inside_an_encode_gets_its_own_buffer() {
+        let outer = encode(|buf| {
+            let inner = encode(|inner| {
+                inner.extend_from_slice(b"inner");
+                Ok::<_, ()>(())
+            })?;
+            buf.extend_from_slice(&inner);
+            buf.extend_from_slice(b"+outer");
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+        assert_eq!(&outer[..], b"inner+outer");
+    }
+}
