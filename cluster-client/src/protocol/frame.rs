@@ -133,3 +133,66 @@ impl Encoder<&Packet> for PacketCodec {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::protocol::ConnObject;
+
+    /// One encoded frame of `body` application bytes.
+    fn frame(body: usize) -> BytesMut {
+        let packet = Packet::request(
+            1,
+            3000,
+            ConnObject::Heartbeat {},
+            Bytes::from(vec![7; body]),
+        );
+        let mut out = BytesMut::new();
+        packet.encode(&mut out).expect("encodes");
+        out
+    }
+
+    fn room(buf: &BytesMut) -> usize {
+        buf.capacity() - buf.len()
+    }
+
+    #[test]
+    fn a_drained_buffer_keeps_room_for_a_frame_like_the_last() {
+        let mut codec = PacketCodec::default();
+        let one = frame(6000);
+        let size = one.len();
+        // A buffer exactly one frame long, as after a read that filled it.
+        let mut buf = BytesMut::with_capacity(size);
+        buf.extend_from_slice(&one);
+
+        // The frame is still held (a caller has not read it yet): a fresh buffer.
+        let held = codec.decode(&mut buf).expect("decodes").expect("a frame");
+        assert!(codec.decode(&mut buf).expect("no error").is_none());
+        assert!(
+            room(&buf) > size,
+            "room {} for a frame of {size}",
+            room(&buf)
+        );
+
+        // Filled and drained again with nothing held: the same buffer, reclaimed in place.
+        drop(held);
+        buf.extend_from_slice(&one);
+        let at = buf.as_ptr();
+        drop(codec.decode(&mut buf).expect("decodes").expect("a frame"));
+        assert!(codec.decode(&mut buf).expect("no error").is_none());
+        assert!(room(&buf) > size);
+        assert_eq!(buf.as_ptr(), at, "reclaimed, not reallocated");
+    }
+
+    #[test]
+    fn the_room_kept_never_passes_the_limit() {
+        let one = frame(200);
+        let mut codec = PacketCodec::new(one.len());
+        let mut buf = BytesMut::from(&one[..]);
+        let _held = codec.decode(&mut buf).expect("decodes").expect("a frame");
+        assert!(codec.decode(&mut buf).expect("no error").is_none());
+        assert!(buf.capacity() <= one.len(), "capacity {}", buf.capacity());
+    }
+}
