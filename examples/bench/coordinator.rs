@@ -630,7 +630,6 @@ async fn invoke_phases(opts: &Opts, results: &mut Results) -> Res<()> {
                 ours: per_call(&ours),
                 raw: per_call(&coalesced),
             });
-            let target = if f == 1 { 0.4 } else { 0.15 };
             results.figures.push(
                 Figure::new(
                     &format!("b.invoke_tput_f{f}_c{c}"),
@@ -639,16 +638,20 @@ async fn invoke_phases(opts: &Opts, results: &mut Results) -> Res<()> {
                     ours.rate(),
                     Some(raw.rate()),
                 )
-                .target(Target::RatioAtLeast { value: target })
                 .note((ours.errors > 0).then(|| format!("{} calls failed", ours.errors))),
             );
-            results.figures.push(Figure::new(
-                &format!("b.invoke_tput_f{f}_c{c}_vs_coalescing"),
-                &format!("b. invoke throughput, F={f} C={c}, vs coalescing echo"),
-                Unit::PerSecond,
-                ours.rate(),
-                Some(coalesced.rate()),
-            ));
+            // The target's baseline: the echo at its best, batching as the targets assume.
+            let target = if f == 1 { 0.4 } else { 0.15 };
+            results.figures.push(
+                Figure::new(
+                    &format!("b.invoke_tput_f{f}_c{c}_vs_coalescing"),
+                    &format!("b. invoke throughput, F={f} C={c}, vs coalescing echo"),
+                    Unit::PerSecond,
+                    ours.rate(),
+                    Some(coalesced.rate()),
+                )
+                .target(Target::RatioAtLeast { value: target }),
+            );
         }
     }
 
