@@ -2,8 +2,6 @@
 //! the subscriptions of this process on that leader.
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -24,6 +22,9 @@ use crate::transcode::Transcode;
 use crate::transport::{self, PacketReader, ReadHalf, WriteHalf};
 use crate::writer::{self, Flush, Outbox, SendError};
 
+use pending::{Due, Pending};
+
+mod pending;
 #[cfg(test)]
 mod tests;
 
@@ -42,29 +43,6 @@ pub(crate) enum JoinError {
     Refused(Error),
 }
 
-/// Calls by request id. Ids are small distinct counters, so a multiplicative hash does.
-type IdMap<V> = HashMap<i64, V, BuildHasherDefault<IdHasher>>;
-
-/// Fibonacci hashing of an `i64` id.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-
-    fn write_i64(&mut self, id: i64) {
-        self.0 = (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
 struct PendingCall {
     method: &'static str,
     tx: oneshot::Sender<Result<Packet, Error>>,
@@ -72,6 +50,12 @@ struct PendingCall {
     deadline: Instant,
     /// Its deadline as configured, for the error.
     timeout: Duration,
+}
+
+impl Due for PendingCall {
+    fn deadline(&self) -> Instant {
+        self.deadline
+    }
 }
 
 #[derive(Default)]
@@ -87,14 +71,14 @@ pub(crate) struct FollowerConn {
     push_ack: bool,
     outbox: Outbox,
     ids: IdGen,
-    pending: Mutex<IdMap<PendingCall>>,
+    pending: Pending<PendingCall>,
     topics: Mutex<HashMap<(&'static str, Arc<str>), Topic>>,
     /// Fires when the connection is gone, for whatever reason.
     lost: CancellationToken,
     /// Set with `lost`, readable without its lock (calls check it on every send).
     gone: AtomicBool,
     /// The sweeper's next wake-up, in nanoseconds after `born` (`u64::MAX`: none). One timer for
-    /// the whole connection instead of one per call; changed only under the `pending` lock.
+    /// the whole connection instead of one per call: a call lowers it, the sweeper resets it.
     sweep_at: AtomicU64,
     /// Wakes the sweeper when a call's deadline comes before `sweep_at`.
     sweep: Notify,
@@ -164,7 +148,7 @@ impl FollowerConn {
             push_ack,
             outbox,
             ids,
-            pending: Mutex::default(),
+            pending: Pending::default(),
             topics: Mutex::default(),
             lost,
             gone: AtomicBool::new(false),
@@ -289,7 +273,7 @@ impl FollowerConn {
             let (id, in_flight) = self.track(call);
             (id, Some(rx), in_flight)
         } else {
-            (self.ids.next(), None, self.pending().len() + 1)
+            (self.ids.next(), None, self.pending.len() + 1)
         };
         // A lone call is written at once; with others in flight, the writer task sends the burst in
         // one write.
@@ -303,7 +287,7 @@ impl FollowerConn {
             .send_packet(&Packet::request(id, millis(timeout), conn, app), flush)
             .await;
         if let Err(err) = sent {
-            self.pending().remove(&id);
+            self.pending.remove(id);
             return Err(match err {
                 SendError::Closed => lost(),
                 SendError::Encode(err) => err.into(),
@@ -334,22 +318,13 @@ impl FollowerConn {
                 () = &mut wake => continue,
                 () = tokio::time::sleep_until(until), if at != u64::MAX => {}
             }
-            let now = Instant::now();
-            let mut pending = self.pending();
-            let due: Vec<i64> = pending
-                .iter()
-                .filter(|(_, call)| call.deadline <= now)
-                .map(|(id, _)| *id)
-                .collect();
-            let expired: Vec<PendingCall> =
-                due.iter().filter_map(|id| pending.remove(id)).collect();
-            let next = pending
-                .values()
-                .map(|call| self.nanos(call.deadline))
-                .min()
-                .unwrap_or(u64::MAX);
-            self.sweep_at.store(next, Ordering::Release);
-            drop(pending);
+            // Reset before the scan: a call tracked from here on lowers it itself, one tracked
+            // before is seen by the scan.
+            self.sweep_at.store(u64::MAX, Ordering::Release);
+            let (expired, next) = self.pending.expire(Instant::now());
+            if let Some(next) = next {
+                self.sweep_at.fetch_min(self.nanos(next), Ordering::AcqRel);
+            }
             for call in expired {
                 let _ = call.tx.send(Err(Error::Timeout {
                     method: call.method.to_owned(),
@@ -363,25 +338,14 @@ impl FollowerConn {
         u64::try_from(at.saturating_duration_since(self.born).as_nanos()).unwrap_or(u64::MAX - 1)
     }
 
-    /// Takes an id no pending call holds, and says how many calls are then in flight (ids wrap, so a very old call may still hold one).
+    /// Takes an id no pending call holds, and says how many calls are then in flight.
     fn track(&self, call: PendingCall) -> (i64, usize) {
         let at = self.nanos(call.deadline);
-        let mut pending = self.pending();
-        let id = loop {
-            let id = self.ids.next();
-            if let Entry::Vacant(slot) = pending.entry(id) {
-                slot.insert(call);
-                break id;
-            }
-        };
+        let (id, in_flight) = self.pending.insert(&self.ids, call);
         if self.sweep_at.fetch_min(at, Ordering::AcqRel) > at {
             self.sweep.notify_one();
         }
-        (id, pending.len())
-    }
-
-    fn pending(&self) -> MutexGuard<'_, IdMap<PendingCall>> {
-        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+        (id, in_flight)
     }
 
     fn topics(&self) -> MutexGuard<'_, HashMap<(&'static str, Arc<str>), Topic>> {
@@ -487,8 +451,7 @@ impl FollowerConn {
             }
         }
         self.mark_lost();
-        let pending = std::mem::take(&mut *self.pending());
-        for (_, call) in pending {
+        for call in self.pending.drain() {
             let _ = call.tx.send(Err(Error::LeaderLost {
                 method: call.method.to_owned(),
             }));
@@ -498,7 +461,7 @@ impl FollowerConn {
     fn on_packet(&self, packet: Packet) {
         match (packet.kind, &packet.conn) {
             (Kind::Response, _) => {
-                if let Some(call) = self.pending().remove(&packet.id) {
+                if let Some(call) = self.pending.remove(packet.id) {
                     let _ = call.tx.send(Ok(packet));
                 }
             }
