@@ -8,6 +8,9 @@ use super::{HEADER_LEN, Header, Packet, ProtocolError};
 /// The least room the reader keeps when it replaces its buffer for a frame cut short.
 const READ_ROOM: usize = 8 * 1024;
 
+/// The most room a drained reader keeps for the next frame; larger frames take a second read.
+const LARGEST_ROOM_KEPT: usize = 64 * 1024;
+
 /// The default limit on one frame, header included: 8 MiB.
 pub const DEFAULT_MAX_FRAME_SIZE: usize = 8 * 1024 * 1024;
 
@@ -50,10 +53,14 @@ impl PacketCodec {
 
     /// Before a read into a drained buffer: room for one more frame like the last, and a byte
     /// over, so that such a frame arrives in one read (a frame cut by the end of the buffer takes a
-    /// second read; one that fills it exactly, an empty third).
+    /// second read; one that fills it exactly, an empty third). Never more than
+    /// [`LARGEST_ROOM_KEPT`]: the buffer of a large frame is given back once the frame is read.
     fn keep_room(&self, src: &mut BytesMut) {
-        let want = self.last_frame + 1;
-        if src.capacity() - src.len() >= want || src.try_reclaim(want) {
+        let want = (self.last_frame + 1).min(LARGEST_ROOM_KEPT);
+        let fits = |buf: &BytesMut| {
+            buf.capacity() - buf.len() >= want && buf.capacity() <= LARGEST_ROOM_KEPT
+        };
+        if fits(src) || (src.try_reclaim(want) && fits(src)) {
             return;
         }
         let capacity = (src.len() + want)
@@ -184,6 +191,21 @@ mod tests {
         assert!(codec.decode(&mut buf).expect("no error").is_none());
         assert!(room(&buf) > size);
         assert_eq!(buf.as_ptr(), at, "reclaimed, not reallocated");
+    }
+
+    #[test]
+    fn the_buffer_of_a_large_frame_is_given_back() {
+        let mut codec = PacketCodec::default();
+        let big = frame(1024 * 1024);
+        let mut buf = BytesMut::from(&big[..]);
+        drop(codec.decode(&mut buf).expect("decodes").expect("a frame"));
+        assert!(codec.decode(&mut buf).expect("no error").is_none());
+        assert!(
+            buf.capacity() <= LARGEST_ROOM_KEPT && room(&buf) >= READ_ROOM,
+            "capacity {} after a frame of {}",
+            buf.capacity(),
+            big.len()
+        );
     }
 
     #[test]
