@@ -29,9 +29,18 @@ pub(crate) fn encode<E>(write: impl FnOnce(&mut BytesMut) -> Result<(), E>) -> R
         Ok(mut buffer) => {
             if buffer.capacity() - buffer.len() < LOW {
                 buffer.reserve(CHUNK);
+                // Reclaimed the allocation of an earlier large value: give it back instead.
+                if buffer.capacity() > 2 * CHUNK {
+                    *buffer = BytesMut::with_capacity(CHUNK);
+                }
             }
             write(&mut buffer)?;
-            Ok(buffer.split().freeze())
+            let value = buffer.split().freeze();
+            // A large value grew the buffer: leave the allocation to the value alone.
+            if buffer.capacity() > CHUNK {
+                *buffer = BytesMut::new();
+            }
+            Ok(value)
         }
         // Encoding from inside an encode (a `Serialize` that makes a call): a buffer of its own.
         Err(_) => {
@@ -63,6 +72,31 @@ mod tests {
         assert_eq!(failed, Err("no"));
         // Adjacent in one allocation: the second value starts where the first ends.
         assert_eq!(first.as_ptr().wrapping_add(3), second.as_ptr());
+    }
+
+    fn spare() -> usize {
+        BUFFER.with(|cell| {
+            let buffer = cell.borrow();
+            buffer.capacity() - buffer.len()
+        })
+    }
+
+    #[test]
+    fn a_large_value_does_not_stay_in_the_buffer() {
+        let large = encode(|buf| {
+            buf.extend_from_slice(&vec![1; 4 * CHUNK]);
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+        assert!(spare() <= CHUNK, "after a large value: {}", spare());
+        drop(large);
+        let small = encode(|buf| {
+            buf.extend_from_slice(b"small");
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+        assert_eq!(&small[..], b"small");
+        assert!(spare() <= 2 * CHUNK, "after the next value: {}", spare());
     }
 
     #[test]
