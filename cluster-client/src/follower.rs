@@ -271,6 +271,12 @@ impl FollowerConn {
                 timeout,
             };
             let (id, in_flight) = self.track(call);
+            // Lost between the check above and `track`: the read loop's drain may have missed
+            // this call, and nothing else would end it.
+            if self.is_lost() {
+                self.pending.remove(id);
+                return Err(lost());
+            }
             (id, Some(rx), in_flight)
         } else {
             (self.ids.next(), None, self.pending.len() + 1)
