@@ -20,10 +20,8 @@ thread_local! {
     static BUFFER: RefCell<BytesMut> = RefCell::new(BytesMut::new());
 }
 
-/// Encodes a short-lived value with `write`, into the thread's buffer.
-///
-/// `write` must leave the buffer as it found it when it fails (as every
-/// [`Transcode`](crate::transcode::Transcode) implementation does).
+/// Encodes a short-lived value with `write`, into the thread's buffer. Whatever a failed `write`
+/// left behind (the first arguments of a call whose third does not encode) is dropped with it.
 pub(crate) fn encode<E>(write: impl FnOnce(&mut BytesMut) -> Result<(), E>) -> Result<Bytes, E> {
     BUFFER.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buffer) => {
@@ -34,7 +32,10 @@ pub(crate) fn encode<E>(write: impl FnOnce(&mut BytesMut) -> Result<(), E>) -> R
                     *buffer = BytesMut::with_capacity(CHUNK);
                 }
             }
-            write(&mut buffer)?;
+            if let Err(err) = write(&mut buffer) {
+                buffer.clear();
+                return Err(err);
+            }
             let value = buffer.split().freeze();
             // A large value grew the buffer: leave the allocation to the value alone.
             if buffer.capacity() > CHUNK {
@@ -62,7 +63,10 @@ mod tests {
             Ok::<_, ()>(())
         })
         .unwrap();
-        let failed = encode(|_| Err::<(), _>("no"));
+        let failed = encode(|buf| {
+            buf.extend_from_slice(b"half");
+            Err::<(), _>("no")
+        });
         let second = encode(|buf| {
             buf.extend_from_slice(b"two");
             Ok::<_, ()>(())
