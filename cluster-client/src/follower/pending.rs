@@ -70,13 +70,10 @@ impl<C: Due> Pending<C> {
     /// Registers `call` under the next id of `ids` that no pending call holds (ids wrap, so a very
     /// old call may still hold one); returns the id and how many calls are now pending.
     pub(super) fn insert(&self, ids: &IdGen, call: C) -> (i64, usize) {
-        let mut call = Some(call);
         loop {
             let id = ids.next();
             if let Entry::Vacant(slot) = self.shard(id).entry(id) {
-                if let Some(call) = call.take() {
-                    slot.insert(call);
-                }
+                slot.insert(call);
                 let len = self.len.fetch_add(1, Ordering::AcqRel) + 1;
                 return (id, len);
             }

@@ -66,10 +66,16 @@ impl PacketCodec {
         let capacity = (src.len() + want)
             .max(READ_ROOM)
             .min(self.max_frame_size.max(src.len()));
-        let mut fresh = BytesMut::with_capacity(capacity);
-        fresh.extend_from_slice(src);
-        *src = fresh;
+        move_to_fresh(src, capacity);
     }
+}
+
+/// Moves what `src` holds into a new buffer of `capacity` bytes (the old one is freed once the
+/// frames split off it are).
+fn move_to_fresh(src: &mut BytesMut, capacity: usize) {
+    let mut fresh = BytesMut::with_capacity(capacity);
+    fresh.extend_from_slice(src);
+    *src = fresh;
 }
 
 impl Default for PacketCodec {
@@ -102,10 +108,7 @@ impl Decoder for PacketCodec {
             // and at least a read's worth: a buffer of exactly one frame would make the reads after
             // it tiny, several system calls per frame.
             if !src.try_reclaim(size - src.len()) {
-                let room = size.max(READ_ROOM).min(self.max_frame_size.max(size));
-                let mut fresh = BytesMut::with_capacity(room);
-                fresh.extend_from_slice(src);
-                *src = fresh;
+                move_to_fresh(src, size.max(READ_ROOM).min(self.max_frame_size.max(size)));
             }
             return Ok(None);
         }
