@@ -12,6 +12,7 @@ use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock;
 use crate::error::Error;
 use crate::ids::IdGen;
 use crate::mailbox::Mailbox;
@@ -322,7 +323,7 @@ impl FollowerConn {
                 biased;
                 () = &mut lost => return,
                 () = &mut wake => continue,
-                () = tokio::time::sleep_until(until), if at != u64::MAX => {}
+                () = clock::sleep_until(until.into_std()), if at != u64::MAX => {}
             }
             // Reset before the scan: a call tracked from here on lowers it itself, one tracked
             // before is seen by the scan.
@@ -525,13 +526,10 @@ impl FollowerConn {
     }
 
     async fn heartbeat_loop(self: Arc<Self>) {
-        let mut ticks = tokio::time::interval(self.options.heartbeat_interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        ticks.tick().await;
         loop {
             tokio::select! {
                 () = self.lost.cancelled() => return,
-                _ = ticks.tick() => {}
+                () = clock::sleep(self.options.heartbeat_interval) => {}
             }
             let wait = self.options.response_timeout;
             let ping = self.request(

@@ -8,6 +8,7 @@ pub mod transcode;
 #[doc(hidden)]
 pub mod __private;
 mod arguments;
+mod clock;
 mod election;
 mod error;
 mod follower;

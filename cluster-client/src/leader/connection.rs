@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::topics::{Owner, Sink, TopicKey};
 use super::{LeaderChannel, run_guarded};
+use crate::clock;
 use crate::protocol::args::Args;
 use crate::protocol::{ConnObject, HEADER_LEN, Kind, Packet};
 use crate::service::{MethodKind, Reply, ServiceError};
@@ -88,6 +89,9 @@ impl Conn {
     }
 }
 
+/// Ticks of the silence timer in one idle limit (three heartbeat intervals).
+const SILENCE_STEPS: u32 = 4;
+
 impl LeaderChannel {
     /// Takes over a registered follower connection.
     pub(crate) fn serve(
@@ -155,27 +159,30 @@ impl LeaderChannel {
             .options
             .heartbeat_check
             .then(|| self.options.heartbeat_interval * 3);
-        // One timer for the connection, pushed back lazily, rather than one per packet.
-        let silence = tokio::time::sleep(idle.unwrap_or(Duration::from_secs(3600)));
+        // One timer for the connection, ticking every quarter of the idle limit, rather than one
+        // per packet; a packet only sets `heard` (no clock read). The connection closes after
+        // between one and one and a quarter idle limits of silence.
+        let step = idle.unwrap_or_default() / SILENCE_STEPS;
+        let tick = clock::sleep_until(Instant::now() + step);
         let stopped = conn.stop.cancelled();
-        tokio::pin!(silence, stopped);
-        let mut last_heard = Instant::now();
+        tokio::pin!(tick, stopped);
+        let (mut heard, mut silent_steps) = (false, 0);
         loop {
             let next = tokio::select! {
                 biased;
                 next = reader.next() => next,
                 () = &mut stopped => return,
-                () = &mut silence, if idle.is_some() => {
-                    let idle = idle.unwrap_or_default();
-                    if last_heard.elapsed() >= idle {
-                        tracing::warn!(channel = %self.name, conn = conn.id, ?idle, "closing a follower connection silent for three heartbeat intervals");
+                () = &mut tick, if idle.is_some() => {
+                    silent_steps = if std::mem::take(&mut heard) { 0 } else { silent_steps + 1 };
+                    if silent_steps >= SILENCE_STEPS {
+                        tracing::warn!(channel = %self.name, conn = conn.id, idle = ?idle.unwrap_or_default(), "closing a follower connection silent for three heartbeat intervals");
                         return;
                     }
-                    silence.as_mut().reset((last_heard + idle).into());
+                    tick.set(clock::sleep_until(Instant::now() + step));
                     continue;
                 }
             };
-            last_heard = Instant::now();
+            heard = true;
             conn.more_read
                 .store(reader.read_buffer().len() >= HEADER_LEN, Ordering::Relaxed);
             let packet = match next {
