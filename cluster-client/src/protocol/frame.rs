@@ -63,7 +63,10 @@ impl PacketCodec {
         if fits(src) || (src.try_reclaim(want) && fits(src)) {
             return;
         }
-        let capacity = (src.len() + want)
+        // A fresh buffer holds two such frames: the next one is then cut from it with no new
+        // buffer, even while the last is still held.
+        let capacity = (src.len() + 2 * want)
+            .min(LARGEST_ROOM_KEPT.max(src.len() + want))
             .max(READ_ROOM)
             .min(self.max_frame_size.max(src.len()));
         move_to_fresh(src, capacity);
@@ -186,14 +189,38 @@ mod tests {
             room(&buf)
         );
 
-        // Filled and drained again with nothing held: the same buffer, reclaimed in place.
-        drop(held);
-        buf.extend_from_slice(&one);
+        // The fresh buffer holds two such frames: the next two are cut from it even while the one
+        // before is still held.
         let at = buf.as_ptr();
-        drop(codec.decode(&mut buf).expect("decodes").expect("a frame"));
+        let (base, capacity) = (at as usize, buf.capacity());
+        buf.extend_from_slice(&one);
+        let second = codec.decode(&mut buf).expect("decodes").expect("a frame");
         assert!(codec.decode(&mut buf).expect("no error").is_none());
-        assert!(room(&buf) > size);
-        assert_eq!(buf.as_ptr(), at, "reclaimed, not reallocated");
+        buf.extend_from_slice(&one);
+        let third = codec.decode(&mut buf).expect("decodes").expect("a frame");
+        assert_eq!(third.app, second.app);
+        assert_eq!(
+            buf.as_ptr(),
+            at.wrapping_add(2 * size),
+            "no new buffer for the third frame"
+        );
+        drop((second, third));
+        assert!(codec.decode(&mut buf).expect("no error").is_none());
+
+        // Filled and drained again and again with nothing held: the same buffer throughout, its
+        // room reclaimed in place.
+        drop(held);
+        for _ in 0..4 {
+            buf.extend_from_slice(&one);
+            drop(codec.decode(&mut buf).expect("decodes").expect("a frame"));
+            assert!(codec.decode(&mut buf).expect("no error").is_none());
+            assert!(room(&buf) > size);
+            let at = buf.as_ptr() as usize;
+            assert!(
+                (base..base + capacity).contains(&at),
+                "reclaimed, not reallocated"
+            );
+        }
     }
 
     #[test]
