@@ -65,7 +65,8 @@ pub struct Options {
     pub connect_timeout: Duration,
     /// The deadline of an invoke without its own `timeout_ms`, and of a heartbeat's answer. Default 3 s.
     pub response_timeout: Duration,
-    /// How often a follower sends a heartbeat; a leader closes connections silent for three intervals.
+    /// How often a follower sends a heartbeat; a leader closes connections silent for three intervals
+    /// (checked every three quarters of an interval, so it closes them within three and three quarters).
     /// Default 20 s.
     pub heartbeat_interval: Duration,
     /// Whether followers send heartbeats and leaders close silent connections. Default `true`.
