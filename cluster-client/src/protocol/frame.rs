@@ -65,11 +65,14 @@ impl PacketCodec {
         }
         // A fresh buffer holds two such frames: the next one is then cut from it with no new
         // buffer, even while the last is still held.
-        let capacity = (src.len() + 2 * want)
-            .min(LARGEST_ROOM_KEPT.max(src.len() + want))
-            .max(READ_ROOM)
-            .min(self.max_frame_size.max(src.len()));
-        move_to_fresh(src, capacity);
+        let wanted = (src.len() + 2 * want).min(LARGEST_ROOM_KEPT.max(src.len() + want));
+        move_to_fresh(src, self.fresh_capacity(wanted, src.len()));
+    }
+
+    /// The capacity of a replacement buffer: `wanted`, at least a read's worth ([`READ_ROOM`]),
+    /// never past the frame limit unless `held` bytes already are.
+    fn fresh_capacity(&self, wanted: usize, held: usize) -> usize {
+        wanted.max(READ_ROOM).min(self.max_frame_size.max(held))
     }
 }
 
@@ -111,7 +114,7 @@ impl Decoder for PacketCodec {
             // and at least a read's worth: a buffer of exactly one frame would make the reads after
             // it tiny, several system calls per frame.
             if !src.try_reclaim(size - src.len()) {
-                move_to_fresh(src, size.max(READ_ROOM).min(self.max_frame_size.max(size)));
+                move_to_fresh(src, self.fresh_capacity(size, size));
             }
             return Ok(None);
         }
