@@ -19,6 +19,7 @@ use crate::mailbox::Mailbox;
 use crate::options::Options;
 use crate::protocol::{ConnObject, Kind, Packet, RawJson};
 use crate::service::{MethodSpec, Reply, Schema};
+use crate::signal::Signal;
 use crate::transcode::Transcode;
 use crate::transport::{self, PacketReader, ReadHalf, WriteHalf};
 use crate::writer::{self, Flush, Outbox, SendError};
@@ -439,14 +440,12 @@ impl FollowerConn {
     }
 
     async fn read_loop(self: Arc<Self>, mut reader: PacketReader) {
-        let lost = self.lost.clone();
-        let lost = lost.cancelled();
-        tokio::pin!(lost);
+        let lost = Signal::on_cancel(&self.lost);
         loop {
             let next = tokio::select! {
                 biased;
                 next = reader.next() => next,
-                () = &mut lost => break,
+                () = lost.raised() => break,
             };
             match next {
                 Some(Ok(packet)) => self.on_packet(packet),

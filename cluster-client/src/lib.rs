@@ -19,6 +19,7 @@ mod mailbox;
 mod options;
 mod scratch;
 mod server;
+mod signal;
 mod subscription;
 mod transport;
 

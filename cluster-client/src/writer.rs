@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::protocol::{Packet, ProtocolError};
+use crate::signal::Signal;
 
 /// Bytes a connection may have pending before senders wait (or [`Outbox::try_send`] reports
 /// [`SendFailure::Full`]). A single larger frame is still accepted into an empty buffer.
@@ -73,7 +74,9 @@ struct Shared {
     /// The socket; only whoever holds `State::writing` touches it, so the lock is never contended.
     io: Mutex<WriteHalf>,
     /// Hands the writing over to the writer task.
-    handover: Notify,
+    handover: Signal,
+    /// Raised when `stop` is cancelled, for the writer task (polled on every write).
+    stopped: Arc<Signal>,
     /// Wakes senders waiting for room.
     room: Notify,
     stop: CancellationToken,
@@ -211,7 +214,7 @@ impl Shared {
             Flush::Soon | Flush::Handoff => {
                 state.settle = flush == Flush::Soon;
                 drop(state);
-                self.handover.notify_one();
+                self.handover.raise();
             }
         }
     }
@@ -237,7 +240,7 @@ impl Shared {
             if !chunk.is_empty() {
                 state.unsent = Some(chunk);
                 drop(state);
-                self.handover.notify_one();
+                self.handover.raise();
                 return;
             }
             if std::mem::take(&mut state.blocked) {
@@ -266,19 +269,49 @@ impl Shared {
 
     /// Writes `chunk` whole, waiting for the socket.
     async fn write_all(&self, mut chunk: BytesMut) -> std::io::Result<()> {
-        std::future::poll_fn(|cx| {
-            let mut io = self.io.lock().unwrap_or_else(PoisonError::into_inner);
-            while !chunk.is_empty() {
-                match io.as_mut().poll_write(cx, &chunk) {
-                    Poll::Ready(Ok(0)) => {
-                        return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
-                    }
-                    Poll::Ready(Ok(n)) => chunk.advance(n),
-                    Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
-                    Poll::Pending => return Poll::Pending,
+        std::future::poll_fn(|cx| self.poll_write_chunk(cx, &mut chunk)).await
+    }
+
+    /// Writes `chunk` whole, waiting for the socket unless the connection stops meanwhile
+    /// (`None`: stopped with the chunk not all written).
+    async fn write_all_until_stopped(&self, mut chunk: BytesMut) -> Option<std::io::Result<()>> {
+        std::future::poll_fn(|cx| match self.poll_write_chunk(cx, &mut chunk) {
+            Poll::Ready(written) => Poll::Ready(Some(written)),
+            Poll::Pending if self.stopped.poll_raised(cx) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        })
+        .await
+    }
+
+    fn poll_write_chunk(
+        &self,
+        cx: &mut Context<'_>,
+        chunk: &mut BytesMut,
+    ) -> Poll<std::io::Result<()>> {
+        let mut io = self.io.lock().unwrap_or_else(PoisonError::into_inner);
+        while !chunk.is_empty() {
+            match io.as_mut().poll_write(cx, chunk) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
                 }
+                Poll::Ready(Ok(n)) => chunk.advance(n),
+                Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+                Poll::Pending => return Poll::Pending,
             }
-            Poll::Ready(Ok(()))
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Waits until there is something to write (`true`) or the connection stops (`false`).
+    async fn handed_over(&self) -> bool {
+        std::future::poll_fn(|cx| {
+            if self.stopped.poll_raised(cx) {
+                Poll::Ready(false)
+            } else if self.handover.poll_take(cx) {
+                Poll::Ready(true)
+            } else {
+                Poll::Pending
+            }
         })
         .await
     }
@@ -311,7 +344,8 @@ where
     let shared = Arc::new(Shared {
         state: Mutex::default(),
         io: Mutex::new(Box::pin(io)),
-        handover: Notify::new(),
+        handover: Signal::default(),
+        stopped: Signal::on_cancel(&stop),
         room: Notify::new(),
         stop: stop.clone(),
     });
@@ -323,23 +357,20 @@ where
 }
 
 async fn write_loop(shared: Arc<Shared>) {
-    loop {
-        tokio::select! {
-            biased;
-            () = shared.stop.cancelled() => break,
-            () = shared.handover.notified() => {}
-        }
+    while shared.handed_over().await {
         // Let the tasks already queued on this thread (callers woken by one read of answers) add
         // their frames first, so the burst goes out in one write.
         if std::mem::take(&mut shared.lock().settle) {
             tokio::task::yield_now().await;
         }
         while let Some(chunk) = shared.next_chunk() {
-            let written = tokio::select! {
-                biased;
-                // Stopped in the middle of a frame: the rest would be garbage to the peer.
-                () = shared.stop.cancelled() => return shared.shutdown().await,
-                written = shared.write_all(chunk) => written,
+            // Stopped while busy: what is left goes with the connection; stopped in the middle of
+            // a frame: the rest would be garbage to the peer.
+            if shared.stopped.is_raised() {
+                return shared.shutdown().await;
+            }
+            let Some(written) = shared.write_all_until_stopped(chunk).await else {
+                return shared.shutdown().await;
             };
             if let Err(err) = written {
                 tracing::debug!(error = %err, "connection write failed");

@@ -16,6 +16,7 @@ use crate::clock;
 use crate::protocol::args::Args;
 use crate::protocol::{ConnObject, HEADER_LEN, Kind, Packet};
 use crate::service::{MethodKind, Reply, ServiceError};
+use crate::signal::Signal;
 use crate::transport::{PacketReader, WriteHalf};
 use crate::writer::{self, Flush, Outbox, SendError};
 
@@ -164,14 +165,14 @@ impl LeaderChannel {
         // between one and one and a quarter idle limits of silence.
         let step = idle.unwrap_or_default() / SILENCE_STEPS;
         let tick = clock::sleep_until(Instant::now() + step);
-        let stopped = conn.stop.cancelled();
-        tokio::pin!(tick, stopped);
+        let stopped = Signal::on_cancel(&conn.stop);
+        tokio::pin!(tick);
         let (mut heard, mut silent_steps) = (false, 0);
         loop {
             let next = tokio::select! {
                 biased;
                 next = reader.next() => next,
-                () = &mut stopped => return,
+                () = stopped.raised() => return,
                 () = &mut tick, if idle.is_some() => {
                     silent_steps = if std::mem::take(&mut heard) { 0 } else { silent_steps + 1 };
                     if silent_steps >= SILENCE_STEPS {

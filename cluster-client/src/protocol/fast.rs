@@ -160,38 +160,48 @@ fn put_str(out: &mut BytesMut, s: &str) {
 }
 
 /// Reads a JSON string and returns it with the text after it; `None` on `\u` escapes, raw control
-/// characters or invalid UTF-8 (serde then decides).
+/// characters or invalid UTF-8 (serde then decides). The string is allocated once, at its size.
 fn take_str(text: &[u8]) -> Option<(String, &[u8])> {
     let text = text.strip_prefix(b"\"")?;
-    let mut out = Vec::new();
-    let mut i = 0;
-    let mut start = 0;
+    // The closing quote is the first one not escaped; the escaped text is never shorter than the
+    // string it stands for, so its length bounds the allocation.
+    let mut end = 0;
+    let mut escaped = false;
     loop {
-        match *text.get(i)? {
-            b'"' => {
-                out.extend_from_slice(&text[start..i]);
-                return String::from_utf8(out).ok().map(|s| (s, &text[i + 1..]));
-            }
+        match *text.get(end)? {
+            b'"' => break,
             b'\\' => {
-                out.extend_from_slice(&text[start..i]);
-                out.push(match *text.get(i + 1)? {
-                    b'"' => b'"',
-                    b'\\' => b'\\',
-                    b'/' => b'/',
-                    b'n' => b'\n',
-                    b'r' => b'\r',
-                    b't' => b'\t',
-                    b'b' => 0x08,
-                    b'f' => 0x0c,
-                    _ => return None,
-                });
-                i += 2;
-                start = i;
+                escaped = true;
+                end += 2;
             }
             0..=0x1f => return None,
-            _ => i += 1,
+            _ => end += 1,
         }
     }
+    let (raw, rest) = (&text[..end], &text[end + 1..]);
+    if !escaped {
+        return Some((std::str::from_utf8(raw).ok()?.to_owned(), rest));
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while let Some(offset) = raw[i..].iter().position(|&b| b == b'\\') {
+        out.extend_from_slice(&raw[i..i + offset]);
+        i += offset;
+        out.push(match raw[i + 1] {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'/' => b'/',
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            _ => return None,
+        });
+        i += 2;
+    }
+    out.extend_from_slice(&raw[i..]);
+    Some((String::from_utf8(out).ok()?, rest))
 }
 
 #[cfg(test)]
