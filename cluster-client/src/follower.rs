@@ -17,11 +17,11 @@ use crate::error::Error;
 use crate::ids::IdGen;
 use crate::mailbox::Mailbox;
 use crate::options::Options;
-use crate::protocol::{ConnObject, Kind, Packet, RawJson};
+use crate::protocol::{ConnObject, Frame, Kind, Packet, ProtocolError, RawJson, push_text};
 use crate::service::{MethodSpec, Reply, Schema};
 use crate::signal::Signal;
 use crate::transcode::Transcode;
-use crate::transport::{self, PacketReader, ReadHalf, WriteHalf};
+use crate::transport::{self, FrameReader, ReadHalf, WriteHalf};
 use crate::writer::{self, Flush, Outbox, SendError};
 
 use pending::{Due, Pending};
@@ -60,11 +60,26 @@ impl Due for PendingCall {
     }
 }
 
-#[derive(Default)]
+/// The subscriptions of this process to one (method, key) on this connection.
 struct Topic {
+    method: &'static str,
     sinks: Vec<(u64, Arc<Mailbox>)>,
     latest: Option<Bytes>,
 }
+
+impl Topic {
+    /// Keeps `item` for late subscribers and hands it to every subscriber.
+    fn deliver(&mut self, item: Bytes) {
+        for (_, mailbox) in &self.sinks {
+            mailbox.deliver(item.clone());
+        }
+        self.latest = Some(item);
+    }
+}
+
+/// Topics by the connection object of their item pushes ([`push_text`]), so that a push is matched
+/// by its text, without parsing it.
+type Topics = HashMap<Box<[u8]>, Topic>;
 
 /// A live connection to the leader of one channel.
 pub(crate) struct FollowerConn {
@@ -74,7 +89,7 @@ pub(crate) struct FollowerConn {
     outbox: Outbox,
     ids: IdGen,
     pending: Pending<PendingCall>,
-    topics: Mutex<HashMap<(&'static str, Arc<str>), Topic>>,
+    topics: Mutex<Topics>,
     /// Fires when the connection is gone, for whatever reason.
     lost: CancellationToken,
     /// Set with `lost`, readable without its lock (calls check it on every send).
@@ -113,7 +128,7 @@ impl FollowerConn {
         let wait = options.connect_timeout;
         let lost = CancellationToken::new();
         let outbox = writer::spawn(write, lost.clone());
-        let mut reader = transport::reader(read, options.max_frame_size);
+        let mut reader = transport::frame_reader(read, options.max_frame_size);
         let ids = IdGen::default();
         let register = ConnObject::RegisterChannel {
             channel_name: channel.to_owned(),
@@ -141,7 +156,9 @@ impl FollowerConn {
                 return Err(JoinError::Closed);
             }
             Ok(Some(Err(err))) => return Err(JoinError::Garbage(err.to_string())),
-            Ok(Some(Ok(packet))) => packet,
+            Ok(Some(Ok(frame))) => frame
+                .into_packet()
+                .map_err(|err| JoinError::Garbage(err.to_string()))?,
         };
         let (epoch, push_ack) = accept_answer(answer, id, channel, schema)?;
         let conn = Arc::new(FollowerConn {
@@ -356,7 +373,7 @@ impl FollowerConn {
         (id, in_flight)
     }
 
-    fn topics(&self) -> MutexGuard<'_, HashMap<(&'static str, Arc<str>), Topic>> {
+    fn topics(&self) -> MutexGuard<'_, Topics> {
         self.topics.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -371,7 +388,13 @@ impl FollowerConn {
         mailbox: &Arc<Mailbox>,
     ) {
         let mut topics = self.topics();
-        let topic = topics.entry((spec.name, Arc::clone(key))).or_default();
+        let topic = topics
+            .entry(push_text(key, spec.name))
+            .or_insert_with(|| Topic {
+                method: spec.name,
+                sinks: Vec::new(),
+                latest: None,
+            });
         if topic.sinks.iter().any(|(id, _)| *id == sub_id) {
             return;
         }
@@ -389,7 +412,7 @@ impl FollowerConn {
     /// Drops a subscription of this process; the leader is told when it was the last for its key.
     pub(crate) fn unsubscribe(&self, spec: &'static MethodSpec, key: &Arc<str>, sub_id: u64) {
         let mut topics = self.topics();
-        let topic_key = (spec.name, Arc::clone(key));
+        let topic_key = push_text(key, spec.name);
         let Some(topic) = topics.get_mut(&topic_key) else {
             return;
         };
@@ -439,7 +462,7 @@ impl FollowerConn {
         }
     }
 
-    async fn read_loop(self: Arc<Self>, mut reader: PacketReader) {
+    async fn read_loop(self: Arc<Self>, mut reader: FrameReader) {
         let lost = Signal::on_cancel(&self.lost);
         loop {
             let next = tokio::select! {
@@ -447,13 +470,14 @@ impl FollowerConn {
                 next = reader.next() => next,
                 () = lost.raised() => break,
             };
-            match next {
-                Some(Ok(packet)) => self.on_packet(packet),
-                Some(Err(err)) => {
-                    tracing::warn!(error = %err, "bad frame from the leader; dropping the connection");
-                    break;
-                }
+            let read = match next {
+                Some(Ok(frame)) => self.on_frame(frame),
+                Some(Err(err)) => Err(err),
                 None => break,
+            };
+            if let Err(err) = read {
+                tracing::warn!(error = %err, "bad frame from the leader; dropping the connection");
+                break;
             }
         }
         self.mark_lost();
@@ -464,61 +488,68 @@ impl FollowerConn {
         }
     }
 
+    /// An item push for a topic of this connection is known by its text and delivered without
+    /// parsing; every other frame is parsed.
+    fn on_frame(&self, frame: Frame) -> Result<(), ProtocolError> {
+        if frame.header.kind == Kind::Request {
+            let mut topics = self.topics();
+            if let Some(topic) = topics.get_mut(frame.conn_text()) {
+                topic.deliver(frame.app());
+                drop(topics);
+                self.ack_push(frame.header.id);
+                return Ok(());
+            }
+        }
+        self.on_packet(frame.into_packet()?);
+        Ok(())
+    }
+
     fn on_packet(&self, packet: Packet) {
-        match (packet.kind, &packet.conn) {
-            (Kind::Response, _) => {
+        match packet.kind {
+            Kind::Response => {
                 if let Some(call) = self.pending.remove(packet.id) {
                     let _ = call.tx.send(Ok(packet));
                 }
             }
-            (Kind::Request, ConnObject::SubscribeResult { key, method, end }) => {
-                self.on_push(key, method.as_deref(), end.as_deref(), packet.app.clone());
-                if self.push_ack {
-                    let ack = Packet::response(
-                        packet.id,
-                        0,
-                        ConnObject::SubscribeResultRes {},
-                        Bytes::new(),
-                    );
-                    if let Ok(frame) = writer::encode(&ack) {
-                        let _ = self.outbox.try_send(&frame);
-                    }
+            Kind::Request => match packet.conn {
+                ConnObject::SubscribeResult { key, method, end } => {
+                    self.on_push(&key, method.as_deref(), end.as_deref(), packet.app);
+                    self.ack_push(packet.id);
                 }
-            }
-            (Kind::Request, other) => {
-                tracing::debug!(
+                other => tracing::debug!(
                     kind = other.type_name(),
                     "ignoring an unexpected request from the leader"
-                );
+                ),
+            },
+        }
+    }
+
+    /// Acknowledges a push, to a leader that asked for acknowledgements at registration.
+    fn ack_push(&self, id: i64) {
+        if self.push_ack {
+            let ack = Packet::response(id, 0, ConnObject::SubscribeResultRes {}, Bytes::new());
+            if let Ok(frame) = writer::encode(&ack) {
+                let _ = self.outbox.try_send(&frame);
             }
         }
     }
 
+    /// A push whose text was not a topic's: an item written another way, or the end of a topic.
     fn on_push(&self, key: &str, method: Option<&str>, end: Option<&str>, item: Bytes) {
-        let method = method.unwrap_or("subscribe");
+        let topic_key = push_text(key, method.unwrap_or("subscribe"));
         let mut topics = self.topics();
-        let Some((topic_key, topic)) = topics
-            .iter_mut()
-            .find(|((m, k), _)| *m == method && **k == *key)
-        else {
+        let Some(topic) = topics.get_mut(&topic_key) else {
             return;
         };
         match end {
-            None => {
-                topic.latest = Some(item.clone());
-                for (_, mailbox) in &topic.sinks {
-                    mailbox.deliver(item.clone());
-                }
-            }
+            None => topic.deliver(item),
             Some(reason) => {
-                let method = topic_key.0;
                 for (_, mailbox) in &topic.sinks {
                     mailbox.close(Some(Error::SubscriptionEnded {
-                        method: method.to_owned(),
+                        method: topic.method.to_owned(),
                         reason: reason.to_owned(),
                     }));
                 }
-                let topic_key = topic_key.clone();
                 topics.remove(&topic_key);
             }
         }

@@ -119,7 +119,10 @@ mod tests {
         signal.raise();
         signal.raise();
         assert!(signal.poll_take(&mut cx), "raised before the poll");
-        assert!(!signal.poll_take(&mut cx), "two raises before a take are one");
+        assert!(
+            !signal.poll_take(&mut cx),
+            "two raises before a take are one"
+        );
         signal.raise();
         assert!(signal.poll_raised(&mut cx));
         assert!(signal.poll_raised(&mut cx), "poll_raised leaves it raised");

@@ -8,7 +8,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
 
-use crate::protocol::PacketCodec;
+use crate::protocol::{FrameCodec, PacketCodec};
 
 /// The read half of a connection.
 pub(crate) type ReadHalf = Pin<Box<dyn AsyncRead + Send>>;
@@ -18,6 +18,9 @@ pub(crate) type WriteHalf = Pin<Box<dyn AsyncWrite + Send>>;
 
 /// Packets read from a connection.
 pub(crate) type PacketReader = FramedRead<ReadHalf, PacketCodec>;
+
+/// Frames read from a connection, their connection objects left to the reader.
+pub(crate) type FrameReader = FramedRead<ReadHalf, FrameCodec>;
 
 /// Splits a loopback TCP stream, with Nagle's algorithm off (the writer coalesces frames itself).
 pub(crate) fn split_tcp(stream: TcpStream) -> (ReadHalf, WriteHalf) {
@@ -36,4 +39,9 @@ pub(crate) async fn connect(port: u16) -> std::io::Result<(ReadHalf, WriteHalf)>
 /// Reads packets of at most `max_frame_size` bytes from `read`.
 pub(crate) fn reader(read: ReadHalf, max_frame_size: usize) -> PacketReader {
     FramedRead::new(read, PacketCodec::new(max_frame_size))
+}
+
+/// Reads frames of at most `max_frame_size` bytes from `read`.
+pub(crate) fn frame_reader(read: ReadHalf, max_frame_size: usize) -> FrameReader {
+    FramedRead::new(read, FrameCodec::new(max_frame_size))
 }

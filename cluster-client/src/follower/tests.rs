@@ -13,8 +13,10 @@ use tokio::task::JoinHandle;
 use super::FollowerConn;
 use crate::error::Error;
 use crate::ids::ID_LIMIT;
+use crate::mailbox::Mailbox;
 use crate::options::Options;
-use crate::protocol::{ConnObject, Packet};
+use crate::options::SlowConsumer;
+use crate::protocol::{ConnObject, HEADER_LEN, Header, Kind, Packet};
 use crate::service::{MethodKind, MethodSpec, Reply, Schema};
 use crate::transport::{self, PacketReader, WriteHalf};
 use crate::writer;
@@ -22,7 +24,10 @@ use crate::writer;
 static SCHEMA: Schema = Schema {
     name: "Ids",
     fingerprint: 0x1d5,
-    methods: &[MethodSpec::new("get", MethodKind::Invoke)],
+    methods: &[
+        MethodSpec::new("get", MethodKind::Invoke),
+        MethodSpec::new("watch", MethodKind::Subscribe),
+    ],
 };
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -219,4 +224,74 @@ async fn a_late_answer_on_the_old_connection_cannot_reach_a_new_call() {
         .expect("no panic");
     assert_eq!(reply.expect("a value"), value("fresh"));
     assert!(old.pending.is_empty() && new.pending.is_empty());
+}
+
+/// A request frame with `conn` as its connection object's text, byte for byte.
+fn push_frame(id: i64, conn: &str, item: &[u8]) -> Vec<u8> {
+    let header = Header {
+        kind: Kind::Request,
+        reserved: 0,
+        id,
+        timeout: 0,
+        conn_len: conn.len() as u32,
+        app_len: item.len() as u32,
+    };
+    let mut frame = Vec::with_capacity(HEADER_LEN + conn.len() + item.len());
+    header.write(&mut frame);
+    frame.extend_from_slice(conn.as_bytes());
+    frame.extend_from_slice(item);
+    frame
+}
+
+#[tokio::test]
+async fn pushes_are_matched_by_their_text_or_by_what_they_mean() {
+    let (conn, mut leader) = connect().await;
+    let watch = SCHEMA.method("watch").expect("the test schema's method");
+    let key: Arc<str> = Arc::from(r#"$$inner$$__["a/b"]"#);
+    let mailbox = Arc::new(Mailbox::new("watch", 8, SlowConsumer::KeepLatest));
+    conn.subscribe(watch, &key, &Bytes::new(), 1, &mailbox);
+    let subscribe = leader.next().await;
+    assert!(
+        matches!(subscribe.conn, ConnObject::Subscribe { .. }),
+        "{subscribe:?}"
+    );
+
+    // As this crate writes it (matched by its text), then with the fields in another order and an
+    // escaped solidus (parsed), then the end of the topic.
+    let ours = Packet::request(
+        7,
+        0,
+        ConnObject::SubscribeResult {
+            key: key.to_string(),
+            method: Some("watch".into()),
+            end: None,
+        },
+        Bytes::from_static(b"one"),
+    );
+    leader.send(&ours).await.expect("push");
+    let theirs = r#"{"method":"watch","key":"$$inner$$__[\"a\/b\"]","type":"subscribe_result"}"#;
+    leader
+        .write
+        .write_all(&push_frame(8, theirs, b"two"))
+        .await
+        .expect("push");
+    let end =
+        r#"{"type":"subscribe_result","key":"$$inner$$__[\"a/b\"]","method":"watch","end":"gone"}"#;
+    leader
+        .write
+        .write_all(&push_frame(9, end, b""))
+        .await
+        .expect("push");
+    let items: Vec<Bytes> = tokio::time::timeout(
+        WAIT,
+        futures::stream::poll_fn(|cx| mailbox.poll_next(cx)).collect(),
+    )
+    .await
+    .expect("the topic ends within the bound");
+    assert_eq!(items, [&b"one"[..], &b"two"[..]]);
+    assert!(
+        matches!(&mailbox.close_reason(), Some(Error::SubscriptionEnded { reason, .. }) if reason == "gone"),
+        "{:?}",
+        mailbox.close_reason()
+    );
 }

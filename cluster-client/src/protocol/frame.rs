@@ -1,6 +1,7 @@
-//! [`PacketCodec`]: whole packets over a byte stream, for `tokio_util::codec::Framed`.
+//! [`PacketCodec`]: whole packets over a byte stream, for `tokio_util::codec::Framed`; and
+//! [`FrameCodec`], the same framing with the connection object left unparsed.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::{HEADER_LEN, Header, Packet, ProtocolError};
@@ -90,11 +91,9 @@ impl Default for PacketCodec {
     }
 }
 
-impl Decoder for PacketCodec {
-    type Item = Packet;
-    type Error = ProtocolError;
-
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Packet>, ProtocolError> {
+impl PacketCodec {
+    /// Cuts the next whole frame off `src`, checking its size from the header first.
+    fn decode_frame(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, ProtocolError> {
         if src.len() < HEADER_LEN {
             self.keep_room(src);
             return Ok(None);
@@ -119,8 +118,69 @@ impl Decoder for PacketCodec {
             return Ok(None);
         }
         self.last_frame = size;
-        let frame = src.split_to(size).freeze();
-        Packet::from_parts(header, frame).map(Some)
+        let bytes = src.split_to(size).freeze();
+        Ok(Some(Frame { header, bytes }))
+    }
+}
+
+impl Decoder for PacketCodec {
+    type Item = Packet;
+    type Error = ProtocolError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Packet>, ProtocolError> {
+        self.decode_frame(src)?.map(Frame::into_packet).transpose()
+    }
+}
+
+/// One whole frame whose header was parsed and whose length was checked; the connection object is
+/// not parsed yet.
+#[derive(Debug, Clone)]
+pub(crate) struct Frame {
+    /// The parsed header.
+    pub(crate) header: Header,
+    /// The whole frame, header included.
+    pub(crate) bytes: Bytes,
+}
+
+impl Frame {
+    /// The connection object's JSON text.
+    pub(crate) fn conn_text(&self) -> &[u8] {
+        &self.bytes[HEADER_LEN..self.conn_end()]
+    }
+
+    /// The application object.
+    pub(crate) fn app(&self) -> Bytes {
+        self.bytes.slice(self.conn_end()..)
+    }
+
+    fn conn_end(&self) -> usize {
+        HEADER_LEN + self.header.conn_len as usize
+    }
+
+    /// Parses the connection object.
+    pub(crate) fn into_packet(self) -> Result<Packet, ProtocolError> {
+        Packet::from_parts(self.header, self.bytes)
+    }
+}
+
+/// The framing of [`PacketCodec`], yielding [`Frame`]s: a reader that recognises a hot frame by its
+/// connection object's text need not parse it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FrameCodec(PacketCodec);
+
+impl FrameCodec {
+    /// A codec refusing frames larger than `max_frame_size` bytes (header included).
+    pub(crate) fn new(max_frame_size: usize) -> Self {
+        FrameCodec(PacketCodec::new(max_frame_size))
+    }
+}
+
+impl Decoder for FrameCodec {
+    type Item = Frame;
+    type Error = ProtocolError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, ProtocolError> {
+        self.0.decode_frame(src)
     }
 }
 

@@ -15,6 +15,8 @@ mod packet;
 
 pub use conn::{ConnObject, RawJson};
 pub use error::ProtocolError;
+pub(crate) use fast::push_text;
 pub use frame::{DEFAULT_MAX_FRAME_SIZE, PacketCodec};
+pub(crate) use frame::{Frame, FrameCodec};
 pub use header::{HEADER_LEN, Header, Kind, VERSION};
 pub use packet::Packet;

@@ -95,6 +95,7 @@ impl Packet {
 
     /// Builds a packet from a parsed header and its whole frame, whose length the caller checked.
     pub(crate) fn from_parts(header: Header, frame: Bytes) -> Result<Self, ProtocolError> {
+        // The caller checked the frame's length against the header, which has both lengths.
         let conn_end = HEADER_LEN + header.conn_len as usize;
         let conn = ConnObject::parse(&frame[HEADER_LEN..conn_end])?;
         Ok(Packet {
