@@ -43,7 +43,15 @@ pub async fn leader(port: u16) -> ExitCode {
                 hub.reset();
                 json!({ "ok": true })
             }
-            Some("push") => push(&hub, &command).await,
+            Some("push") => {
+                // On a worker thread unless `--main-thread`: a real client's items come from its
+                // own socket, read on a worker.
+                let (hub, command) = (Arc::clone(&hub), command.clone());
+                on_worker(field(&command, "on_worker", true), async move {
+                    push(&hub, &command).await
+                })
+                .await
+            }
             other => json!({ "error": format!("unknown command {other:?}") }),
         };
         emit(&answer);

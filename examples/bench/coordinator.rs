@@ -50,8 +50,8 @@ usage: cargo run --release --example bench -- [options]
   --fanout-items N   items pushed per fan-out measurement (default 2000)
   --fanout-rate R    items per second in the fan-out phase (default 1000)
   --quick            short phases (a smoke run)
-  --main-thread      make calls from the thread in block_on (as code in #[tokio::main] does), not
-                     from a spawned task
+  --main-thread      make calls, and emit the fan-out's items, from the thread in block_on (as
+                     code in #[tokio::main] does), not from a spawned task
   --rounds R         turns cluster-client and its baseline take in phases a, b, d (default 10)
   --only a,b,...     phases: a sequential, b throughput, c oneway, d fan-out, e memory
   --json PATH        also write every figure to PATH";
@@ -792,7 +792,7 @@ async fn fanout(
     let pids: Vec<u32> = subs[..n].iter().map(|c| c.pid).collect();
     let before = (Usage::of(&[pusher.pid]), Usage::of(&pids));
     ask_all(&mut subs[..n], &json!({ "cmd": "subscribe" }), SLACK).await?;
-    let warm = json!({ "cmd": "push", "count": 1, "warm": true, "clients": n, "size": opts.small });
+    let warm = json!({ "cmd": "push", "count": 1, "warm": true, "clients": n, "size": opts.small, "on_worker": !opts.main_thread });
     let mut all_warm = false;
     for _ in 0..200 {
         pusher.ask(warm.clone(), SLACK).await?;
@@ -807,7 +807,7 @@ async fn fanout(
         return Err(format!("not every one of {n} subscribers received the warm-up items").into());
     }
     ask_all(subs, &json!({ "cmd": "feed_reset" }), SLACK).await?;
-    let push = json!({ "cmd": "push", "count": items, "rate": opts.fanout_rate, "clients": n, "size": opts.small });
+    let push = json!({ "cmd": "push", "count": items, "rate": opts.fanout_rate, "clients": n, "size": opts.small, "on_worker": !opts.main_thread });
     let within = Duration::from_secs_f64(items as f64 / opts.fanout_rate) + SLACK;
     let pushed = pusher.ask(push, within).await?;
     let expected = items * n as u64;

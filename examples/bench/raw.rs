@@ -370,7 +370,16 @@ pub async fn push_server() -> ExitCode {
             Some("push") => {
                 let mut sockets =
                     std::mem::take(&mut *clients.lock().unwrap_or_else(PoisonError::into_inner));
-                let answer = raw_push(&mut sockets, &command, &mut push_id).await;
+                // On a worker thread unless `--main-thread`, as the leader's upstream client emits.
+                let (answer, sockets, last_id) = on_worker(field(&command, "on_worker", true), {
+                    let command = command.clone();
+                    async move {
+                        let answer = raw_push(&mut sockets, &command, &mut push_id).await;
+                        (answer, sockets, push_id)
+                    }
+                })
+                .await;
+                push_id = last_id;
                 clients
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
