@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::leader::{LeaderChannel, Registration};
 use crate::options::Options;
-use crate::protocol::{ConnObject, Packet, PacketCodec};
+use crate::protocol::{ConnObject, FrameCodec, Packet};
 use crate::transport::{self, WriteHalf};
 use crate::writer;
 
@@ -177,7 +177,7 @@ impl PortServer {
             return refuse(&mut write, &registration, "too_many_connections", message).await;
         }
         // Registered: the whole frame limit applies from here on (bytes already read are kept).
-        let reader = reader.map_decoder(|_| PacketCodec::new(max_frame_size));
+        let reader = reader.map_decoder(|_| FrameCodec::new(max_frame_size));
         let slot = self
             .channels()
             .get(&channel_name)

@@ -14,10 +14,10 @@ use super::topics::{Owner, Sink, TopicKey};
 use super::{LeaderChannel, run_guarded};
 use crate::clock;
 use crate::protocol::args::Args;
-use crate::protocol::{ConnObject, HEADER_LEN, Kind, Packet};
+use crate::protocol::{ConnObject, HEADER_LEN, Kind, Packet, read_invoke};
 use crate::service::{MethodKind, Reply, ServiceError};
 use crate::signal::Signal;
-use crate::transport::{PacketReader, WriteHalf};
+use crate::transport::{FrameReader, WriteHalf};
 use crate::writer::{self, Flush, Outbox, SendError};
 
 /// What a follower said in its `register_channel`.
@@ -97,7 +97,7 @@ impl LeaderChannel {
     /// Takes over a registered follower connection.
     pub(crate) fn serve(
         self: &Arc<Self>,
-        reader: PacketReader,
+        reader: FrameReader,
         writer: WriteHalf,
         registration: Registration,
     ) {
@@ -155,7 +155,7 @@ impl LeaderChannel {
         sent && refusal.is_none()
     }
 
-    async fn read_loop(self: &Arc<Self>, conn: &Conn, mut reader: PacketReader) {
+    async fn read_loop(self: &Arc<Self>, conn: &Conn, mut reader: FrameReader) {
         let idle = self
             .options
             .heartbeat_check
@@ -186,15 +186,33 @@ impl LeaderChannel {
             heard = true;
             conn.more_read
                 .store(reader.read_buffer().len() >= HEADER_LEN, Ordering::Relaxed);
-            let packet = match next {
+            let frame = match next {
                 None => return,
                 Some(Err(err)) => {
                     tracing::warn!(channel = %self.name, conn = conn.id, error = %err, "closing a follower connection: bad frame");
                     return;
                 }
-                Some(Ok(packet)) => packet,
+                Some(Ok(frame)) => frame,
             };
-            if let Err(reason) = self.on_packet(conn, packet).await {
+            // An `invoke` in the hot layout is served with its method name borrowed from the
+            // frame; every other frame is parsed first.
+            let header = frame.header;
+            let served = match read_invoke(frame.conn_text()) {
+                Some((method, arg_length, oneway)) if header.kind == Kind::Request => {
+                    let args = Args::new(frame.app(), arg_length);
+                    self.invoke(conn, header.id, header.timeout, method, args, oneway)
+                        .await;
+                    Ok(())
+                }
+                _ => match frame.into_packet() {
+                    Ok(packet) => self.on_packet(conn, packet).await,
+                    Err(err) => {
+                        tracing::warn!(channel = %self.name, conn = conn.id, error = %err, "closing a follower connection: bad frame");
+                        return;
+                    }
+                },
+            };
+            if let Err(reason) = served {
                 tracing::warn!(channel = %self.name, conn = conn.id, reason, "closing a follower connection");
                 return;
             }

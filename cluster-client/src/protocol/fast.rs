@@ -17,7 +17,7 @@ pub(super) fn write(conn: &ConnObject, out: &mut BytesMut) -> bool {
             arg_length,
             oneway,
         } => {
-            out.put_slice(br#"{"type":"invoke","method":"#);
+            out.put_slice(INVOKE_PREFIX);
             put_str(out, method);
             out.put_slice(br#","argLength":"#);
             out.put_slice(itoa(*arg_length).as_ref());
@@ -80,19 +80,9 @@ pub(super) fn read(text: &[u8]) -> Option<ConnObject> {
         SUBSCRIBE_RESULT_RES => return Some(ConnObject::SubscribeResultRes {}),
         _ => {}
     }
-    if let Some(rest) = text.strip_prefix(br#"{"type":"invoke","method":"#) {
+    if let Some(rest) = text.strip_prefix(INVOKE_PREFIX) {
         let (method, rest) = take_str(rest)?;
-        let rest = rest.strip_prefix(br#","argLength":"#)?;
-        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-        if digits == 0 || digits > 10 || (digits > 1 && rest[0] == b'0') {
-            return None;
-        }
-        let arg_length = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
-        let oneway = match &rest[digits..] {
-            br#","oneway":true}"# => true,
-            br#","oneway":false}"# => false,
-            _ => return None,
-        };
+        let (arg_length, oneway) = invoke_tail(rest)?;
         return Some(ConnObject::Invoke {
             method,
             arg_length,
@@ -110,6 +100,36 @@ pub(super) fn read(text: &[u8]) -> Option<ConnObject> {
     })
 }
 
+/// An `invoke` in the hot layout with a method name free of escapes: the name (borrowed from
+/// `text`), the argument count and whether it is oneway. `None` for anything else ([`read`] and
+/// serde then decide).
+pub(crate) fn read_invoke(text: &[u8]) -> Option<(&str, u32, bool)> {
+    let rest = text.strip_prefix(INVOKE_PREFIX)?;
+    let (method, escaped, rest) = scan_str(rest)?;
+    if escaped {
+        return None;
+    }
+    let (arg_length, oneway) = invoke_tail(rest)?;
+    Some((std::str::from_utf8(method).ok()?, arg_length, oneway))
+}
+
+/// What follows an invoke's method: `,"argLength":N,"oneway":B}`.
+fn invoke_tail(rest: &[u8]) -> Option<(u32, bool)> {
+    let rest = rest.strip_prefix(br#","argLength":"#)?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > 10 || (digits > 1 && rest[0] == b'0') {
+        return None;
+    }
+    let arg_length = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
+    let oneway = match &rest[digits..] {
+        br#","oneway":true}"# => true,
+        br#","oneway":false}"# => false,
+        _ => return None,
+    };
+    Some((arg_length, oneway))
+}
+
+const INVOKE_PREFIX: &[u8] = br#"{"type":"invoke","method":"#;
 const INVOKE_OK: &[u8] = br#"{"type":"invoke_result","success":true}"#;
 const INVOKE_ERR: &[u8] = br#"{"type":"invoke_result","success":false}"#;
 const HEARTBEAT: &[u8] = br#"{"type":"heartbeat"}"#;
@@ -169,17 +189,16 @@ fn put_str(out: &mut BytesMut, s: &str) {
     out.put_u8(b'"');
 }
 
-/// Reads a JSON string and returns it with the text after it; `None` on `\u` escapes, raw control
-/// characters or invalid UTF-8 (serde then decides). The string is allocated once, at its size.
-fn take_str(text: &[u8]) -> Option<(String, &[u8])> {
+/// Finds the end of a JSON string: its text between the quotes, whether that has escapes, and the
+/// text after it; `None` when unterminated or on raw control characters.
+fn scan_str(text: &[u8]) -> Option<(&[u8], bool, &[u8])> {
     let text = text.strip_prefix(b"\"")?;
-    // The closing quote is the first one not escaped; the escaped text is never shorter than the
-    // string it stands for, so its length bounds the allocation.
+    // The closing quote is the first one not escaped.
     let mut end = 0;
     let mut escaped = false;
     loop {
         match *text.get(end)? {
-            b'"' => break,
+            b'"' => return Some((&text[..end], escaped, &text[end + 1..])),
             b'\\' => {
                 escaped = true;
                 end += 2;
@@ -188,10 +207,16 @@ fn take_str(text: &[u8]) -> Option<(String, &[u8])> {
             _ => end += 1,
         }
     }
-    let (raw, rest) = (&text[..end], &text[end + 1..]);
+}
+
+/// Reads a JSON string and returns it with the text after it; `None` on `\u` escapes, raw control
+/// characters or invalid UTF-8 (serde then decides). The string is allocated once, at its size.
+fn take_str(text: &[u8]) -> Option<(String, &[u8])> {
+    let (raw, escaped, rest) = scan_str(text)?;
     if !escaped {
         return Some((std::str::from_utf8(raw).ok()?.to_owned(), rest));
     }
+    // The escaped text is never shorter than the string it stands for.
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
     while let Some(offset) = raw[i..].iter().position(|&b| b == b'\\') {
@@ -292,6 +317,20 @@ mod tests {
             let text = push_text(&key, &method);
             let conn: ConnObject = serde_json::from_slice(&text).expect("serde reads it");
             prop_assert_eq!(conn, ConnObject::SubscribeResult { key, method: Some(method), end: None });
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn read_invoke_agrees_with_read(method in ".*", arg_length in any::<u32>(), oneway in any::<bool>()) {
+            let conn = ConnObject::Invoke { method: method.clone(), arg_length, oneway };
+            let mut out = BytesMut::new();
+            write(&conn, &mut out);
+            match read_invoke(&out) {
+                Some(parts) => prop_assert_eq!(parts, (method.as_str(), arg_length, oneway)),
+                // Only a name with escapes is left to `read`.
+                None => prop_assert!(method.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20)),
+            }
         }
     }
 

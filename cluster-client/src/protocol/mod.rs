@@ -15,7 +15,7 @@ mod packet;
 
 pub use conn::{ConnObject, RawJson};
 pub use error::ProtocolError;
-pub(crate) use fast::push_text;
+pub(crate) use fast::{push_text, read_invoke};
 pub use frame::{DEFAULT_MAX_FRAME_SIZE, PacketCodec};
 pub(crate) use frame::{Frame, FrameCodec};
 pub use header::{HEADER_LEN, Header, Kind, VERSION};

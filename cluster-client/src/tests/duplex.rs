@@ -13,7 +13,7 @@ use crate::follower::{FollowerConn, JoinError};
 use crate::leader::{LeaderChannel, Registration};
 use crate::mailbox::Mailbox;
 use crate::options::{Options, SlowConsumer};
-use crate::protocol::{ConnObject, Packet, PacketCodec};
+use crate::protocol::{ConnObject, FrameCodec, Packet, PacketCodec};
 use crate::service::{Reply, Schema};
 use crate::transcode::{Codec, Transcode};
 use crate::transport::{self, ReadHalf, WriteHalf};
@@ -52,6 +52,7 @@ fn serve(leader: &Arc<LeaderChannel>, stream: DuplexStream) {
             .expect("a fresh semaphore has a permit");
         let (_, registration) =
             Registration::from_packet(first, permit).expect("register_channel first");
+        let reader = reader.map_decoder(|_| FrameCodec::new(1 << 20));
         leader.serve(reader, write, registration);
     });
 }
