@@ -308,6 +308,10 @@ mod tests {
                 let slow: ConnObject = serde_json::from_slice(&input).expect("serde accepts what the fast path accepts");
                 prop_assert_eq!(fast, slow);
             }
+            if let Some((method, arg_length, oneway)) = read_invoke(&input) {
+                let slow: ConnObject = serde_json::from_slice(&input).expect("serde accepts what read_invoke accepts");
+                prop_assert_eq!(slow, ConnObject::Invoke { method: method.to_owned(), arg_length, oneway });
+            }
         }
     }
 
