@@ -843,6 +843,14 @@ async fn fanout(
         .max()
         .unwrap_or(0);
     into.window_ns += last.saturating_sub(u64_of(&pushed, "start_ns"));
+    let turn = Summary::of(&mut into.samples[before..].to_vec());
+    progress(&format!(
+        "d: {} turn, {n} subscribers: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
+        pusher.name,
+        turn.p50_ns as f64 / 1e3,
+        turn.p99_ns as f64 / 1e3,
+        turn.max_ns as f64 / 1e3
+    ));
     into.delivered += (into.samples.len() - before) as u64;
     into.expected += expected;
     Ok(())
