@@ -117,12 +117,14 @@ impl Handle {
             epoch: AtomicU64::new(0),
             shutdown: CancellationToken::new(),
         });
-        let first = if inner.options.single_mode {
-            State::Leader(election::single(&inner.ballot(true)).await?)
+        let (first, term) = if inner.options.single_mode {
+            let leader = election::single(&inner.ballot(true)).await?;
+            (State::Leader(leader), None)
         } else {
-            inner.first_election().await?
+            let (state, term) = elected(inner.first_election().await?);
+            (state, Some(term))
         };
-        inner.set_state(first);
+        inner.set_state(first, term);
         if !inner.options.single_mode {
             tokio::spawn(supervise(Arc::downgrade(&inner)));
         }
@@ -135,8 +137,11 @@ impl Handle {
     }
 
     /// The current leadership term (0 before the first election ends).
+    ///
+    /// A new term is published after the role it comes with: whoever reads the term and then
+    /// [`is_leader`](Self::is_leader) sees the role of that term, or of a later one.
     pub fn epoch(&self) -> u64 {
-        self.inner.epoch.load(Ordering::Relaxed)
+        self.inner.epoch.load(Ordering::Acquire)
     }
 
     /// The application-object codec.
@@ -299,13 +304,13 @@ impl Inner {
     }
 
     /// The election at `create()`: retried while no leader is reachable, up to `max_wait_time`.
-    async fn first_election(&self) -> Result<State, Error> {
+    async fn first_election(&self) -> Result<Won, Error> {
         let started = Instant::now();
         let give_up = started + self.options.max_wait_time;
         let mut round = 0;
         loop {
             match election::run(&self.ballot(true)).await {
-                Ok(won) => return Ok(self.won(won)),
+                Ok(won) => return Ok(won),
                 Err(Lost::Fatal(err)) => return Err(err),
                 Err(Lost::Retry(mut err)) => {
                     let now = Instant::now();
@@ -323,18 +328,13 @@ impl Inner {
         }
     }
 
-    fn won(&self, won: Won) -> State {
-        let (epoch, state) = match won {
-            Won::Leader(leader) => (leader.epoch(), State::Leader(leader)),
-            Won::Follower(conn) => (conn.epoch(), State::Follower(conn)),
-        };
-        self.epoch.fetch_max(epoch, Ordering::Relaxed);
-        state
-    }
-
-    /// Publishes a new state, then attaches every live subscription and replays every publish there.
-    fn set_state(self: &Arc<Self>, state: State) {
+    /// Publishes a new state and then its `term` (so that whoever sees the new term sees the role
+    /// too), then attaches every live subscription and replays every publish there.
+    fn set_state(self: &Arc<Self>, state: State, term: Option<u64>) {
         self.state.send_replace(state.clone());
+        if let Some(term) = term {
+            self.epoch.fetch_max(term, Ordering::Release);
+        }
         for (id, entry) in self.subs().iter() {
             attach(&state, *id, entry);
         }
@@ -468,12 +468,12 @@ async fn supervise(inner: Weak<Inner>) {
         let result = election::run(&strong.ballot(false)).await;
         match result {
             Ok(won) => {
-                let state = strong.won(won);
+                let (state, term) = elected(won);
                 if shutdown.is_cancelled() {
                     leave(state).await;
                     return;
                 }
-                strong.set_state(state);
+                strong.set_state(state, Some(term));
                 round = 0;
             }
             Err(Lost::Retry(err) | Lost::Fatal(err)) => {
@@ -488,6 +488,20 @@ async fn supervise(inner: Weak<Inner>) {
                 }
                 round += 1;
             }
+        }
+    }
+}
+
+/// The role an election gave, and its term.
+fn elected(won: Won) -> (State, u64) {
+    match won {
+        Won::Leader(leader) => {
+            let term = leader.epoch();
+            (State::Leader(leader), term)
+        }
+        Won::Follower(conn) => {
+            let term = conn.epoch();
+            (State::Follower(conn), term)
         }
     }
 }

@@ -303,16 +303,27 @@ fn follow(
 async fn run(client: Client, command: Command, out: Out, tasks: Arc<Tasks>) {
     let subs = &tasks.subs;
     match command {
-        Command::Lookup { id, service } => {
-            out.send(answer(id, with_client!(&client, c => c.lookup(service).await)))
+        Command::Lookup { id, service } => out.send(answer(
+            id,
+            with_client!(&client, c => c.lookup(service).await),
+        )),
+        Command::Echo { id, payload } => out.send(answer(
+            id,
+            with_client!(&client, c => c.echo(payload).await),
+        )),
+        Command::Pause { id, ms } => {
+            out.send(answer(id, with_client!(&client, c => c.pause(ms).await)))
         }
-        Command::Echo { id, payload } => out.send(answer(id, with_client!(&client, c => c.echo(payload).await))),
-        Command::Pause { id, ms } => out.send(answer(id, with_client!(&client, c => c.pause(ms).await))),
         Command::Report { id, note } => {
             with_client!(&client, c => c.report(note).await);
             out.send(json!({ "id": id, "ok": null }));
         }
-        Command::Register { id, service, host, port } => {
+        Command::Register {
+            id,
+            service,
+            host,
+            port,
+        } => {
             with_client!(&client, c => c.register(service, Endpoint::new(host, port)).await);
             out.send(json!({ "id": id, "ok": null }));
         }
@@ -326,14 +337,22 @@ async fn run(client: Client, command: Command, out: Out, tasks: Arc<Tasks>) {
         }
 
         Command::Unwatch { sub } => {
-            if let Some(task) = subs.lock().unwrap_or_else(PoisonError::into_inner).remove(&sub) {
+            if let Some(task) = subs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&sub)
+            {
                 task.abort();
             }
             out.send(json!({ "sub": sub, "unwatched": true }));
         }
-        Command::Status { id } => out.send(json!({
-            "id": id, "leader": client.is_leader(), "epoch": client.epoch(), "pid": std::process::id()
-        })),
+        Command::Status { id } => {
+            // The term first: the role read after it is that term's, or a later one's.
+            let epoch = client.epoch();
+            out.send(json!({
+                "id": id, "leader": client.is_leader(), "epoch": epoch, "pid": std::process::id()
+            }));
+        }
         Command::Close { id } => {
             with_client!(&client, c => Registry::close(c).await);
             out.send(json!({ "id": id, "ok": null }));
@@ -362,14 +381,20 @@ async fn run(client: Client, command: Command, out: Out, tasks: Arc<Tasks>) {
         }
         Command::Panic { id } => panic!("asked to panic by command {id}"),
         Command::StopSpin { id, spin } => {
-            let spinning = tasks.spins.lock().unwrap_or_else(PoisonError::into_inner).remove(&spin);
+            let spinning = tasks
+                .spins
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&spin);
             let Some(Spinning { stop, task }) = spinning else {
                 return out.send(json!({ "id": id, "err": "no such spin", "kind": "bad_command" }));
             };
             stop.store(true, Ordering::Relaxed);
             match task.await {
                 Ok(totals) => out.send(json!({ "id": id, "ok": totals })),
-                Err(err) => out.send(json!({ "id": id, "err": err.to_string(), "kind": "spin_failed" })),
+                Err(err) => {
+                    out.send(json!({ "id": id, "err": err.to_string(), "kind": "spin_failed" }))
+                }
             }
         }
     }
