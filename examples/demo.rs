@@ -136,6 +136,7 @@ async fn worker(args: &[String]) -> ExitCode {
 /// One spawned worker and its event lines.
 struct Proc {
     name: String,
+    pid: u32,
     child: Child,
     events: mpsc::UnboundedReceiver<Value>,
     seen: Vec<Value>,
@@ -151,6 +152,7 @@ impl Proc {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| format!("spawn {name}: {e}"))?;
+        let pid = child.id().ok_or("the worker exited at once")?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let (tx, events) = mpsc::unbounded_channel();
         tokio::spawn(async move {
@@ -163,6 +165,7 @@ impl Proc {
         });
         Ok(Proc {
             name: name.to_owned(),
+            pid,
             child,
             events,
             seen: Vec::new(),
@@ -233,9 +236,9 @@ async fn coordinate(n: usize) -> Result<(), String> {
         check(
             ready["event"] == "ready",
             format!(
-                "{} (pid {:?}) ready as {}",
+                "{} (pid {}) ready as {}",
                 proc.name,
-                proc.child.id(),
+                proc.pid,
                 if ready["leader"] == true {
                     "LEADER"
                 } else {
@@ -302,11 +305,7 @@ async fn coordinate(n: usize) -> Result<(), String> {
         .start_kill()
         .map_err(|e| format!("kill: {e}"))?;
     let _ = leader.child.wait().await;
-    println!(
-        "  killed {} (pid {:?}), the leader",
-        leader.name,
-        leader.child.id()
-    );
+    println!("  killed {} (pid {}), the leader", leader.name, leader.pid);
     let mut new_leader = None;
     let deadline = Instant::now() + STEP;
     while new_leader.is_none() && Instant::now() < deadline {
