@@ -189,7 +189,6 @@ impl Handle {
         let mut retried = false;
         loop {
             let state = self.inner.ready(deadline, spec.name, timeout).await?;
-
             let result = match state {
                 State::Leader(leader) => {
                     let remaining = deadline.saturating_duration_since(Instant::now());
