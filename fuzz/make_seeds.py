@@ -82,6 +82,40 @@ write("args_framing", "cut-prefix", b"\x02" + args(b"") + b"\x00\x00")
 write("args_framing", "huge-count", b"\xff" + args(b"a", b"", b"\x00\x01"))
 write("args_framing", "empty-none", b"\x00")
 
+# app_bincode, app_json, app_postcard: byte 0 picks the type (see checks::app_object); the rest is
+# one value (types 0-11) or framed arguments (12-15). Each codec gets a good string, a good argument,
+# and a length prefix that claims 2^40 bytes.
+def bincode_len(n):
+    if n < 251:
+        return bytes([n])
+    return b"\xfd" + struct.pack("<Q", n)
+
+
+def postcard_len(n):
+    out = b""
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([byte | 0x80])
+        else:
+            return out + bytes([byte])
+
+
+for codec, length in (("bincode", bincode_len), ("postcard", postcard_len)):
+    target = "app_" + codec
+    write(target, "string", b"\x00" + length(5) + b"hello")
+    write(target, "string-claims-2-40", b"\x00" + length(1 << 40))
+    write(target, "vec-claims-2-40", b"\x02" + length(1 << 40))
+    write(target, "map-claims-2-40", b"\x03" + length(1 << 40))
+    write(target, "arg-string", b"\x0c" + args(length(2) + b"hi"))
+    write(target, "arg-claims-2-40", b"\x0c" + args(length(1 << 40)))
+write("app_json", "string", b'\x00"hello \\u00e9\\n"')
+write("app_json", "endpoint", b'\x05{"host":"h","port":80,"weight":null,"meta":{"a":"b"},"tags":["x"]}')
+write("app_json", "error", b'\x07{"Cluster":{"kind":"timeout","message":"m"}}')
+write("app_json", "arg-string", b"\x0c" + args(b'"hi"'))
+write("app_json", "deep", b"\x0b" + b"[" * 200)
+
 # `cargo fuzz cmin` renames every input by hash: drop hashed copies of the named seeds.
 for target in os.listdir(CORPUS):
     d = os.path.join(CORPUS, target)

@@ -2,13 +2,15 @@
 # Runs each fuzz target for N seconds (default 600) with cargo-fuzz, growing fuzz/corpus/<target>/.
 #
 #   fuzz/run.sh [SECONDS] [TARGET...]       targets: packet_decoder conn_object args_framing
+#                                            app_bincode app_json app_postcard
 #   CMIN=1 fuzz/run.sh ...                   also minimise each corpus afterwards (cargo fuzz cmin),
 #                                            to under 2000 files
 #
 # libFuzzer needs `-Zsanitizer`, so a nightly compiler: the current toolchain if it is nightly, else
 # an installed `nightly` toolchain, else the current stable one with RUSTC_BOOTSTRAP=1. Without
 # cargo-fuzz or any of these it prints "skipped: needs nightly" and exits 0. A crash exits non-zero;
-# the input is in fuzz/artifacts/<target>/. CI does not fuzz: it replays the corpus on stable
+# the input is in fuzz/artifacts/<target>/. A single allocation over 64 MiB is a crash too: no input
+# of these targets is that large, so such an allocation trusts a length the input only claims. CI does not fuzz: it replays the corpus on stable
 # (cluster-client/tests/fuzz_corpus.rs).
 set -euo pipefail
 
@@ -18,7 +20,7 @@ seconds=${1:-600}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(packet_decoder conn_object args_framing)
+    targets=(packet_decoder conn_object args_framing app_bincode app_json app_postcard)
 fi
 
 skip() {
@@ -56,7 +58,7 @@ echo "fuzzing with $(rustc ${toolchain[@]+"${toolchain[@]}"} --version)${RUSTC_B
 for target in "${targets[@]}"; do
     echo "==> $target for ${seconds}s"
     cargo ${toolchain[@]+"${toolchain[@]}"} fuzz run "$target" -- \
-        -max_total_time="$seconds" -print_final_stats=1
+        -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=1024 -malloc_limit_mb=64
     if [ "${CMIN:-0}" = 1 ]; then
         echo "==> minimising corpus/$target"
         cargo ${toolchain[@]+"${toolchain[@]}"} fuzz cmin "$target" -- -set_cover_merge=1

@@ -112,8 +112,14 @@ impl Transcode for Bincode {
     }
 
     fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, CodecError> {
-        let (value, read) = bincode::serde::decode_from_slice(bytes, bincode::config::standard())
-            .map_err(|e| decode_error("bincode", bytes.len(), e))?;
+        let (value, read) = bincode_within_frame(bytes).map_err(|e| match e {
+            bincode::error::DecodeError::LimitExceeded => decode_error(
+                "bincode",
+                bytes.len(),
+                "a length claims more bytes than the input holds",
+            ),
+            other => decode_error("bincode", bytes.len(), other),
+        })?;
         if read != bytes.len() {
             return Err(decode_error(
                 "bincode",
@@ -123,6 +129,36 @@ impl Transcode for Bincode {
         }
         Ok(value)
     }
+}
+
+/// Decodes with a bincode configuration whose byte limit is bounded by the input's own length.
+///
+/// bincode reads a string's or byte buffer's length prefix and allocates that much before it reads
+/// the bytes, unless the configuration has a limit: then it first claims the length against the
+/// limit. Without one, a 13-byte argument whose prefix says 2^40 makes the process abort on the
+/// allocation. Every string and byte buffer of a valid input lies inside it, so their lengths add up
+/// to at most `bytes.len()`; the limit is the smallest size class (powers of 8, from 512 bytes to
+/// 1 GiB, then 4 GiB) that holds that, so a decode never allocates more than 8 times its input for them. bincode takes the
+/// limit as a type parameter, hence the classes rather than the exact length. Sequences and maps are
+/// pre-allocated by serde itself, which caps a length hint at 1 MiB.
+#[cfg(feature = "bincode")]
+fn bincode_within_frame<T: DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<(T, usize), bincode::error::DecodeError> {
+    use bincode::config::standard;
+    use bincode::serde::decode_from_slice;
+    macro_rules! classes {
+        ($($shift:literal),*) => {
+            match bytes.len() {
+                $(len if len <= 1 << $shift => {
+                    decode_from_slice(bytes, standard().with_limit::<{ 1 << $shift }>())
+                })*
+                // A packet's lengths are u32, so no frame holds more.
+                _ => decode_from_slice(bytes, standard().with_limit::<{ u32::MAX as usize }>()),
+            }
+        };
+    }
+    classes!(9, 12, 15, 18, 21, 24, 27, 30)
 }
 
 /// bincode's writer straight into a `BytesMut` (no `std::io::Write` layer per byte).

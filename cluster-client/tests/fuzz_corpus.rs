@@ -68,3 +68,26 @@ fn conn_object_corpus() {
 fn args_framing_corpus() {
     replay("args_framing", checks::args_framing);
 }
+
+#[cfg(feature = "bincode")]
+#[test]
+fn app_bincode_corpus() {
+    replay("app_bincode", |data| {
+        checks::app_object(cluster_client::Codec::Bincode, data)
+    });
+}
+
+#[test]
+fn app_json_corpus() {
+    replay("app_json", |data| {
+        checks::app_object(cluster_client::Codec::Json, data)
+    });
+}
+
+#[cfg(feature = "postcard")]
+#[test]
+fn app_postcard_corpus() {
+    replay("app_postcard", |data| {
+        checks::app_object(cluster_client::Codec::Postcard, data)
+    });
+}

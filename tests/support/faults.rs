@@ -270,6 +270,50 @@ pub enum Foreign {
     Closes,
     /// Accepts and answers like an HTTP server.
     Http,
+    /// Speaks the protocol as a leader would: accepts every `register_channel`, answers every
+    /// heartbeat, and answers every invoke with success and these bytes as its result.
+    Squatter(&'static [u8]),
+}
+
+/// Serves one connection of a [`Foreign::Squatter`], until the peer closes it or sends garbage.
+async fn squat(mut socket: TcpStream, result: &'static [u8]) {
+    let mut buf = BytesMut::new();
+    // Bounded: a peer that keeps talking is dropped after this many packets.
+    for _ in 0..100_000 {
+        let packet = match decode(&mut buf) {
+            Ok(Some(packet)) => packet,
+            Ok(None) => match socket.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            },
+            Err(_) => return,
+        };
+        let (conn, app) = match packet.conn {
+            ConnObject::RegisterChannel { .. } => (
+                ConnObject::RegisterChannelRes {
+                    success: Some(true),
+                    epoch: Some(1),
+                    code: None,
+                    error: None,
+                    push_ack: Some(false),
+                },
+                Bytes::new(),
+            ),
+            ConnObject::Heartbeat {} => (ConnObject::HeartbeatRes {}, Bytes::new()),
+            ConnObject::Invoke { .. } => (
+                ConnObject::InvokeResult {
+                    success: true,
+                    fault: None,
+                },
+                Bytes::from_static(result),
+            ),
+            _ => continue,
+        };
+        let answer = Packet::response(packet.id, packet.timeout, conn, app);
+        if socket.write_all(&frame(&answer)).await.is_err() {
+            return;
+        }
+    }
 }
 
 /// A foreign (non cluster-client) server holding a port; counts the connections it accepted.
@@ -287,6 +331,7 @@ impl ForeignServer {
         let count = Arc::clone(&accepted);
         let task = tokio::spawn(async move {
             let mut held = Vec::new();
+            let mut held_tasks = Vec::new();
             // Bounded: a runaway client would stop being served after this many connections.
             for _ in 0..10_000 {
                 let Ok((mut socket, _)) = listener.accept().await else {
@@ -296,6 +341,9 @@ impl ForeignServer {
                 match mode {
                     Foreign::Silent => held.push(socket),
                     Foreign::Closes => drop(socket),
+                    Foreign::Squatter(result) => {
+                        held_tasks.push(tokio::spawn(squat(socket, result)));
+                    }
                     Foreign::Http => {
                         let _ = socket
                             .write_all(
