@@ -43,6 +43,16 @@ pub enum CodecError {
         /// What the codec reported.
         message: String,
     },
+    /// The codec is not compiled in: its cargo feature is off.
+    #[error(
+        "the {codec} codec is not compiled in: enable the `{feature}` feature of cluster-client"
+    )]
+    Unavailable {
+        /// The codec's name.
+        codec: &'static str,
+        /// The cargo feature of `cluster-client` that compiles it in.
+        feature: &'static str,
+    },
 }
 
 /// An application-object format.
@@ -136,29 +146,34 @@ impl Transcode for Bincode {
 /// bincode reads a string's or byte buffer's length prefix and allocates that much before it reads
 /// the bytes, unless the configuration has a limit: then it first claims the length against the
 /// limit. Without one, a 13-byte argument whose prefix says 2^40 makes the process abort on the
-/// allocation. Every string and byte buffer of a valid input lies inside it, so their lengths add up
-/// to at most `bytes.len()`; the limit is the smallest size class (powers of 8, from 512 bytes to
-/// 1 GiB, then 4 GiB) that holds that, so a decode never allocates more than 8 times its input for them. bincode takes the
-/// limit as a type parameter, hence the classes rather than the exact length. Sequences and maps are
-/// pre-allocated by serde itself, which caps a length hint at 1 MiB.
+/// allocation. bincode also claims each number's size in memory (16 bytes at most) however few
+/// bytes encode it, so a valid input claims at most 16 bytes per byte it holds. The limit is the
+/// smallest size class (powers of 4, from 1 KiB to 1 GiB) that holds 16 times the input; a decode
+/// never allocates more than that for what a length only claims, and such an allocation is zeroed
+/// memory that is refused before it is written. bincode takes the limit as a type parameter, hence
+/// the classes rather than the exact figure. Inputs over 64 MiB (only possible with a
+/// `max_frame_size` raised that far) get the 1 GiB class. Sequences and maps are pre-allocated by
+/// serde itself, which caps a length hint at 1 MiB of elements.
 #[cfg(feature = "bincode")]
 fn bincode_within_frame<T: DeserializeOwned>(
     bytes: &[u8],
 ) -> Result<(T, usize), bincode::error::DecodeError> {
     use bincode::config::standard;
     use bincode::serde::decode_from_slice;
+    /// The most a valid input claims per byte it holds (a one-byte `u128`).
+    const CLAIM_PER_BYTE: usize = 16;
+    let claim = bytes.len().saturating_mul(CLAIM_PER_BYTE);
     macro_rules! classes {
-        ($($shift:literal),*) => {
-            match bytes.len() {
-                $(len if len <= 1 << $shift => {
+        ($($shift:literal),*; $last:literal) => {
+            match claim {
+                $(c if c <= 1 << $shift => {
                     decode_from_slice(bytes, standard().with_limit::<{ 1 << $shift }>())
                 })*
-                // A packet's lengths are u32, so no frame holds more.
-                _ => decode_from_slice(bytes, standard().with_limit::<{ u32::MAX as usize }>()),
+                _ => decode_from_slice(bytes, standard().with_limit::<{ 1 << $last }>()),
             }
         };
     }
-    classes!(9, 12, 15, 18, 21, 24, 27, 30)
+    classes!(10, 12, 14, 16, 18, 20, 22, 24, 26, 28; 30)
 }
 
 /// bincode's writer straight into a `BytesMut` (no `std::io::Write` layer per byte).
@@ -235,59 +250,76 @@ impl Transcode for Postcard {
 }
 
 /// The codec a cluster uses, chosen at run time. Every process of a channel must use the same one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Every variant exists whatever features are on, so the default is the same in every build: a
+/// codec whose feature is off fails with [`CodecError::Unavailable`], and `create()` refuses it
+/// before it joins the cluster.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Codec {
-    /// The `Bincode` codec (feature `bincode`).
-    #[cfg(feature = "bincode")]
+    /// The `Bincode` codec (feature `bincode`, on by default). The default.
+    #[default]
     Bincode,
     /// [`Json`].
     Json,
     /// The `Postcard` codec (feature `postcard`).
-    #[cfg(feature = "postcard")]
     Postcard,
 }
 
-impl Default for Codec {
-    /// `Codec::Bincode` when the `bincode` feature is on, else [`Codec::Json`].
-    fn default() -> Self {
-        #[cfg(feature = "bincode")]
-        return Codec::Bincode;
-        #[cfg(not(feature = "bincode"))]
-        return Codec::Json;
-    }
-}
-
 impl Codec {
-    /// The codec of the given name (see [`Transcode::name`]), if compiled in.
+    /// The codec of the given name (see [`Transcode::name`]).
     pub fn from_name(name: &str) -> Option<Self> {
         match name {
-            #[cfg(feature = "bincode")]
             "bincode" => Some(Codec::Bincode),
             "json" => Some(Codec::Json),
-            #[cfg(feature = "postcard")]
             "postcard" => Some(Codec::Postcard),
             _ => None,
         }
     }
+
+    /// `Ok` when this codec is compiled in; else the error that names the feature to enable.
+    pub fn available(self) -> Result<(), CodecError> {
+        const FEATURES: [(Codec, bool, &str); 2] = [
+            (Codec::Bincode, cfg!(feature = "bincode"), "bincode"),
+            (Codec::Postcard, cfg!(feature = "postcard"), "postcard"),
+        ];
+        match FEATURES.iter().find(|(codec, on, _)| *codec == self && !on) {
+            Some(&(_, _, feature)) => Err(CodecError::Unavailable {
+                codec: self.name(),
+                feature,
+            }),
+            None => Ok(()),
+        }
+    }
 }
 
-/// Forwards a [`Transcode`] method to the codec `$codec` names.
+/// Forwards a [`Transcode`] method to the codec `$codec` names; a codec that is not compiled in
+/// gives `$off`, with `$name` its name and `$feature` its feature.
 macro_rules! dispatch {
-    ($codec:expr, $method:ident ( $($arg:expr),* )) => {
+    ($codec:expr, $method:ident ( $($arg:expr),* ), |$name:ident, $feature:ident| $off:expr) => {
         match $codec {
             #[cfg(feature = "bincode")]
             Codec::Bincode => Bincode.$method($($arg),*),
+            #[cfg(not(feature = "bincode"))]
+            Codec::Bincode => {
+                let ($name, $feature) = ("bincode", "bincode");
+                $off
+            }
             Codec::Json => Json.$method($($arg),*),
             #[cfg(feature = "postcard")]
             Codec::Postcard => Postcard.$method($($arg),*),
+            #[cfg(not(feature = "postcard"))]
+            Codec::Postcard => {
+                let ($name, $feature) = ("postcard", "postcard");
+                $off
+            }
         }
     };
 }
 
 impl Transcode for Codec {
     fn name(&self) -> &'static str {
-        dispatch!(self, name())
+        dispatch!(self, name(), |codec, _feature| codec)
     }
 
     fn encode<T: Serialize + ?Sized>(
@@ -295,11 +327,15 @@ impl Transcode for Codec {
         value: &T,
         out: &mut BytesMut,
     ) -> Result<(), CodecError> {
-        dispatch!(self, encode(value, out))
+        dispatch!(self, encode(value, out), |codec, feature| Err(
+            CodecError::Unavailable { codec, feature }
+        ))
     }
 
     fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, CodecError> {
-        dispatch!(self, decode(bytes))
+        dispatch!(self, decode(bytes), |codec, feature| Err(
+            CodecError::Unavailable { codec, feature }
+        ))
     }
 }
 
