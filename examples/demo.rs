@@ -125,7 +125,7 @@ async fn worker(args: &[String]) -> ExitCode {
             break;
         }
     }
-    let _ = client.close().await;
+    client.close().await;
     ExitCode::SUCCESS
 }
 

@@ -18,29 +18,30 @@ use serde::de::DeserializeOwned;
 use crate::api::{Registry, UpstreamRegistry};
 use crate::registry::{Endpoint, RegistryError};
 
+/// The methods, written out by hand; each call passes its own to the handle.
+const LOOKUP: MethodSpec = MethodSpec::new("lookup", MethodKind::Invoke);
+const ECHO: MethodSpec = MethodSpec {
+    idempotent: true,
+    ..MethodSpec::new("echo", MethodKind::Invoke)
+};
+const PAUSE: MethodSpec = MethodSpec {
+    timeout_ms: Some(1000),
+    ..MethodSpec::new("pause", MethodKind::Invoke)
+};
+const REPORT: MethodSpec = MethodSpec::new("report", MethodKind::Oneway);
+const WATCH: MethodSpec = MethodSpec::new("watch", MethodKind::Subscribe);
+const JOBS: MethodSpec = MethodSpec {
+    broadcast: false,
+    ..MethodSpec::new("jobs", MethodKind::Subscribe)
+};
+const REGISTER: MethodSpec = MethodSpec::new("register", MethodKind::Publish);
+const CLOSE: MethodSpec = MethodSpec::new("close", MethodKind::Close);
+
 /// The schema, written out by hand.
 pub static SCHEMA: Schema = Schema {
     name: "registry",
     fingerprint: 0x6d61_6e75_616c_0001,
-    methods: &[
-        MethodSpec::new("lookup", MethodKind::Invoke),
-        MethodSpec {
-            idempotent: true,
-            ..MethodSpec::new("echo", MethodKind::Invoke)
-        },
-        MethodSpec {
-            timeout_ms: Some(1000),
-            ..MethodSpec::new("pause", MethodKind::Invoke)
-        },
-        MethodSpec::new("report", MethodKind::Oneway),
-        MethodSpec::new("watch", MethodKind::Subscribe),
-        MethodSpec {
-            broadcast: false,
-            ..MethodSpec::new("jobs", MethodKind::Subscribe)
-        },
-        MethodSpec::new("register", MethodKind::Publish),
-        MethodSpec::new("close", MethodKind::Close),
-    ],
+    methods: &[LOOKUP, ECHO, PAUSE, REPORT, WATCH, JOBS, REGISTER, CLOSE],
 };
 
 /// The leader side: the real client behind a hand-written dispatch.
@@ -196,7 +197,7 @@ impl ManualRegistry {
 
     async fn invoke<T: DeserializeOwned>(
         &self,
-        method: &str,
+        method: &'static MethodSpec,
         args: &[&dyn erased::Arg],
     ) -> Result<T, RegistryError> {
         let codec = self.handle.codec();
@@ -231,20 +232,20 @@ mod erased {
 
 impl Registry for ManualRegistry {
     async fn lookup(&self, service: String) -> Result<Vec<Endpoint>, RegistryError> {
-        self.invoke("lookup", &[&service]).await
+        self.invoke(&LOOKUP, &[&service]).await
     }
 
     async fn echo(&self, payload: String) -> Result<String, RegistryError> {
-        self.invoke("echo", &[&payload]).await
+        self.invoke(&ECHO, &[&payload]).await
     }
 
     async fn pause(&self, ms: u64) -> Result<u64, RegistryError> {
-        self.invoke("pause", &[&ms]).await
+        self.invoke(&PAUSE, &[&ms]).await
     }
 
     async fn report(&self, note: String) {
         let result = match self.encode(&[&note]) {
-            Ok(app) => self.handle.call("report", 1, app).await.map(drop),
+            Ok(app) => self.handle.call(&REPORT, 1, app).await.map(drop),
             Err(err) => Err(err),
         };
         if let Err(err) = result {
@@ -253,17 +254,17 @@ impl Registry for ManualRegistry {
     }
 
     fn watch(&self, service: String) -> Subscription<Vec<Endpoint>> {
-        self.subscribe("watch", &service)
+        self.subscribe(&WATCH, &service)
     }
 
     fn jobs(&self, queue: String) -> Subscription<Vec<Endpoint>> {
-        self.subscribe("jobs", &queue)
+        self.subscribe(&JOBS, &queue)
     }
 
     async fn register(&self, service: String, endpoint: Endpoint) {
         let key = serde_json::to_string(&(&service, &endpoint)).unwrap_or_default();
         let result = match self.encode(&[&service, &endpoint]) {
-            Ok(app) => self.handle.publish("register", key, 2, app).await,
+            Ok(app) => self.handle.publish(&REGISTER, key, 2, app).await,
             Err(err) => Err(err),
         };
         if let Err(err) = result {
@@ -272,14 +273,12 @@ impl Registry for ManualRegistry {
     }
 
     async fn close(&self) {
-        if let Err(err) = self.handle.close().await {
-            tracing::warn!(error = %err, "close failed");
-        }
+        self.handle.close().await;
     }
 }
 
 impl ManualRegistry {
-    fn subscribe(&self, method: &str, service: &str) -> Subscription<Vec<Endpoint>> {
+    fn subscribe(&self, method: &'static MethodSpec, service: &str) -> Subscription<Vec<Endpoint>> {
         match (self.encode(&[&service]), serde_json::to_string(service)) {
             (Ok(app), Ok(reg)) => self.handle.subscribe(method, reg, app),
             (Err(err), _) => Subscription::failed(err),

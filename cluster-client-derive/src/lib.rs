@@ -1,131 +1,9 @@
-//! The `#[cluster_client]` attribute. Use it through the `cluster-client` crate, which re-exports it
-//! and holds the runtime the generated code calls into.
-//!
-//! # What you write
-//!
-//! ```text
-//! use cluster_client::{cluster_client, Subscription};
-//!
-//! #[cluster_client]                                // options: name = "channel", crate = "::path"
-//! pub trait Registry {
-//!     #[invoke]                                    // request/response; also every untagged async fn
-//!     async fn lookup(&self, service: String) -> Result<Vec<Endpoint>, RegistryError>;
-//!     #[invoke(timeout_ms = 10_000, idempotent)]   // own deadline; retried once after a failover
-//!     async fn snapshot(&self) -> Result<Snapshot, RegistryError>;
-//!     #[oneway]                                    // fire and forget
-//!     async fn report(&self, stats: Stats);
-//!     #[subscribe]                                 // or #[subscribe(broadcast = false)]
-//!     fn watch(&self, service: String) -> Subscription<Vec<Endpoint>>;
-//!     #[publish]                                   // replayed after a failover
-//!     async fn register(&self, me: Endpoint);
-//!     #[close]                                     // called on the real client at shutdown
-//!     async fn close(&self);
-//! }
-//! ```
-//!
-//! # What it generates
-//!
-//! For a trait `Registry` (`vis` is the trait's visibility; every path in the expansion is absolute,
-//! `::cluster_client::__private::…` or under the `crate = ".."` override):
-//!
-//! | item | what it is |
-//! | --- | --- |
-//! | `vis trait Registry` | the trait, re-emitted: each `async fn m(&self, ..) -> T` becomes `fn m(&self, ..) -> impl Future<Output = T> + Send`; tags stripped; docs, `#[cfg]`s and other attributes kept |
-//! | `vis struct RegistryClient` | the handle users hold; implements `Registry` (through its proxy); `Clone` |
-//! | `RegistryClient::SCHEMA` | `&'static Schema`: channel name, fingerprint, one `MethodSpec` per method |
-//! | `RegistryClient::create(options, factory)` | runs the election; `factory` builds the real client wherever this process becomes leader |
-//! | `RegistryClient::is_leader`, `epoch`, `close` | role, leadership term, and leaving the cluster |
-//! | `vis struct RegistryProxy` | the follower-side stub: implements `Registry` by calls into the handle; `Clone` |
-//! | `vis struct ServeRegistry<T>(pub T)` | the leader-side dispatch: implements the runtime's `Service` for `T: Registry + Send + Sync + 'static` |
-//! | `const _: () = { .. };` | compile-time serde assertions, spanned on each argument, result, error and item type |
-//!
-//! The expanded shape, abridged (`P` is `::cluster_client::__private`):
-//!
-//! ```text
-//! pub trait Registry {
-//!     fn lookup(&self, service: String)
-//!         -> impl Future<Output = Result<Vec<Endpoint>, RegistryError>> + Send;
-//!     fn watch(&self, service: String) -> Subscription<Vec<Endpoint>>;
-//!     // ..
-//! }
-//!
-//! const _: () = { P::assert_wire::<String>(); P::assert_wire::<Vec<Endpoint>>();
-//!                 P::assert_error::<RegistryError>(); };
-//!
-//! pub struct ServeRegistry<T>(pub T);
-//! impl<T: Registry + Send + Sync + 'static> P::Service for ServeRegistry<T> {
-//!     fn schema(&self) -> &'static P::Schema { RegistryClient::SCHEMA }
-//!     fn call(self: Arc<Self>, codec: P::Codec, method: &str, args: P::Args) -> P::BoxFuture<..> {
-//!         match method {
-//!             "lookup" => P::serve_invoke(codec, "lookup", args, move |(service,)| async move {
-//!                 <T as Registry>::lookup(&self.0, service).await
-//!             }),
-//!             "report" => P::serve_oneway(codec, "report", args, move |(stats,)| async move { .. }),
-//!             method => /* ServiceError::unknown(method, MethodKind::Invoke) */,
-//!         }
-//!     }
-//!     fn subscribe(self: Arc<Self>, codec: P::Codec, method: &str, app: Bytes) -> Result<..> {
-//!         match method {
-//!             "watch" => P::serve_subscribe(codec, "watch", app, move |(service,)| {
-//!                 <T as Registry>::watch(&self.0, service)
-//!             }),
-//!             method => /* ServiceError::unknown(method, MethodKind::Subscribe) */,
-//!         }
-//!     }
-//!     fn close(self: Arc<Self>) -> P::BoxFuture<()> { /* <T as Registry>::close(&self.0) */ }
-//! }
-//!
-//! #[derive(Clone)]
-//! pub struct RegistryProxy { handle: P::Handle }
-//! impl Registry for RegistryProxy {
-//!     fn lookup(&self, service: String) -> impl Future<Output = ..> + Send {
-//!         P::invoke(&self.handle, "lookup", (service,))
-//!     }
-//!     fn watch(&self, service: String) -> Subscription<Vec<Endpoint>> {
-//!         P::subscribe(&self.handle, "watch", (service,))
-//!     }
-//!     // P::oneway, P::publish, P::close likewise
-//! }
-//!
-//! #[derive(Clone)]
-//! pub struct RegistryClient { proxy: RegistryProxy }
-//! impl RegistryClient {
-//!     pub const SCHEMA: &'static P::Schema = &P::Schema { name: "Registry", fingerprint: …u64, methods: &[..] };
-//!     pub async fn create<F, Fut, R, E>(options: Options, factory: F) -> Result<Self, Error> { .. }
-//!     pub fn is_leader(&self) -> bool { .. }
-//!     pub fn epoch(&self) -> u64 { .. }
-//!     pub async fn close(&self) -> Result<(), Error> { .. }
-//! }
-//! impl Registry for RegistryClient { /* each method: <RegistryProxy as Registry>::m(&self.proxy, ..) */ }
-//! ```
-//!
-//! # Rules
-//!
-//! Every rule is a compile error spanned on the offending tokens, saying what to write instead; all of
-//! them are reported in one compile, with the trait (tags stripped) still emitted so no cascade follows.
-//!
-//! - Every method takes `&self`; no generics, lifetimes, where clauses, default bodies, `const`,
-//!   `unsafe`, ABI; no associated types, consts or macros; no supertraits; no pattern arguments.
-//! - Arguments, results and items are owned, concrete types (no `&T`, `impl Trait`, `dyn Trait`,
-//!   `Self`, non-`'static` lifetimes); at most 12 arguments.
-//! - `#[invoke]` (and every untagged method, which must be `async`) is an `async fn` returning
-//!   `Result<T, E>`, with `E: From<cluster_client::Error>`; `timeout_ms` is an integer literal in
-//!   `1..=2_147_483_647`.
-//! - `#[oneway]` and `#[publish]`: `async fn`, returning nothing.
-//! - `#[subscribe]`: a plain `fn` returning `Subscription<T>`; `broadcast` is `true` or `false`.
-//! - `#[close]`: `async fn`, `&self` only, returning nothing; at most one.
-//! - One tag per method; unknown or repeated options are errors.
-//! - A method may not be named `create`, `is_leader` or `epoch`, nor `close` unless it is the
-//!   `#[close]` method: the client has those of its own.
-//! - Arguments, results and items are `Serialize + DeserializeOwned`, errors also
-//!   `From<cluster_client::Error>`: asserted, so an unmet bound points at your type.
-//!
-//! # The fingerprint
-//!
-//! `SCHEMA.fingerprint` is a 64-bit FNV-1a, computed at macro time, of a canonical text of the
-//! trait: each method's name, kind, options and the token text of its argument and result types.
-//! Processes built from the same trait definition agree; a leader refuses a follower whose fingerprint
-//! differs. A `#[cfg]`'d method counts whether or not it is compiled in.
+//! The [`#[cluster_client]`](macro@cluster_client) attribute, which turns a trait into a client
+//! shared by the processes of one host. Its documentation lists what it generates and the rules it
+//! enforces. Depend on the [`cluster-client`](https://docs.rs/cluster-client) crate rather than on
+//! this one: it re-exports the attribute and holds the runtime the generated code calls into.
+
+#![forbid(unsafe_code)]
 
 mod attr;
 mod errors;
@@ -139,7 +17,140 @@ mod tests;
 
 use proc_macro::TokenStream;
 
-/// Marks a trait whose calls are shared by the processes of one host; see the crate docs.
+/// Shares a trait's real client among the processes of one host: the process elected leader owns
+/// the real client, the others forward their calls to it over loopback.
+///
+/// Use it through the `cluster-client` crate, which re-exports it and holds the runtime that the
+/// generated code calls into; every path in the expansion is absolute
+/// (`::cluster_client::__private::…`, or under the `crate = ".."` override).
+///
+/// # What you write
+///
+/// ```text
+/// use cluster_client::{cluster_client, Subscription};
+///
+/// #[cluster_client]                                // options: name = "channel", crate = "::path"
+/// pub trait Registry {
+///     #[invoke]                                    // request/response; also every untagged async fn
+///     async fn lookup(&self, service: String) -> Result<Vec<Endpoint>, RegistryError>;
+///     #[invoke(timeout_ms = 10_000, idempotent)]   // own deadline; retried once after a failover
+///     async fn snapshot(&self) -> Result<Snapshot, RegistryError>;
+///     #[oneway]                                    // fire and forget
+///     async fn report(&self, stats: Stats);
+///     #[subscribe]                                 // or #[subscribe(broadcast = false)]
+///     fn watch(&self, service: String) -> Subscription<Vec<Endpoint>>;
+///     #[publish]                                   // replayed after a failover
+///     async fn register(&self, me: Endpoint);
+///     #[close]                                     // called on the real client at shutdown
+///     async fn close(&self);
+/// }
+/// ```
+///
+/// Trait options: `name = "channel"` sets the channel name (default: the trait's name);
+/// `crate = "::path::to::cluster_client"` sets the runtime's path, as serde's `crate` does.
+///
+/// # What it generates
+///
+/// For a trait `Registry` (`vis` is the trait's visibility):
+///
+/// | item | what it is |
+/// | --- | --- |
+/// | `vis trait Registry` | the trait, re-emitted: each `async fn m(&self, ..) -> T` becomes `fn m(&self, ..) -> impl Future<Output = T> + Send`; tags stripped; docs, `#[cfg]`s and other attributes kept |
+/// | `vis struct RegistryClient` | the handle users hold, `Clone` and `Debug`; implements `Registry`: each method is one call into the runtime with the method's `&'static MethodSpec`, taken from `SCHEMA` |
+/// | `RegistryClient::SCHEMA` | `&'static Schema`: channel name, fingerprint, one `MethodSpec` per method |
+/// | `RegistryClient::create(options, factory)` | runs the election; `factory` builds the real client wherever this process becomes leader |
+/// | `RegistryClient::is_leader`, `epoch` | whether this process holds the real client now; the current leadership term |
+/// | `RegistryClient::close` | `async fn close(&self)`, returning `()`: leaves the cluster (a leader closes its real client and hands over); later calls fail with `Error::Closed` |
+/// | `vis struct ServeRegistry<T>(pub T)` | the leader-side dispatch: implements the runtime's `Service` for `T: Registry + Send + Sync + 'static` |
+/// | `const _: () = { .. };` | compile-time serde assertions, spanned on each argument, result, error and item type |
+///
+/// The expanded shape, abridged (`P` is `::cluster_client::__private`):
+///
+/// ```text
+/// pub trait Registry {
+///     fn lookup(&self, service: String)
+///         -> impl Future<Output = Result<Vec<Endpoint>, RegistryError>> + Send;
+///     fn watch(&self, service: String) -> Subscription<Vec<Endpoint>>;
+///     // ..
+/// }
+///
+/// const _: () = { P::assert_wire::<String>(); P::assert_wire::<Vec<Endpoint>>();
+///                 P::assert_error::<RegistryError>(); };
+///
+/// #[derive(Clone, Debug)]
+/// pub struct RegistryClient { handle: P::Handle }
+/// impl RegistryClient {
+///     pub const SCHEMA: &'static P::Schema = &P::Schema {
+///         name: "Registry",
+///         fingerprint: …u64,
+///         methods: &[P::MethodSpec { name: "lookup", kind: P::MethodKind::Invoke, .. }, ..],
+///     };
+///     pub async fn create<F, Fut, R, E>(options: Options, factory: F) -> Result<Self, Error> { .. }
+///     pub fn is_leader(&self) -> bool { .. }
+///     pub fn epoch(&self) -> u64 { .. }
+///     pub async fn close(&self) { .. }
+/// }
+/// impl Registry for RegistryClient {
+///     fn lookup(&self, service: String) -> impl Future<Output = ..> + Send {
+///         P::invoke(&self.handle, /* &'static MethodSpec of `lookup`, from SCHEMA */, (service,))
+///     }
+///     fn watch(&self, service: String) -> Subscription<Vec<Endpoint>> {
+///         P::subscribe(&self.handle, /* &'static MethodSpec of `watch`, from SCHEMA */, (service,))
+///     }
+///     // P::oneway and P::publish likewise; close() closes the handle
+/// }
+///
+/// pub struct ServeRegistry<T>(pub T);
+/// impl<T: Registry + Send + Sync + 'static> P::Service for ServeRegistry<T> {
+///     fn schema(&self) -> &'static P::Schema { RegistryClient::SCHEMA }
+///     fn call(self: Arc<Self>, codec: P::Codec, method: &str, args: P::Args) -> P::BoxFuture<..> {
+///         match method {
+///             "lookup" => P::serve_invoke(codec, "lookup", args, move |(service,)| async move {
+///                 <T as Registry>::lookup(&self.0, service).await
+///             }),
+///             "report" => P::serve_oneway(codec, "report", args, move |(stats,)| async move { .. }),
+///             method => /* ServiceError::unknown(method, MethodKind::Invoke) */,
+///         }
+///     }
+///     fn subscribe(self: Arc<Self>, codec: P::Codec, method: &str, app: Bytes) -> Result<..> {
+///         match method {
+///             "watch" => P::serve_subscribe(codec, "watch", app, move |(service,)| {
+///                 <T as Registry>::watch(&self.0, service)
+///             }),
+///             method => /* ServiceError::unknown(method, MethodKind::Subscribe) */,
+///         }
+///     }
+///     fn close(self: Arc<Self>) -> P::BoxFuture<()> { /* <T as Registry>::close(&self.0) */ }
+/// }
+/// ```
+///
+/// # Rules
+///
+/// Every rule is a compile error spanned on the offending tokens, saying what to write instead; all of
+/// them are reported in one compile, with the trait (tags stripped) still emitted so no cascade follows.
+///
+/// - Every method takes `&self`; no generics, lifetimes, where clauses, default bodies, `const`,
+///   `unsafe`, ABI; no associated types, consts or macros; no supertraits; no pattern arguments.
+/// - Arguments, results and items are owned, concrete types (no `&T`, `impl Trait`, `dyn Trait`,
+///   `Self`, non-`'static` lifetimes); at most 12 arguments.
+/// - `#[invoke]` (and every untagged method, which must be `async`) is an `async fn` returning
+///   `Result<T, E>`, with `E: From<cluster_client::Error>`; `timeout_ms` is an integer literal in
+///   `1..=2_147_483_647`.
+/// - `#[oneway]` and `#[publish]`: `async fn`, returning nothing.
+/// - `#[subscribe]`: a plain `fn` returning `Subscription<T>`; `broadcast` is `true` or `false`.
+/// - `#[close]`: `async fn`, `&self` only, returning nothing; at most one.
+/// - One tag per method; unknown or repeated options are errors.
+/// - A method may not be named `create`, `is_leader` or `epoch`, nor `close` unless it is the
+///   `#[close]` method: the client has those of its own.
+/// - Arguments, results and items are `Serialize + DeserializeOwned`, errors also
+///   `From<cluster_client::Error>`: asserted, so an unmet bound points at your type.
+///
+/// # The fingerprint
+///
+/// `SCHEMA.fingerprint` is a 64-bit FNV-1a, computed at macro time, of a canonical text of the
+/// trait: each method's name, kind, options and the token text of its argument and result types.
+/// Processes built from the same trait definition agree; a leader refuses a follower whose fingerprint
+/// differs. A `#[cfg]`'d method counts whether or not it is compiled in.
 #[proc_macro_attribute]
 pub fn cluster_client(args: TokenStream, input: TokenStream) -> TokenStream {
     let input = proc_macro2::TokenStream::from(input);

@@ -1,7 +1,8 @@
 //! What generated code calls. Not a public API: names here change without notice.
 //!
 //! Every generated method body is one call into this module, so the expansion stays small and the
-//! logic lives (and is tested) here.
+//! logic lives (and is tested) here. A client method passes its own `&'static MethodSpec` (an entry of
+//! its `SCHEMA`), so no call looks its method up by name.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -66,7 +67,7 @@ fn encode_call_args<A: EncodeArgs>(codec: Codec, args: &A) -> Result<Bytes, Erro
 }
 
 /// An `#[invoke]` method of a handle.
-pub async fn invoke<A, T, E>(handle: &Handle, method: &'static str, args: A) -> Result<T, E>
+pub async fn invoke<A, T, E>(handle: &Handle, spec: &'static MethodSpec, args: A) -> Result<T, E>
 where
     A: EncodeArgs,
     T: DeserializeOwned,
@@ -74,39 +75,39 @@ where
 {
     let codec = handle.codec();
     let app = encode_call_args(codec, &args)?;
-    match handle.call(method, A::ARITY, app).await? {
+    match handle.call(spec, A::ARITY, app).await? {
         Reply::Value(bytes) => codec.decode(&bytes).map_err(|e| E::from(e.into())),
         Reply::Error(bytes) => Err(codec.decode(&bytes).map_err(|e| E::from(e.into()))?),
     }
 }
 
 /// A `#[oneway]` method of a handle: a failure to send is logged, as nobody awaits an answer.
-pub async fn oneway<A: EncodeArgs>(handle: &Handle, method: &'static str, args: A) {
+pub async fn oneway<A: EncodeArgs>(handle: &Handle, spec: &'static MethodSpec, args: A) {
     let result = match encode_call_args(handle.codec(), &args) {
-        Ok(app) => handle.call(method, A::ARITY, app).await.map(drop),
+        Ok(app) => handle.call(spec, A::ARITY, app).await.map(drop),
         Err(err) => Err(err),
     };
     if let Err(err) = result {
-        tracing::warn!(method, error = %err, "oneway call failed");
+        tracing::warn!(method = spec.name, error = %err, "oneway call failed");
     }
 }
 
 /// A `#[publish]` method of a handle: sent like a oneway call, and remembered (the latest per
 /// argument) to be published again after a failover.
-pub async fn publish<A: EncodeArgs>(handle: &Handle, method: &'static str, args: A) {
+pub async fn publish<A: EncodeArgs>(handle: &Handle, spec: &'static MethodSpec, args: A) {
     let prepared = encode_args(handle.codec(), &args)
         .and_then(|app| Ok((args.canonical_json().map_err(json_error)?, app)));
     let result = match prepared {
-        Ok((key, app)) => handle.publish(method, key, A::ARITY, app).await,
+        Ok((key, app)) => handle.publish(spec, key, A::ARITY, app).await,
         Err(err) => Err(err),
     };
     if let Err(err) = result {
-        tracing::warn!(method, error = %err, "publish failed");
+        tracing::warn!(method = spec.name, error = %err, "publish failed");
     }
 }
 
 /// A `#[subscribe]` method of a handle.
-pub fn subscribe<A, T>(handle: &Handle, method: &'static str, args: A) -> Subscription<T>
+pub fn subscribe<A, T>(handle: &Handle, spec: &'static MethodSpec, args: A) -> Subscription<T>
 where
     A: EncodeArgs,
     T: DeserializeOwned,
@@ -114,16 +115,14 @@ where
     let prepared = encode_args(handle.codec(), &args)
         .and_then(|app| Ok((args.canonical_json().map_err(json_error)?, app)));
     match prepared {
-        Ok((reg, app)) => handle.subscribe(method, reg, app),
+        Ok((reg, app)) => handle.subscribe(spec, reg, app),
         Err(err) => Subscription::failed(err),
     }
 }
 
 /// The `#[close]` method of a handle: closes the handle.
 pub async fn close(handle: &Handle) {
-    if let Err(err) = handle.close().await {
-        tracing::warn!(error = %err, "close failed");
-    }
+    handle.close().await;
 }
 
 fn json_error(err: serde_json::Error) -> Error {

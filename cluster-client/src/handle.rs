@@ -43,7 +43,7 @@ enum State {
 
 /// The latest publish per (method, canonical JSON of the arguments): (argument count, framed
 /// arguments).
-type Publishes = HashMap<(&'static str, String), (u32, Bytes)>;
+type Publishes = HashMap<(&'static MethodSpec, String), (u32, Bytes)>;
 
 /// One live subscription of this handle.
 struct SubEntry {
@@ -104,6 +104,7 @@ impl Handle {
         schema: &'static Schema,
         factory: Factory,
     ) -> Result<Handle, Error> {
+        options.codec.available()?;
         let channel = options.channel(schema.name).to_owned();
         let inner = Arc::new(Inner {
             options,
@@ -154,29 +155,36 @@ impl Handle {
         &self.inner.channel
     }
 
-    fn spec(&self, method: &str, kinds: &[MethodKind]) -> Result<&'static MethodSpec, Error> {
-        self.inner
-            .schema
-            .method(method)
-            .filter(|spec| kinds.contains(&spec.kind))
-            .ok_or_else(|| Error::Remote {
-                name: "unknown_method".to_owned(),
-                message: format!(
-                    "`{method}` is not a method of this kind in {}",
-                    self.inner.schema.name
-                ),
-            })
+    /// Refuses a method of another kind than the entry point's. The spec is the caller's (generated
+    /// code passes its schema's own entry): nothing is looked up by name.
+    fn expect_kind(&self, spec: &MethodSpec, kinds: &[MethodKind]) -> Result<(), Error> {
+        if kinds.contains(&spec.kind) {
+            return Ok(());
+        }
+        Err(Error::Remote {
+            name: "unknown_method".to_owned(),
+            message: format!(
+                "`{}` is not a method of this kind in {}",
+                spec.name, self.inner.schema.name
+            ),
+        })
     }
 
-    /// Calls an invoke, oneway or publish method with framed arguments.
+    /// Calls an invoke, oneway or publish method (`spec`, an entry of this handle's schema) with
+    /// framed arguments.
     ///
     /// On a leader the real client runs it in this process; on a follower it goes to the leader. A call
     /// made during an election waits for it within the call's deadline. A call in flight when the leader
     /// is lost fails at once with [`Error::LeaderLost`], unless its method is idempotent: then it is sent
     /// once more to the new leader.
-    pub async fn call(&self, method: &str, argc: u32, app: Bytes) -> Result<Reply, Error> {
-        let spec = self.spec(
-            method,
+    pub async fn call(
+        &self,
+        spec: &'static MethodSpec,
+        argc: u32,
+        app: Bytes,
+    ) -> Result<Reply, Error> {
+        self.expect_kind(
+            spec,
             &[MethodKind::Invoke, MethodKind::Oneway, MethodKind::Publish],
         )?;
         let timeout = spec
@@ -213,24 +221,28 @@ impl Handle {
     /// every new leader.
     pub async fn publish(
         &self,
-        method: &str,
+        spec: &'static MethodSpec,
         key: String,
         argc: u32,
         app: Bytes,
     ) -> Result<(), Error> {
-        let spec = self.spec(method, &[MethodKind::Publish])?;
+        self.expect_kind(spec, &[MethodKind::Publish])?;
         self.inner
             .publishes()
-            .insert((spec.name, key), (argc, app.clone()));
-        self.call(spec.name, argc, app).await.map(drop)
+            .insert((spec, key), (argc, app.clone()));
+        self.call(spec, argc, app).await.map(drop)
     }
 
     /// Subscribes with framed arguments whose canonical JSON is `reg`.
-    pub fn subscribe<T>(&self, method: &str, reg: String, app: Bytes) -> Subscription<T> {
-        let spec = match self.spec(method, &[MethodKind::Subscribe]) {
-            Ok(spec) => spec,
-            Err(err) => return Subscription::failed(err),
-        };
+    pub fn subscribe<T>(
+        &self,
+        spec: &'static MethodSpec,
+        reg: String,
+        app: Bytes,
+    ) -> Subscription<T> {
+        if let Err(err) = self.expect_kind(spec, &[MethodKind::Subscribe]) {
+            return Subscription::failed(err);
+        }
         let options = &self.inner.options;
         let mailbox = Arc::new(Mailbox::new(
             spec.name,
@@ -273,10 +285,10 @@ impl Handle {
 
     /// Leaves the channel. A follower closes its connection. A leader stops its channel, closes the real
     /// client, and releases the port when no channel is left; its followers elect a new leader. Calls
-    /// and subscriptions of this handle then fail with [`Error::Closed`]. Closing twice is harmless.
-    pub async fn close(&self) -> Result<(), Error> {
+    /// and subscriptions of this handle then fail with [`Error::Closed`]. Closing twice is harmless;
+    /// closing cannot fail.
+    pub async fn close(&self) {
         self.inner.close().await;
-        Ok(())
     }
 }
 
@@ -351,7 +363,7 @@ impl Inner {
         tokio::spawn(async move {
             for (method, (argc, app)) in publishes {
                 if let Err(err) = handle.call(method, argc, app).await {
-                    tracing::warn!(method, error = %err, "publish replay failed");
+                    tracing::warn!(method = method.name, error = %err, "publish replay failed");
                 }
             }
         });

@@ -75,7 +75,9 @@ pub struct Options {
     /// [`Error::SubscribeTimeout`](crate::Error::SubscribeTimeout). Default `None` (wait forever).
     pub subscribe_timeout: Option<Duration>,
     /// The application-object codec; every process of a channel must use the same one. Default
-    /// [`Codec::default`].
+    /// [`Codec::Bincode`] in every build; `create()` fails with
+    /// [`CodecError::Unavailable`](crate::transcode::CodecError::Unavailable) when the codec's
+    /// feature is off.
     pub codec: Codec,
     /// No cluster: the handle wraps the real client in this process. Default `false`, or `true` when
     /// [`SINGLE_MODE_ENV`] is `1` or `true`.

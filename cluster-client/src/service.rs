@@ -53,7 +53,7 @@ impl MethodKind {
 }
 
 /// One method of a trait.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MethodSpec {
     /// The method's name.
     pub name: &'static str,

@@ -31,6 +31,8 @@ struct Echo {
     notes: AtomicUsize,
     feed: broadcast::Sender<String>,
     upstream_subs: Arc<AtomicUsize>,
+    /// Announcements received, by every real client of the test.
+    announced: Arc<AtomicUsize>,
 }
 
 /// Decrements the live-subscription counter when the upstream stream is dropped.
@@ -64,6 +66,7 @@ impl Service for Echo {
             }),
             "announce" => {
                 seam::serve_oneway(codec, "announce", args, move |(s,): (String,)| async move {
+                    self.announced.fetch_add(1, Ordering::SeqCst);
                     let _ = self.feed.send(s);
                 })
             }
@@ -123,13 +126,22 @@ async fn handle(port: u16, subs: Arc<AtomicUsize>) -> Handle {
 }
 
 async fn handle_with(options: Options, subs: Arc<AtomicUsize>) -> Handle {
+    handle_counting(options, subs, Arc::default()).await
+}
+
+async fn handle_counting(
+    options: Options,
+    subs: Arc<AtomicUsize>,
+    announced: Arc<AtomicUsize>,
+) -> Handle {
     seam::create(options, &SCHEMA, move || {
-        let subs = Arc::clone(&subs);
+        let (subs, announced) = (Arc::clone(&subs), Arc::clone(&announced));
         async move {
             Ok::<_, String>(Echo {
                 notes: AtomicUsize::new(0),
                 feed: broadcast::channel(64).0,
                 upstream_subs: subs,
+                announced,
             })
         }
     })
@@ -143,8 +155,13 @@ fn app<A: EncodeArgs>(args: A) -> Bytes {
     out.freeze()
 }
 
+/// The schema's entry of that name: what a generated client passes from its `SCHEMA`.
+fn spec(name: &str) -> &'static MethodSpec {
+    SCHEMA.method(name).expect("a method of the test schema")
+}
+
 async fn echo(h: &Handle, s: &str) -> Result<String, Error> {
-    match h.call("echo", 1, app((s.to_owned(),))).await? {
+    match h.call(spec("echo"), 1, app((s.to_owned(),))).await? {
         Reply::Value(b) => Ok(Codec::default().decode(&b)?),
         Reply::Error(_) => panic!("echo does not fail"),
     }
@@ -163,18 +180,26 @@ async fn leader_and_follower_in_one_process() {
     assert_eq!(echo(&leader, "a").await.unwrap(), "a");
     assert_eq!(echo(&follower, "b").await.unwrap(), "b");
     match follower
-        .call("fail", 1, app(("boom".to_owned(),)))
+        .call(spec("fail"), 1, app(("boom".to_owned(),)))
         .await
         .unwrap()
     {
         Reply::Error(b) => assert_eq!(Codec::default().decode::<String>(&b).unwrap(), "boom"),
         other => panic!("expected the method's error, got {other:?}"),
     }
+    // A spec of another kind than the entry point's is refused before anything is sent.
+    match follower
+        .call(spec("watch"), 1, app(("x:".to_owned(),)))
+        .await
+    {
+        Err(Error::Remote { name, .. }) => assert_eq!(name, "unknown_method"),
+        other => panic!("expected unknown_method, got {other:?}"),
+    }
 
     let mut a: Subscription<String> =
-        follower.subscribe("watch", "\"x:\"".into(), app(("x:".to_owned(),)));
+        follower.subscribe(spec("watch"), "\"x:\"".into(), app(("x:".to_owned(),)));
     let mut b: Subscription<String> =
-        leader.subscribe("watch", "\"x:\"".into(), app(("x:".to_owned(),)));
+        leader.subscribe(spec("watch"), "\"x:\"".into(), app(("x:".to_owned(),)));
     // Give the follower's subscribe packet time to reach the leader before publishing.
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(
@@ -184,7 +209,7 @@ async fn leader_and_follower_in_one_process() {
     );
     follower
         .publish(
-            "announce",
+            spec("announce"),
             "\"hello\"".into(),
             1,
             app(("hello".to_owned(),)),
@@ -214,7 +239,7 @@ async fn leader_and_follower_in_one_process() {
         "upstream subscription ends with the last subscriber"
     );
 
-    leader.close().await.unwrap();
+    leader.close().await;
     // The follower takes over.
     let mut took_over = false;
     for _ in 0..200 {
@@ -227,7 +252,7 @@ async fn leader_and_follower_in_one_process() {
     assert!(took_over, "follower became leader after the leader closed");
     assert_eq!(echo(&follower, "c").await.unwrap(), "c");
     assert!(matches!(echo(&leader, "d").await, Err(Error::Closed)));
-    follower.close().await.unwrap();
+    follower.close().await;
     // Closing the last leader of the port releases it.
     let mut released = false;
     for _ in 0..100 {
@@ -249,7 +274,7 @@ async fn a_subscription_without_a_first_item_in_time_ends_with_subscribe_timeout
         .subscribe_timeout(Duration::from_millis(100));
     let leader = handle_with(options, subs).await;
     let mut quiet: Subscription<String> =
-        leader.subscribe("watch", "\"q:\"".into(), app(("q:".to_owned(),)));
+        leader.subscribe(spec("watch"), "\"q:\"".into(), app(("q:".to_owned(),)));
     let started = std::time::Instant::now();
     let end = tokio::time::timeout(Duration::from_secs(2), quiet.next())
         .await
@@ -264,5 +289,42 @@ async fn a_subscription_without_a_first_item_in_time_ends_with_subscribe_timeout
         "{:?}",
         quiet.close_reason()
     );
-    leader.close().await.unwrap();
+    leader.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_is_replayed_on_the_new_leader_after_a_takeover() {
+    let port = free_port();
+    let options = Options::new("echo")
+        .port(port)
+        .response_timeout(Duration::from_secs(2));
+    let (subs, announced) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let leader = handle_counting(options.clone(), Arc::clone(&subs), Arc::clone(&announced)).await;
+    let follower = handle_counting(options, subs, Arc::clone(&announced)).await;
+    assert!(!follower.is_leader());
+    let announce = app(("hello".to_owned(),));
+    follower
+        .publish(spec("announce"), "\"hello\"".into(), 1, announce)
+        .await
+        .unwrap();
+    // A publish is oneway: it has reached the real client when the counter says so.
+    let announcements = |n: usize| {
+        let announced = Arc::clone(&announced);
+        tokio::time::timeout(Duration::from_secs(5), async move {
+            while announced.load(Ordering::SeqCst) < n {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
+    announcements(1)
+        .await
+        .expect("the leader's real client got the publish");
+
+    leader.close().await;
+    // The follower takes over with a new real client, and sends it the remembered publish again.
+    announcements(2)
+        .await
+        .expect("the publish was replayed on the new leader");
+    assert!(follower.is_leader());
+    follower.close().await;
 }

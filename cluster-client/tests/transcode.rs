@@ -212,18 +212,38 @@ fn names_round_trip() {
     assert_eq!(Codec::from_name("serialize-json"), None);
     assert_eq!(Codec::from_name("JSON"), None);
     assert_eq!(Codec::from_name(""), None);
-    #[cfg(feature = "bincode")]
-    {
-        assert_eq!(Codec::Bincode.name(), "bincode");
-        assert_eq!(Codec::default(), Codec::Bincode);
+    // Every codec has its name and is the default in every build, whatever features are on.
+    assert_eq!(Codec::default(), Codec::Bincode);
+    for (codec, name) in [(Codec::Bincode, "bincode"), (Codec::Postcard, "postcard")] {
+        assert_eq!(codec.name(), name);
+        assert_eq!(Codec::from_name(name), Some(codec));
     }
-    #[cfg(not(feature = "bincode"))]
-    {
-        assert_eq!(Codec::from_name("bincode"), None);
-        assert_eq!(Codec::default(), Codec::Json);
+}
+
+/// A codec whose feature is off says which feature to enable, on every use.
+#[test]
+fn a_codec_left_out_names_its_feature() {
+    for (codec, on) in [
+        (Codec::Bincode, cfg!(feature = "bincode")),
+        (Codec::Postcard, cfg!(feature = "postcard")),
+    ] {
+        if on {
+            assert_eq!(codec.available(), Ok(()));
+            continue;
+        }
+        let unavailable = CodecError::Unavailable {
+            codec: codec.name(),
+            feature: codec.name(),
+        };
+        assert_eq!(codec.available(), Err(unavailable.clone()));
+        let mut buf = BytesMut::new();
+        assert_eq!(codec.encode(&1u8, &mut buf), Err(unavailable.clone()));
+        assert_eq!(codec.decode::<u8>(&[1]), Err(unavailable.clone()));
+        let text = unavailable.to_string();
+        assert!(
+            text.contains(&format!("`{}` feature", codec.name())),
+            "{text}"
+        );
     }
-    #[cfg(feature = "postcard")]
-    assert_eq!(Codec::Postcard.name(), "postcard");
-    #[cfg(not(feature = "postcard"))]
-    assert_eq!(Codec::from_name("postcard"), None);
+    assert_eq!(Codec::Json.available(), Ok(()));
 }

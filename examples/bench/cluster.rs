@@ -56,7 +56,7 @@ pub async fn leader(port: u16) -> ExitCode {
         };
         emit(&answer);
     }
-    let _ = client.close().await;
+    client.close().await;
     ExitCode::SUCCESS
 }
 
@@ -141,7 +141,7 @@ pub async fn follower(port: u16) -> ExitCode {
     if let Some(task) = feed {
         task.abort();
     }
-    let _ = client.close().await;
+    client.close().await;
     ExitCode::SUCCESS
 }
 

@@ -1,15 +1,18 @@
-//! `{Trait}Client`: the handle users hold. It implements the trait (through its proxy) and has
-//! `create`, `is_leader`, `epoch` and `close` of its own.
+//! `{Trait}Client`: the handle users hold. It implements the trait, each method one call into
+//! `__private` with the method's own `MethodSpec`, and has `create`, `is_leader`, `epoch` and `close`
+//! of its own.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Literal, Span, TokenStream};
 use quote::quote;
 use syn::Ident;
 
 use super::Generator;
+use crate::attr::Kind;
+use crate::model::Method;
 
 impl Generator<'_> {
     pub(super) fn client_struct(&self) -> TokenStream {
-        let (vis, client, proxy) = (&self.model.vis, &self.client, &self.proxy);
+        let (vis, client, private) = (&self.model.vis, &self.client, &self.private);
         let doc = format!(
             "The handle to a cluster-shared [`{trait_}`]: the same API whether this process is the \
              leader (which owns the real client) or a follower (whose calls go to the leader over \
@@ -20,13 +23,13 @@ impl Generator<'_> {
             #[doc = #doc]
             #[derive(::core::clone::Clone, ::core::fmt::Debug)]
             #vis struct #client {
-                proxy: #proxy,
+                handle: #private::Handle,
             }
         }
     }
 
     pub(super) fn client_inherent(&self) -> TokenStream {
-        let (client, krate) = (&self.client, &self.krate);
+        let client = &self.client;
         let (schema, create) = (self.schema_const(), self.client_create());
         quote! {
             impl #client {
@@ -37,33 +40,29 @@ impl Generator<'_> {
                 /// Whether this process holds the real client now (it may become leader later, after
                 /// a failover).
                 pub fn is_leader(&self) -> bool {
-                    self.proxy.handle.is_leader()
+                    self.handle.is_leader()
                 }
 
                 /// The current leadership term: it grows at every failover.
                 pub fn epoch(&self) -> u64 {
-                    self.proxy.handle.epoch()
+                    self.handle.epoch()
                 }
 
                 /// Leaves the cluster: a leader closes its real client and hands over, a follower
-                /// disconnects. Calls made afterwards fail with `Error::Closed`.
-                ///
-                /// # Errors
-                ///
-                /// If the handle could not shut down cleanly.
-                pub async fn close(&self) -> ::core::result::Result<(), #krate::Error> {
-                    self.proxy.handle.close().await
+                /// disconnects. Calls made afterwards fail with `Error::Closed`; closing twice is
+                /// harmless.
+                pub async fn close(&self) {
+                    self.handle.close().await
                 }
             }
         }
     }
 
     fn client_create(&self) -> TokenStream {
-        let (private, krate, client, proxy, serve, trait_ident) = (
+        let (private, krate, client, serve, trait_ident) = (
             &self.private,
             &self.krate,
             &self.client,
-            &self.proxy,
             &self.serve,
             self.trait_ident,
         );
@@ -96,7 +95,7 @@ impl Generator<'_> {
                     async move { fut.await.map(#serve) }
                 })
                 .await
-                .map(|handle| #client { proxy: #proxy { handle } })
+                .map(|handle| #client { handle })
             }
         }
     }
@@ -112,19 +111,51 @@ impl Generator<'_> {
     }
 
     pub(super) fn client_impl(&self) -> TokenStream {
-        let (trait_ident, client, proxy) = (self.trait_ident, &self.client, &self.proxy);
-        let methods = self.model.methods.iter().map(|method| {
-            let cfgs = method.cfgs();
-            let signature = method.signature();
-            let ident = &method.ident;
-            let args = method.arg_idents();
-            quote!(#(#cfgs)* #signature { <#proxy as #trait_ident>::#ident(&self.proxy, #(#args),*) })
-        });
+        let (trait_ident, client) = (self.trait_ident, &self.client);
+        let methods = self
+            .model
+            .methods
+            .iter()
+            .enumerate()
+            .map(|(position, method)| {
+                let cfgs = method.cfgs();
+                let signature = method.signature();
+                let body = self.client_body(position, method);
+                quote!(#(#cfgs)* #signature { #body })
+            });
         quote! {
-            #[allow(deprecated)]
             impl #trait_ident for #client {
                 #(#methods)*
             }
         }
+    }
+
+    /// One call into `__private`, with the method's entry of `SCHEMA`.
+    fn client_body(&self, position: usize, method: &Method) -> TokenStream {
+        let private = &self.private;
+        let spec = self.spec_ref(position);
+        let args = method.arg_idents();
+        let args = quote!((#(#args,)*));
+        match method.kind {
+            Kind::Invoke => quote!(#private::invoke(&self.handle, #spec, #args)),
+            Kind::Oneway => quote!(#private::oneway(&self.handle, #spec, #args)),
+            Kind::Publish => quote!(#private::publish(&self.handle, #spec, #args)),
+            Kind::Subscribe => quote!(#private::subscribe(&self.handle, #spec, #args)),
+            Kind::Close => quote!(#private::close(&self.handle)),
+        }
+    }
+
+    /// `&Self::SCHEMA.methods[i]` for the method at `position` in the trait. A `#[cfg]`'d method
+    /// before it counts only where it is compiled in, as in `SCHEMA.methods`:
+    /// `[2 + ::core::cfg!(all(feature = "x")) as usize]`.
+    fn spec_ref(&self, position: usize) -> TokenStream {
+        let before = &self.model.methods[..position];
+        let fixed = before
+            .iter()
+            .filter(|m| m.cfg_predicate().is_none())
+            .count();
+        let fixed = Literal::usize_unsuffixed(fixed);
+        let counted = before.iter().filter_map(Method::cfg_predicate);
+        quote!(&Self::SCHEMA.methods[#fixed #(+ ::core::cfg!(#counted) as usize)*])
     }
 }

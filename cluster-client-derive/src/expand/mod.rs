@@ -1,7 +1,6 @@
 //! The expansion: one small function per generated item, joined by `ToTokens`.
 
 mod client;
-mod proxy;
 mod schema;
 mod serve;
 mod trait_def;
@@ -27,7 +26,6 @@ pub(crate) struct Generator<'a> {
     krate: TokenStream,
     trait_ident: &'a Ident,
     client: Ident,
-    proxy: Ident,
     serve: Ident,
     /// The type parameter of `Serve{Trait}<T>`: `T`, unless the trait itself is named `T`.
     real: Ident,
@@ -43,7 +41,6 @@ impl<'a> Generator<'a> {
             krate,
             trait_ident: &model.ident,
             client: model.generated_ident("", "Client"),
-            proxy: model.generated_ident("", "Proxy"),
             serve: model.generated_ident("Serve", ""),
             real: Ident::new(real, Span::call_site()),
         }
@@ -57,8 +54,6 @@ impl ToTokens for Generator<'_> {
             self.wire_assertions(),
             self.serve_struct(),
             self.serve_impl(),
-            self.proxy_struct(),
-            self.proxy_impl(),
             self.client_struct(),
             self.client_inherent(),
             self.client_impl(),

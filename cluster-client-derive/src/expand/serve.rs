@@ -165,22 +165,13 @@ impl Generator<'_> {
         };
         let call = self.real_call(method);
         let close = quote!(#signature { ::std::boxed::Box::pin(async move { #call.await }) });
-        let predicates: Vec<TokenStream> = method
-            .cfgs()
-            .filter_map(|attr| {
-                attr.meta
-                    .require_list()
-                    .ok()
-                    .map(|list| list.tokens.clone())
-            })
-            .collect();
-        if predicates.is_empty() {
+        let Some(predicate) = method.cfg_predicate() else {
             return close;
-        }
+        };
         quote! {
-            #[cfg(all(#(#predicates),*))]
+            #[cfg(#predicate)]
             #close
-            #[cfg(not(all(#(#predicates),*)))]
+            #[cfg(not(#predicate))]
             #nothing
         }
     }

@@ -70,6 +70,20 @@ impl Method {
         self.attrs.iter().filter(|attr| attr.path().is_ident("cfg"))
     }
 
+    /// `all(p, q)` for `#[cfg(p)] #[cfg(q)]`: where the method is compiled in. `None` when it always is.
+    pub(crate) fn cfg_predicate(&self) -> Option<TokenStream> {
+        let predicates: Vec<TokenStream> = self
+            .cfgs()
+            .filter_map(|attr| {
+                attr.meta
+                    .require_list()
+                    .ok()
+                    .map(|list| list.tokens.clone())
+            })
+            .collect();
+        (!predicates.is_empty()).then(|| quote!(all(#(#predicates),*)))
+    }
+
     /// The argument names.
     pub(crate) fn arg_idents(&self) -> impl Iterator<Item = &Ident> {
         self.args.iter().map(|arg| &arg.ident)
@@ -133,7 +147,7 @@ impl Model {
         })
     }
 
-    /// `{Trait}Client`, `{Trait}Proxy`, `Serve{Trait}`.
+    /// `{Trait}Client`, `Serve{Trait}`.
     pub(crate) fn generated_ident(&self, prefix: &str, suffix: &str) -> Ident {
         Ident::new(
             &format!("{prefix}{}{suffix}", self.ident.unraw()),
@@ -182,7 +196,7 @@ fn check_trait(item: &ItemTrait, errors: &mut Errors) {
     if !item.supertraits.is_empty() {
         errors.push(syn::Error::new_spanned(
             &item.supertraits,
-            "remove the supertraits: the generated proxy implements only this trait (`Serve{Trait}` \
+            "remove the supertraits: the generated client implements only this trait (`Serve{Trait}` \
              already requires `Send + Sync + 'static` of the real client)",
         ));
     }

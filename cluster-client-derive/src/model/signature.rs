@@ -82,7 +82,7 @@ pub(super) fn check_receiver(sig: &Signature, errors: &mut Errors) {
         ReceiverKind::Value => {
             "take `&self`: a method cannot consume the client, which every caller shares"
         }
-        _ => "write `&self`: the generated client and proxy implement every method on `&self`",
+        _ => "write `&self`: the generated client implements every method on `&self`",
     };
     errors.push(syn::Error::new_spanned(receiver, message));
 }
@@ -325,7 +325,7 @@ fn check_path_type(path: &syn::TypePath, role: &str, errors: &mut Errors) {
         if segment.ident == "Self" {
             errors.push(syn::Error::new_spanned(
                 &segment.ident,
-                "`Self` is the real client in one process and a proxy in another: name the type you mean",
+                "`Self` is the real client in one process and the generated client in another: name the type you mean",
             ));
         }
         let PathArguments::AngleBracketed(args) = &segment.arguments else {

@@ -135,14 +135,13 @@ fn generates_every_item() {
         "\"report\" => :: cluster_client :: __private :: serve_oneway",
         "\"register\" => :: cluster_client :: __private :: serve_oneway",
         "\"watch\" => :: cluster_client :: __private :: serve_subscribe (codec , \"watch\" , app , move | (service ,) | < T as Registry > :: watch (& self . 0 , service))",
-        "pub struct RegistryProxy { handle : :: cluster_client :: __private :: Handle , }",
-        ":: cluster_client :: __private :: invoke (& self . handle , \"lookup\" , (service ,))",
-        ":: cluster_client :: __private :: invoke (& self . handle , \"snapshot\" , ())",
-        ":: cluster_client :: __private :: oneway (& self . handle , \"report\" , (stats ,))",
-        ":: cluster_client :: __private :: publish (& self . handle , \"register\" , (me ,))",
-        ":: cluster_client :: __private :: subscribe (& self . handle , \"watch\" , (service ,))",
+        "pub struct RegistryClient { handle : :: cluster_client :: __private :: Handle , }",
+        ":: cluster_client :: __private :: invoke (& self . handle , & Self :: SCHEMA . methods [0] , (service ,))",
+        ":: cluster_client :: __private :: invoke (& self . handle , & Self :: SCHEMA . methods [1] , ())",
+        ":: cluster_client :: __private :: oneway (& self . handle , & Self :: SCHEMA . methods [4] , (stats ,))",
+        ":: cluster_client :: __private :: subscribe (& self . handle , & Self :: SCHEMA . methods [5] , (service ,))",
+        ":: cluster_client :: __private :: publish (& self . handle , & Self :: SCHEMA . methods [7] , (me ,))",
         ":: cluster_client :: __private :: close (& self . handle)",
-        "pub struct RegistryClient { proxy : RegistryProxy , }",
         "pub const SCHEMA : & 'static :: cluster_client :: __private :: Schema",
         "name : \"Registry\"",
         "timeout_ms : :: core :: option :: Option :: Some (10000u32)",
@@ -150,7 +149,8 @@ fn generates_every_item() {
         "pub async fn create < F , Fut , R , E >",
         "pub fn is_leader (& self) -> bool",
         "pub fn epoch (& self) -> u64",
-        "pub async fn close (& self) -> :: core :: result :: Result < () , :: cluster_client :: Error >",
+        "pub async fn close (& self) { self . handle . close () . await }",
+        ". map (| handle | RegistryClient { handle })",
         "impl Registry for RegistryClient",
         ":: cluster_client :: __private :: assert_wire :: < Vec < Endpoint > > ()",
         ":: cluster_client :: __private :: assert_error :: < RegistryError > ()",
@@ -158,7 +158,7 @@ fn generates_every_item() {
         assert!(tokens.contains(needle), "missing `{needle}` in\n{tokens}");
     }
     // Tags are stripped everywhere; the cfg of `close` is copied to the trait, the schema entry, the
-    // proxy and client methods, and the serve side's two `close` variants.
+    // client method, and the serve side's two `close` variants.
     for tag in [
         "# [invoke",
         "# [oneway",
@@ -168,9 +168,42 @@ fn generates_every_item() {
     ] {
         assert!(!tokens.contains(tag), "{tag} left in the expansion");
     }
-    assert_eq!(tokens.matches("# [cfg (feature = \"admin\")]").count(), 4);
+    assert_eq!(tokens.matches("# [cfg (feature = \"admin\")]").count(), 3);
+    // One client type: no proxy, no forwarding, no lookup by name.
+    assert!(!tokens.contains("Proxy"), "{tokens}");
+    assert!(!tokens.contains("\"lookup\" , (service ,)"), "{tokens}");
     assert!(tokens.contains("# [cfg (all (feature = \"admin\"))]"));
     assert!(tokens.contains("# [cfg (not (all (feature = \"admin\")))]"));
+}
+
+#[test]
+fn client_methods_pass_their_schema_entry_counting_cfgd_methods_before_them() {
+    let item: ItemTrait = parse_quote! {
+        trait Feed {
+            #[cfg(feature = "a")]
+            async fn first(&self) -> Result<u32, E>;
+            async fn second(&self) -> Result<u32, E>;
+            #[cfg(all(unix, feature = "b"))]
+            #[cfg(test)]
+            #[subscribe]
+            fn third(&self) -> Subscription<u32>;
+            #[oneway]
+            async fn fourth(&self, n: u32);
+        }
+    };
+    let tokens = expand(TokenStream::new(), item.into_token_stream())
+        .expect("valid")
+        .to_string();
+    let a = ":: core :: cfg ! (all (feature = \"a\")) as usize";
+    let b = ":: core :: cfg ! (all (all (unix , feature = \"b\") , test)) as usize";
+    for needle in [
+        "invoke (& self . handle , & Self :: SCHEMA . methods [0] , ())".to_owned(),
+        format!("invoke (& self . handle , & Self :: SCHEMA . methods [0 + {a}] , ())"),
+        format!("subscribe (& self . handle , & Self :: SCHEMA . methods [1 + {a}] , ())"),
+        format!("oneway (& self . handle , & Self :: SCHEMA . methods [1 + {a} + {b}] , (n ,))"),
+    ] {
+        assert!(tokens.contains(&needle), "missing `{needle}` in\n{tokens}");
+    }
 }
 
 #[test]

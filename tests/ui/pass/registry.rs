@@ -106,7 +106,8 @@ async fn usage() -> Result<(), cluster_client::Error> {
     // A method future is `Send + 'static` once it owns the client: it can be spawned.
     let clone = registry.clone();
     tokio::spawn(async move { clone.snapshot().await.is_ok() });
-    registry.close().await
+    registry.close().await;
+    Ok(())
 }
 
 fn main() {
