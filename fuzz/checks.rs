@@ -1,6 +1,6 @@
 // The bodies of the fuzz targets, as plain functions of the input bytes. One copy serves both the
 // cargo-fuzz targets (`fuzz/fuzz_targets/*.rs`, on nightly) and the corpus replay that CI runs on
-// stable (`cluster-client/tests/fuzz_corpus.rs`): each `include!`s this file inside a `mod checks`.
+// stable (`tests/fuzz_corpus.rs`): each `include!`s this file inside a `mod checks`.
 // A check panics when a property fails; decoding itself must never panic.
 
 use bytes::{Bytes, BytesMut};

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Writes the hand-picked seeds of fuzz/corpus/: the 16 frames captured from the Node package
-(shared/reference/vectors) and a few hand-made inputs. Run from anywhere; the fuzzer adds its own
+(cluster-client/tests/data/node-vectors) and a few hand-made inputs. Run from anywhere; the fuzzer adds its own
 inputs beside these (named by hash)."""
 import glob, json, os, struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-VECTORS = os.path.join(HERE, "..", "..", "shared", "reference", "vectors")
+VECTORS = os.path.join(HERE, "..", "cluster-client", "tests", "data", "node-vectors")
 CORPUS = os.path.join(HERE, "corpus")
 
 

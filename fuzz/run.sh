@@ -11,7 +11,7 @@
 # cargo-fuzz or any of these it prints "skipped: needs nightly" and exits 0. A crash exits non-zero;
 # the input is in fuzz/artifacts/<target>/. A single allocation over 64 MiB is a crash too: no input
 # of these targets is that large, so such an allocation trusts a length the input only claims. CI does not fuzz: it replays the corpus on stable
-# (cluster-client/tests/fuzz_corpus.rs).
+# (tests/fuzz_corpus.rs).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")"

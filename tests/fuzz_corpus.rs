@@ -7,10 +7,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 mod checks {
-    include!("../../fuzz/checks.rs");
+    include!("../fuzz/checks.rs");
 }
 
-const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/corpus");
+const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus");
 
 /// Every file of `fuzz/corpus/<target>/`; fails when the folder is missing or empty.
 fn corpus(target: &str) -> Vec<PathBuf> {
@@ -69,7 +69,6 @@ fn args_framing_corpus() {
     replay("args_framing", checks::args_framing);
 }
 
-#[cfg(feature = "bincode")]
 #[test]
 fn app_bincode_corpus() {
     replay("app_bincode", |data| {
@@ -84,7 +83,6 @@ fn app_json_corpus() {
     });
 }
 
-#[cfg(feature = "postcard")]
 #[test]
 fn app_postcard_corpus() {
     replay("app_postcard", |data| {

@@ -1,4 +1,4 @@
-//! The 16 packets captured from the Node package (`shared/reference/vectors/`): each decodes to the
+//! The 16 packets captured from the Node package (`tests/data/node-vectors/`): each decodes to the
 //! recorded fields, its invoke arguments split as recorded, and it re-encodes to the same bytes.
 
 use std::fs;
@@ -12,10 +12,7 @@ use cluster_client::protocol::{
 use serde_json::Value;
 use tokio_util::codec::Decoder;
 
-const VECTORS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/reference/vectors"
-);
+const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/node-vectors");
 
 /// Files in the folder that are not frames.
 const NOT_FRAMES: [&str; 3] = ["README.md", "index.json", "transcode_cases.json"];
@@ -24,8 +21,7 @@ fn frame_files() -> Vec<PathBuf> {
     let dir = Path::new(VECTORS);
     let entries = fs::read_dir(dir).unwrap_or_else(|e| {
         panic!(
-            "the wire vectors are missing: cannot read {} ({e}); the `shared/` folder must sit two \
-             levels above cluster-client/ (beside the workspace)",
+            "the wire vectors are missing: cannot read {} ({e})",
             dir.display()
         )
     });
