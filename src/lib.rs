@@ -9,3 +9,8 @@
 pub mod api;
 pub mod manual;
 pub mod registry;
+
+/// The repository README's example, compiled and run as a doctest of this package.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
