@@ -105,19 +105,7 @@ impl Handle {
         factory: Factory,
     ) -> Result<Handle, Error> {
         options.codec.available()?;
-        let channel = options.channel(schema.name).to_owned();
-        let inner = Arc::new(Inner {
-            options,
-            schema,
-            channel,
-            factory,
-            state: watch::Sender::new(State::Electing),
-            subs: Mutex::default(),
-            next_sub: AtomicU64::new(1),
-            publishes: Mutex::default(),
-            epoch: AtomicU64::new(0),
-            shutdown: CancellationToken::new(),
-        });
+        let inner = Inner::new(options, schema, factory);
         let (first, term) = if inner.options.single_mode {
             let leader = election::single(&inner.ballot(true)).await?;
             (State::Leader(leader), None)
@@ -257,11 +245,6 @@ impl Handle {
             mailbox: Arc::clone(&mailbox),
             timer: None,
         };
-        let state = self.inner.state.borrow().clone();
-        attach(&state, id, &entry);
-        if matches!(state, State::Closed) {
-            mailbox.close(Some(Error::Closed));
-        }
         entry.timer = options.subscribe_timeout.map(|timeout| {
             let mailbox = Arc::downgrade(&mailbox);
             let timer = tokio::spawn(async move {
@@ -275,7 +258,20 @@ impl Handle {
             });
             timer.abort_handle()
         });
-        self.inner.subs().insert(id, entry);
+        {
+            // Under the lock that `set_state` holds while it publishes a new state and attaches
+            // every registered subscription: this one is attached to each state exactly once,
+            // here or there, even when an election ends meanwhile.
+            let mut subs = self.inner.subs();
+            let state = self.inner.state.borrow().clone();
+            #[cfg(test)]
+            tests::after_state_read();
+            attach(&state, id, &entry);
+            if matches!(state, State::Closed) {
+                mailbox.close(Some(Error::Closed));
+            }
+            subs.insert(id, entry);
+        }
         let guard = SubscriptionGuard {
             inner: Arc::downgrade(&self.inner),
             id,
@@ -293,6 +289,23 @@ impl Handle {
 }
 
 impl Inner {
+    /// A membership that has not yet run its first election.
+    fn new(options: Options, schema: &'static Schema, factory: Factory) -> Arc<Inner> {
+        let channel = options.channel(schema.name).to_owned();
+        Arc::new(Inner {
+            options,
+            schema,
+            channel,
+            factory,
+            state: watch::Sender::new(State::Electing),
+            subs: Mutex::default(),
+            next_sub: AtomicU64::new(1),
+            publishes: Mutex::default(),
+            epoch: AtomicU64::new(0),
+            shutdown: CancellationToken::new(),
+        })
+    }
+
     fn ballot(&self, first: bool) -> Ballot<'_> {
         Ballot {
             options: &self.options,
@@ -342,13 +355,17 @@ impl Inner {
     /// Publishes a new state and then its `term` (so that whoever sees the new term sees the role
     /// too), then attaches every live subscription and replays every publish there.
     fn set_state(self: &Arc<Self>, state: State, term: Option<u64>) {
+        // The lock is held from the publication to the last attach, so a concurrent `subscribe`
+        // either sees the old state and is attached here, or sees this one and attaches itself.
+        let subs = self.subs();
         self.state.send_replace(state.clone());
         if let Some(term) = term {
             self.epoch.fetch_max(term, Ordering::Release);
         }
-        for (id, entry) in self.subs().iter() {
+        for (id, entry) in subs.iter() {
             attach(&state, *id, entry);
         }
+        drop(subs);
         let publishes: Vec<_> = self
             .publishes()
             .iter()
@@ -547,3 +564,6 @@ impl Drop for SubscriptionGuard {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

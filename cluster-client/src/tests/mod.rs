@@ -2,4 +2,4 @@
 //! `tokio::io::duplex`, no sockets.
 
 mod duplex;
-mod service;
+pub(crate) mod service;
