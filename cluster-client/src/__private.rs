@@ -24,8 +24,8 @@ pub use bytes;
 pub use serde;
 
 use crate::error::Error;
+use crate::io::scratch;
 use crate::options::Options;
-use crate::scratch;
 use crate::subscription::Subscription;
 use crate::transcode::Transcode;
 
@@ -43,7 +43,7 @@ where
     E: Display,
 {
     let factory = Arc::new(factory);
-    let boxed: crate::handle::Factory = Arc::new(move || {
+    let boxed: crate::election::Factory = Arc::new(move || {
         let fut = factory();
         Box::pin(async move {
             fut.await

@@ -1,25 +1,19 @@
-//! The election: port competition on 127.0.0.1, and the per-process table of port servers so that
-//! several channels share one port.
+//! The election: port competition on 127.0.0.1. The winner claims its channel on the port server of
+//! this process (several channels share one port), builds the real client and opens the channel
+//! with its leader; a loser joins the leader as a follower.
 
-use std::collections::HashMap;
-use std::io::ErrorKind;
-use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use tokio::sync::watch;
 
 use crate::error::Error;
 use crate::follower::{FollowerConn, JoinError};
 use crate::leader::LeaderChannel;
 use crate::options::{Options, Role};
-use crate::server::{PortServer, Slot};
+use crate::server::{self, Lease};
 use crate::service::{BoxFuture, Schema, Service};
 
 /// Builds the real client; called wherever this process becomes leader.
 pub type Factory = Arc<dyn Fn() -> BoxFuture<Result<Arc<dyn Service>, String>> + Send + Sync>;
-
-/// The port servers of this process, by port.
-static PORTS: LazyLock<Mutex<HashMap<u16, Weak<PortServer>>>> = LazyLock::new(Mutex::default);
 
 /// What one election round gave this handle.
 pub(crate) enum Won {
@@ -49,26 +43,19 @@ pub(crate) struct Ballot<'a> {
     pub(crate) first: bool,
 }
 
-/// The outcome of trying to take the channel in this process.
-enum Claim {
-    /// The channel is ours to lead; the server routes its registrations to this slot.
-    Lead(Arc<PortServer>, watch::Sender<Slot>),
-    /// Someone (another process, or another handle here) leads it.
-    Taken,
-}
-
 /// One election round.
 pub(crate) async fn run(ballot: &Ballot<'_>) -> Result<Won, Lost> {
     if ballot.options.role != Role::Follower {
-        match claim(ballot).map_err(Lost::Fatal)? {
-            Claim::Lead(server, slot) => return lead(ballot, server, slot).await,
-            Claim::Taken if ballot.options.role == Role::Leader => {
+        let claimed = server::claim(ballot.options.port, ballot.channel, ballot.options);
+        match claimed.map_err(|err| Lost::Fatal(err.into()))? {
+            Some(lease) => return lead(ballot, lease).await,
+            None if ballot.options.role == Role::Leader => {
                 return Err(Lost::Fatal(Error::PortTaken {
                     port: ballot.options.port,
                     channel: ballot.channel.to_owned(),
                 }));
             }
-            Claim::Taken => {}
+            None => {}
         }
     }
     follow(ballot).await
@@ -86,40 +73,9 @@ pub(crate) async fn single(ballot: &Ballot<'_>) -> Result<Arc<LeaderChannel>, Er
     ))
 }
 
-/// Takes the channel on a port server of this process, binding the port if this process has none.
-fn claim(ballot: &Ballot<'_>) -> Result<Claim, Error> {
-    let port = ballot.options.port;
-    let mut ports = PORTS.lock().unwrap_or_else(PoisonError::into_inner);
-    let server = match ports
-        .get(&port)
-        .and_then(Weak::upgrade)
-        .filter(|s| !s.is_stopped())
-    {
-        Some(server) => server,
-        None => match std::net::TcpListener::bind(("127.0.0.1", port)) {
-            Ok(listener) => {
-                listener.set_nonblocking(true)?;
-                let listener = tokio::net::TcpListener::from_std(listener)?;
-                let server = PortServer::start(listener, port, ballot.options);
-                ports.insert(port, Arc::downgrade(&server));
-                server
-            }
-            Err(err) if err.kind() == ErrorKind::AddrInUse => return Ok(Claim::Taken),
-            Err(err) => return Err(err.into()),
-        },
-    };
-    Ok(match server.add_channel(ballot.channel) {
-        Some(slot) => Claim::Lead(server, slot),
-        None => Claim::Taken,
-    })
-}
-
-/// Builds the real client after winning, then opens the channel to followers.
-async fn lead(
-    ballot: &Ballot<'_>,
-    server: Arc<PortServer>,
-    slot: watch::Sender<Slot>,
-) -> Result<Won, Lost> {
+/// Builds the real client after winning, then opens the channel to followers: the port server hands
+/// their connections to the new leader, which keeps the lease to give the channel up when it stops.
+async fn lead(ballot: &Ballot<'_>, lease: Lease) -> Result<Won, Lost> {
     match build(ballot).await {
         Ok(service) => {
             let epoch = next_epoch(ballot.last_epoch);
@@ -130,8 +86,8 @@ async fn lead(
                 epoch,
                 service,
             );
-            channel.attach_server(server);
-            slot.send_replace(Slot::Ready(Arc::clone(&channel)));
+            lease.open(channel.clone());
+            channel.hold(lease);
             tracing::info!(
                 channel = ballot.channel,
                 port = ballot.options.port,
@@ -141,8 +97,7 @@ async fn lead(
             Ok(Won::Leader(channel))
         }
         Err(err) => {
-            slot.send_replace(Slot::Failed(err.to_string()));
-            release(&server, ballot.channel);
+            lease.fail(err.to_string());
             Err(Lost::Fatal(err))
         }
     }
@@ -153,19 +108,6 @@ async fn build(ballot: &Ballot<'_>) -> Result<Arc<dyn Service>, Error> {
         channel: ballot.channel.to_owned(),
         message,
     })
-}
-
-/// Gives the channel up on its port server, releasing the port when no channel is left.
-pub(crate) fn release(server: &Arc<PortServer>, channel: &str) {
-    if server.remove_channel(channel) {
-        let mut ports = PORTS.lock().unwrap_or_else(PoisonError::into_inner);
-        if ports
-            .get(&server.port())
-            .is_some_and(|s| s.ptr_eq(&Arc::downgrade(server)))
-        {
-            ports.remove(&server.port());
-        }
-    }
 }
 
 /// Joins the leader that holds the port.

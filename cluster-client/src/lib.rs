@@ -2,35 +2,51 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+// The modules in layers, bottom first: a module imports only from the layers before its own.
+
+// Layer 0: the wire and the codecs.
 pub mod protocol;
-pub mod service;
 pub mod transcode;
 
+// Layer 1: what the layers above share: the real client's trait and schema, argument tuples, errors,
+// options.
+mod arguments;
+mod error;
+mod options;
+pub mod service;
+
+// Layer 2: plumbing: a connection's I/O, timers and scratch buffers; a subscription's item buffer.
+mod io;
+mod mailbox;
+
+// Layer 3: the port server, which hands registered sockets to whatever serves their channel; the
+// follower's connection to a leader.
+mod follower;
+mod server;
+
+// Layer 4: the leader of a channel, which serves the connections the port server hands it.
+mod leader;
+
+// Layer 5: the election, which opens a leader's channel on the port server, or joins a leader.
+mod election;
+
+// Layer 6: the user's stream of items, which unsubscribes through a hook its owner gives it.
+mod subscription;
+
+// Layer 7: the user's membership in a channel, across roles and failovers.
+mod handle;
+
+// Layer 8: what generated code calls.
 #[doc(hidden)]
 pub mod __private;
-mod arguments;
-mod clock;
-mod election;
-mod error;
-mod follower;
-mod handle;
-mod ids;
-mod leader;
-mod mailbox;
-mod options;
-mod scratch;
-mod server;
-mod signal;
-mod subscription;
-mod transport;
 
 #[cfg(test)]
 mod tests;
-mod writer;
 
 pub use cluster_client_derive::cluster_client;
+pub use election::Factory;
 pub use error::Error;
-pub use handle::{Factory, Handle};
+pub use handle::Handle;
 pub use options::{DEFAULT_PORT, Options, PORT_ENV, Role, SINGLE_MODE_ENV, SlowConsumer};
 pub use subscription::Subscription;
 pub use transcode::Codec;

@@ -1,8 +1,12 @@
-//! The port server: accepts sockets on the leader's port and routes each by its `register_channel`
-//! to that channel's leader in this process.
+//! The port server: this process's table of the ports it listens on, and on each port the acceptor
+//! that routes every socket by its `register_channel` to that channel's leader in this process.
+//!
+//! The server does not know what a leader is: a channel is opened with anything that can [`Serve`]
+//! a registered connection (the election opens it with the leader it built).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::io::ErrorKind;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,19 +16,142 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::leader::{LeaderChannel, Registration};
+use crate::io::transport::{self, FrameReader, WriteHalf};
+use crate::io::writer;
 use crate::options::Options;
-use crate::protocol::{ConnObject, FrameCodec, Packet};
-use crate::transport::{self, WriteHalf};
-use crate::writer;
+use crate::protocol::{ConnObject, FrameCodec, Kind, Packet};
+
+/// Takes over the connections registered on one channel: the channel's leader.
+pub(crate) trait Serve: Send + Sync {
+    /// Serves a connection whose first packet, `registration`, asked for this channel; the rest of
+    /// the connection is `reader` and `writer`.
+    fn serve(self: Arc<Self>, reader: FrameReader, writer: WriteHalf, registration: Registration);
+}
+
+/// What a follower said in its `register_channel`.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    /// The request's id, reused by the answer.
+    pub(crate) id: i64,
+    /// The request's timeout, copied into the answer.
+    pub(crate) timeout: i32,
+    /// The follower's schema fingerprint.
+    pub(crate) fingerprint: Option<String>,
+    /// The follower's codec name.
+    pub(crate) codec: Option<String>,
+    /// The follower's process id.
+    pub(crate) pid: Option<u32>,
+    /// Holds one place under the port's connection cap while the connection lives.
+    pub(crate) _permit: OwnedSemaphorePermit,
+}
+
+impl Registration {
+    /// Reads a connection's first packet: the channel asked for and the registration, or `None` if it
+    /// is not a `register_channel` request.
+    pub(crate) fn from_packet(
+        packet: Packet,
+        permit: OwnedSemaphorePermit,
+    ) -> Option<(String, Registration)> {
+        let (
+            Kind::Request,
+            ConnObject::RegisterChannel {
+                channel_name,
+                fingerprint,
+                codec,
+                pid,
+            },
+        ) = (packet.kind, packet.conn)
+        else {
+            return None;
+        };
+        let registration = Registration {
+            id: packet.id,
+            timeout: packet.timeout,
+            fingerprint,
+            codec,
+            pid,
+            _permit: permit,
+        };
+        Some((channel_name, registration))
+    }
+}
+
+/// The port servers of this process, by port.
+static PORTS: LazyLock<Mutex<HashMap<u16, Weak<PortServer>>>> = LazyLock::new(Mutex::default);
+
+/// A channel reserved for a leader of this process on a port server: registrations wait until it
+/// is [opened](Self::open) or [failed](Self::fail); [`release`](Self::release) gives it up.
+pub(crate) struct Lease {
+    server: Arc<PortServer>,
+    channel: String,
+    slot: watch::Sender<Slot>,
+}
+
+/// Takes `channel` on this process's server of `port`, binding the port if this process has none
+/// (with the limits of `options`); `None` if someone leads it already: another process holds the
+/// port, or another handle of this process has the channel.
+pub(crate) fn claim(port: u16, channel: &str, options: &Options) -> std::io::Result<Option<Lease>> {
+    let mut ports = PORTS.lock().unwrap_or_else(PoisonError::into_inner);
+    let server = match ports
+        .get(&port)
+        .and_then(Weak::upgrade)
+        .filter(|s| !s.is_stopped())
+    {
+        Some(server) => server,
+        None => match std::net::TcpListener::bind(("127.0.0.1", port)) {
+            Ok(listener) => {
+                listener.set_nonblocking(true)?;
+                let listener = TcpListener::from_std(listener)?;
+                let server = PortServer::start(listener, port, options);
+                ports.insert(port, Arc::downgrade(&server));
+                server
+            }
+            Err(err) if err.kind() == ErrorKind::AddrInUse => return Ok(None),
+            Err(err) => return Err(err),
+        },
+    };
+    Ok(server.add_channel(channel).map(|slot| Lease {
+        server,
+        channel: channel.to_owned(),
+        slot,
+    }))
+}
+
+impl Lease {
+    /// Opens the channel: registrations go to `leader` from now on.
+    pub(crate) fn open(&self, leader: Arc<dyn Serve>) {
+        self.slot.send_replace(Slot::Ready(leader));
+    }
+
+    /// The channel's leader could not start: registrations are refused with `message`, and the
+    /// channel is given up.
+    pub(crate) fn fail(self, message: String) {
+        self.slot.send_replace(Slot::Failed(message));
+        self.release();
+    }
+
+    /// Gives the channel up, releasing the port when no channel is left on it.
+    pub(crate) fn release(&self) {
+        let server = &self.server;
+        if server.remove_channel(&self.channel) {
+            let mut ports = PORTS.lock().unwrap_or_else(PoisonError::into_inner);
+            if ports
+                .get(&server.port)
+                .is_some_and(|s| s.ptr_eq(&Arc::downgrade(server)))
+            {
+                ports.remove(&server.port);
+            }
+        }
+    }
+}
 
 /// The state of one channel on the port.
 #[derive(Clone)]
-pub(crate) enum Slot {
+enum Slot {
     /// Its real client is being built; registrations wait.
     Starting,
     /// Serving.
-    Ready(Arc<LeaderChannel>),
+    Ready(Arc<dyn Serve>),
     /// Its real client failed to start; registrations are refused with this message.
     Failed(String),
 }
@@ -40,7 +167,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 const REGISTER_MAX_FRAME: usize = 64 * 1024;
 
 /// One listening port and the channels this process leads on it.
-pub(crate) struct PortServer {
+struct PortServer {
     port: u16,
     channels: Mutex<HashMap<String, watch::Sender<Slot>>>,
     stop: CancellationToken,
@@ -59,7 +186,7 @@ struct Limits {
 
 impl PortServer {
     /// Starts serving `listener`; the limits come from the options of the first channel.
-    pub(crate) fn start(listener: TcpListener, port: u16, options: &Options) -> Arc<Self> {
+    fn start(listener: TcpListener, port: u16, options: &Options) -> Arc<Self> {
         let server = Arc::new(PortServer {
             port,
             channels: Mutex::default(),
@@ -81,7 +208,7 @@ impl PortServer {
     }
 
     /// Reserves `channel` for a leader of this process; `None` if one already has it.
-    pub(crate) fn add_channel(&self, channel: &str) -> Option<watch::Sender<Slot>> {
+    fn add_channel(&self, channel: &str) -> Option<watch::Sender<Slot>> {
         let mut channels = self.channels();
         if channels.contains_key(channel) {
             return None;
@@ -92,7 +219,7 @@ impl PortServer {
     }
 
     /// Removes `channel`; returns whether no channel is left (the port is then released).
-    pub(crate) fn remove_channel(&self, channel: &str) -> bool {
+    fn remove_channel(&self, channel: &str) -> bool {
         let mut channels = self.channels();
         channels.remove(channel);
         let empty = channels.is_empty();
@@ -102,13 +229,8 @@ impl PortServer {
         empty
     }
 
-    /// The port.
-    pub(crate) fn port(&self) -> u16 {
-        self.port
-    }
-
     /// Whether the server stopped listening.
-    pub(crate) fn is_stopped(&self) -> bool {
+    fn is_stopped(&self) -> bool {
         self.stop.is_cancelled()
     }
 
@@ -197,7 +319,7 @@ impl PortServer {
             ready = slot.wait_for(|s| !matches!(s, Slot::Starting)) => ready.map(|s| s.clone()),
         };
         match ready {
-            Ok(Slot::Ready(channel)) => channel.serve(reader, write, registration),
+            Ok(Slot::Ready(leader)) => leader.serve(reader, write, registration),
             Ok(Slot::Failed(message)) => {
                 refuse(&mut write, &registration, "factory_failed", message).await
             }

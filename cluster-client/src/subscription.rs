@@ -10,7 +10,6 @@ use futures::stream::{BoxStream, Stream, StreamExt};
 use serde::de::DeserializeOwned;
 
 use crate::error::Error;
-use crate::handle::SubscriptionGuard;
 use crate::mailbox::Mailbox;
 use crate::transcode::{Codec, Transcode};
 
@@ -44,12 +43,23 @@ enum Inner<T> {
         mailbox: Arc<Mailbox>,
         codec: Codec,
         /// Unsubscribes when dropped.
-        _guard: SubscriptionGuard,
+        _unsubscribe: Unsubscribe,
         /// Set when an item failed to decode.
         failure: Option<Error>,
         _item: PhantomData<fn() -> T>,
     },
     Failed(Error),
+}
+
+/// The owner's unsubscribe hook, run when the [`Subscription`] holding it is dropped.
+struct Unsubscribe(Option<Box<dyn FnOnce() + Send>>);
+
+impl Drop for Unsubscribe {
+    fn drop(&mut self) {
+        if let Some(unsubscribe) = self.0.take() {
+            unsubscribe();
+        }
+    }
 }
 
 impl<T> Subscription<T> {
@@ -67,12 +77,18 @@ impl<T> Subscription<T> {
         }
     }
 
-    pub(crate) fn remote(mailbox: Arc<Mailbox>, codec: Codec, guard: SubscriptionGuard) -> Self {
+    /// A subscription of a cluster handle: its items arrive in `mailbox`, encoded with `codec`;
+    /// `unsubscribe` runs once, when the subscription is dropped.
+    pub(crate) fn remote(
+        mailbox: Arc<Mailbox>,
+        codec: Codec,
+        unsubscribe: impl FnOnce() + Send + 'static,
+    ) -> Self {
         Subscription {
             inner: Inner::Remote {
                 mailbox,
                 codec,
-                _guard: guard,
+                _unsubscribe: Unsubscribe(Some(Box::new(unsubscribe))),
                 failure: None,
                 _item: PhantomData,
             },

@@ -267,6 +267,9 @@ pub enum Codec {
 }
 
 impl Codec {
+    /// Every codec, whether compiled in or not (see [`Codec::available`]).
+    pub const ALL: [Codec; 3] = [Codec::Bincode, Codec::Json, Codec::Postcard];
+
     /// The codec of the given name (see [`Transcode::name`]).
     pub fn from_name(name: &str) -> Option<Self> {
         match name {

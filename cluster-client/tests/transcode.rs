@@ -31,14 +31,11 @@ enum Shape {
     Tagged(String, Option<bool>),
 }
 
-fn all_codecs() -> Vec<Codec> {
-    vec![
-        #[cfg(feature = "bincode")]
-        Codec::Bincode,
-        Codec::Json,
-        #[cfg(feature = "postcard")]
-        Codec::Postcard,
-    ]
+/// The codecs compiled in.
+fn all_codecs() -> impl Iterator<Item = Codec> {
+    Codec::ALL
+        .into_iter()
+        .filter(|codec| codec.available().is_ok())
 }
 
 fn sample() -> Record {

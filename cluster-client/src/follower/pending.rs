@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use tokio::time::Instant;
 
-use crate::ids::IdGen;
+use crate::protocol::ids::IdGen;
 
 /// Locks the calls are spread over.
 const SHARDS: usize = 8;

@@ -12,14 +12,14 @@ use tokio::task::JoinHandle;
 
 use super::FollowerConn;
 use crate::error::Error;
-use crate::ids::ID_LIMIT;
+use crate::io::transport::{self, PacketReader, WriteHalf};
+use crate::io::writer;
 use crate::mailbox::Mailbox;
 use crate::options::Options;
 use crate::options::SlowConsumer;
+use crate::protocol::ids::ID_LIMIT;
 use crate::protocol::{ConnObject, HEADER_LEN, Header, Kind, Packet};
 use crate::service::{MethodKind, MethodSpec, Reply, Schema};
-use crate::transport::{self, PacketReader, WriteHalf};
-use crate::writer;
 
 static SCHEMA: Schema = Schema {
     name: "Ids",

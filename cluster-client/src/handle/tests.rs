@@ -9,6 +9,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use futures::StreamExt;
 
+use super::role::Role;
 use super::{Handle, Inner, State};
 use crate::arguments::EncodeArgs;
 use crate::election::Factory;
@@ -59,7 +60,7 @@ async fn a_subscribe_racing_the_end_of_an_election_is_attached() {
             // fix that holds a lock here makes it wait for the subscribe instead: then it goes on).
             std::thread::spawn(move || {
                 let _entered = runtime.enter();
-                inner.set_state(State::Leader(leader), Some(1));
+                inner.set_state(State::Role(Role::Leader(leader)), Some(1));
                 let _ = done.send(());
             });
             let _ = finished.recv_timeout(Duration::from_millis(300));

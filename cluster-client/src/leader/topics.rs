@@ -12,13 +12,14 @@ use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
-use crate::ids::IdGen;
+use crate::io::writer::{self, Outbox, SendFailure};
 use crate::mailbox::Mailbox;
+use crate::protocol::ids::IdGen;
 use crate::protocol::{ConnObject, Packet};
 use crate::service::{ItemStream, MethodSpec};
-use crate::writer::{self, Outbox, SendFailure};
 
-/// Identifies one subscription of the leader: the method and the key (`$$inner$$__` + canonical JSON).
+/// Identifies one subscription of the leader: the method and the subscription key (`$$inner$$__` +
+/// canonical JSON of the arguments, see `protocol::key`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct TopicKey {
     pub(crate) method: &'static str,

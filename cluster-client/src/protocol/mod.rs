@@ -3,7 +3,8 @@
 //! A packet is a 24-byte big-endian [`Header`], a JSON [`ConnObject`] and an application object of raw
 //! bytes. Invoke arguments inside the application object use the [`args`] framing. [`PacketCodec`] reads
 //! and writes whole packets on a byte stream and enforces `max_frame_size` before allocating.
-//! Nothing here does I/O beyond framing, and nothing in decoding panics.
+//! Request ids and subscription keys follow the original's rules too (the crate's own `ids` and `key`
+//! modules). Nothing here does I/O beyond framing, and nothing in decoding panics.
 
 pub mod args;
 mod conn;
@@ -11,6 +12,8 @@ mod error;
 mod fast;
 mod frame;
 mod header;
+pub(crate) mod ids;
+mod key;
 mod packet;
 
 pub use conn::{ConnObject, RawJson};
@@ -19,4 +22,5 @@ pub(crate) use fast::{push_text, read_invoke};
 pub use frame::{DEFAULT_MAX_FRAME_SIZE, PacketCodec};
 pub(crate) use frame::{Frame, FrameCodec};
 pub use header::{HEADER_LEN, Header, Kind, VERSION};
+pub(crate) use key::{key_args, subscription_key};
 pub use packet::Packet;

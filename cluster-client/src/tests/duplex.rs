@@ -10,14 +10,15 @@ use super::service::{SCHEMA, TestService};
 use crate::arguments::EncodeArgs;
 use crate::error::Error;
 use crate::follower::{FollowerConn, JoinError};
-use crate::leader::{LeaderChannel, Registration};
+use crate::io::transport::{self, ReadHalf, WriteHalf};
+use crate::io::writer;
+use crate::leader::LeaderChannel;
 use crate::mailbox::Mailbox;
 use crate::options::{Options, SlowConsumer};
 use crate::protocol::{ConnObject, FrameCodec, Packet, PacketCodec};
+use crate::server::{Registration, Serve};
 use crate::service::{Reply, Schema};
 use crate::transcode::{Codec, Transcode};
-use crate::transport::{self, ReadHalf, WriteHalf};
-use crate::writer;
 
 fn halves(stream: DuplexStream) -> (ReadHalf, WriteHalf) {
     let (read, write) = tokio::io::split(stream);

@@ -1,5 +1,12 @@
 //! [`Handle`]: what a generated `{Trait}Client` holds. It knows this process's role, runs the
 //! election again when the leader is lost, and replays subscriptions and publishes on the new leader.
+//!
+//! This file holds the membership's state machine ([`State`]: electing, a role, unavailable, closed)
+//! and the user's operations; [`role`] is where a call or a subscription goes for each role, and
+//! [`supervise`] runs the elections.
+
+mod role;
+mod supervise;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,30 +18,24 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::election::{self, Ballot, Lost, Won};
+use crate::election::{self, Ballot, Factory};
 use crate::error::Error;
-use crate::follower::FollowerConn;
-use crate::leader::LeaderChannel;
 use crate::mailbox::Mailbox;
 use crate::options::Options;
+use crate::protocol::subscription_key;
 use crate::service::{MethodKind, MethodSpec, Reply, Schema};
 use crate::subscription::Subscription;
 use crate::transcode::Codec;
-
-pub use crate::election::Factory;
-
-/// The prefix of every subscription key, as the original's.
-pub(crate) const KEY_PREFIX: &str = "$$inner$$__";
+use role::Role;
+use supervise::supervise;
 
 /// Where calls go right now.
 #[derive(Clone)]
 enum State {
     /// An election runs; calls wait for it within their deadline.
     Electing,
-    /// This process leads the channel.
-    Leader(Arc<LeaderChannel>),
-    /// This process follows over this connection.
-    Follower(Arc<FollowerConn>),
+    /// This process leads the channel, or follows its leader.
+    Role(Role),
     /// Election rounds keep failing; calls fail at once with this error while they are retried.
     Unavailable(Error),
     /// `close()` was called.
@@ -108,12 +109,12 @@ impl Handle {
         let inner = Inner::new(options, schema, factory);
         let (first, term) = if inner.options.single_mode {
             let leader = election::single(&inner.ballot(true)).await?;
-            (State::Leader(leader), None)
+            (Role::Leader(leader), None)
         } else {
-            let (state, term) = elected(inner.first_election().await?);
-            (state, Some(term))
+            let (role, term) = Role::elected(inner.first_election().await?);
+            (role, Some(term))
         };
-        inner.set_state(first, term);
+        inner.set_state(State::Role(first), term);
         if !inner.options.single_mode {
             tokio::spawn(supervise(Arc::downgrade(&inner)));
         }
@@ -122,7 +123,7 @@ impl Handle {
 
     /// Whether this process leads the channel now.
     pub fn is_leader(&self) -> bool {
-        matches!(*self.inner.state.borrow(), State::Leader(_))
+        matches!(&*self.inner.state.borrow(), State::Role(role) if role.is_leader())
     }
 
     /// The current leadership term (0 before the first election ends).
@@ -181,19 +182,11 @@ impl Handle {
                 Duration::from_millis(ms.into())
             });
         let deadline = Instant::now() + timeout;
-        let oneway = spec.kind != MethodKind::Invoke;
         let mut retried = false;
         loop {
             let state = self.inner.ready(deadline, spec.name, timeout).await?;
             let result = match state {
-                State::Leader(leader) => {
-                    let remaining = deadline.saturating_duration_since(Instant::now());
-                    leader.call_local(spec, argc, app.clone(), remaining).await
-                }
-                State::Follower(conn) => {
-                    conn.call_until(spec, argc, app.clone(), oneway, deadline, timeout)
-                        .await
-                }
+                State::Role(role) => role.call(spec, argc, app.clone(), deadline, timeout).await,
                 State::Unavailable(err) => Err(err),
                 State::Closed => Err(Error::Closed),
                 State::Electing => continue,
@@ -240,7 +233,7 @@ impl Handle {
         let id = self.inner.next_sub.fetch_add(1, Ordering::Relaxed);
         let mut entry = SubEntry {
             spec,
-            key: Arc::from(format!("{KEY_PREFIX}{reg}")),
+            key: Arc::from(subscription_key(&reg)),
             app,
             mailbox: Arc::clone(&mailbox),
             timer: None,
@@ -266,17 +259,16 @@ impl Handle {
             let state = self.inner.state.borrow().clone();
             #[cfg(test)]
             tests::after_state_read();
-            attach(&state, id, &entry);
-            if matches!(state, State::Closed) {
-                mailbox.close(Some(Error::Closed));
+            match &state {
+                State::Role(role) => role.subscribe(id, &entry),
+                State::Closed => mailbox.close(Some(Error::Closed)),
+                // The next role attaches it.
+                State::Electing | State::Unavailable(_) => {}
             }
             subs.insert(id, entry);
         }
-        let guard = SubscriptionGuard {
-            inner: Arc::downgrade(&self.inner),
-            id,
-        };
-        Subscription::remote(mailbox, self.codec(), guard)
+        let inner = Arc::downgrade(&self.inner);
+        Subscription::remote(mailbox, self.codec(), move || unsubscribe(&inner, id))
     }
 
     /// Leaves the channel. A follower closes its connection. A leader stops its channel, closes the real
@@ -327,31 +319,6 @@ impl Inner {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The election at `create()`: retried while no leader is reachable, up to `max_wait_time`.
-    async fn first_election(&self) -> Result<Won, Error> {
-        let started = Instant::now();
-        let give_up = started + self.options.max_wait_time;
-        let mut round = 0;
-        loop {
-            match election::run(&self.ballot(true)).await {
-                Ok(won) => return Ok(won),
-                Err(Lost::Fatal(err)) => return Err(err),
-                Err(Lost::Retry(mut err)) => {
-                    let now = Instant::now();
-                    if now >= give_up {
-                        if let Error::NoLeader { waited_ms, .. } = &mut err {
-                            *waited_ms = started.elapsed().as_millis() as u64;
-                        }
-                        return Err(err);
-                    }
-                    tracing::debug!(channel = %self.channel, error = %err, "no leader yet; retrying");
-                    tokio::time::sleep(election::backoff(round).min(give_up - now)).await;
-                    round += 1;
-                }
-            }
-        }
-    }
-
     /// Publishes a new state and then its `term` (so that whoever sees the new term sees the role
     /// too), then attaches every live subscription and replays every publish there.
     fn set_state(self: &Arc<Self>, state: State, term: Option<u64>) {
@@ -362,8 +329,10 @@ impl Inner {
         if let Some(term) = term {
             self.epoch.fetch_max(term, Ordering::Release);
         }
-        for (id, entry) in subs.iter() {
-            attach(&state, *id, entry);
+        if let State::Role(role) = &state {
+            for (id, entry) in subs.iter() {
+                role.subscribe(*id, entry);
+            }
         }
         drop(subs);
         let publishes: Vec<_> = self
@@ -395,8 +364,8 @@ impl Inner {
     ) -> Result<State, Error> {
         let usable = |state: &State| match state {
             State::Electing => false,
-            State::Follower(conn) => !conn.is_lost(),
-            _ => true,
+            State::Role(role) => role.is_usable(),
+            State::Unavailable(_) | State::Closed => true,
         };
         // The common case, without a timer or a subscription.
         {
@@ -418,7 +387,9 @@ impl Inner {
 
     async fn close(&self) {
         self.shutdown.cancel();
-        leave(self.state.send_replace(State::Closed)).await;
+        if let State::Role(role) = self.state.send_replace(State::Closed) {
+            role.leave().await;
+        }
         for entry in self.subs().values_mut() {
             entry.mailbox.close(Some(Error::Closed));
             if let Some(timer) = entry.timer.take() {
@@ -432,136 +403,22 @@ impl Drop for Inner {
     /// The last handle is gone without `close()`: stop everything it started.
     fn drop(&mut self) {
         self.shutdown.cancel();
-        match self.state.send_replace(State::Closed) {
-            State::Leader(leader) => {
-                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                    runtime.spawn(async move { leader.stop().await });
-                }
-            }
-            State::Follower(conn) => conn.close(),
-            _ => {}
+        if let State::Role(role) = self.state.send_replace(State::Closed) {
+            role.leave_soon();
         }
     }
 }
 
-/// Attaches one subscription to wherever calls go now (nothing while electing: the new state attaches
-/// it).
-fn attach(state: &State, id: u64, entry: &SubEntry) {
-    match state {
-        State::Leader(leader) => {
-            leader.subscribe_local(entry.spec, &entry.key, &entry.app, id, &entry.mailbox)
-        }
-        State::Follower(conn) => {
-            conn.subscribe(entry.spec, &entry.key, &entry.app, id, &entry.mailbox)
-        }
-        _ => {}
-    }
-}
-
-/// Watches the current role and runs the election again whenever the leader is lost.
-async fn supervise(inner: Weak<Inner>) {
-    let mut round = 0;
-    loop {
-        let Some(strong) = inner.upgrade() else {
-            return;
-        };
-        let shutdown = strong.shutdown.clone();
-        let state = strong.state.borrow().clone();
-        drop(strong);
-        match state {
-            State::Closed => return,
-            State::Follower(conn) => {
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = conn.lost() => {}
-                }
-            }
-            State::Leader(_) => {
-                shutdown.cancelled().await;
-                return;
-            }
-            State::Electing | State::Unavailable(_) => {}
-        }
-        let Some(strong) = inner.upgrade() else {
-            return;
-        };
-        if shutdown.is_cancelled() {
-            return;
-        }
-        if matches!(*strong.state.borrow(), State::Follower(_)) {
-            tracing::info!(channel = %strong.channel, "leader lost; electing a new one");
-            strong.state.send_replace(State::Electing);
-            round = 0;
-        }
-        let result = election::run(&strong.ballot(false)).await;
-        match result {
-            Ok(won) => {
-                let (state, term) = elected(won);
-                if shutdown.is_cancelled() {
-                    leave(state).await;
-                    return;
-                }
-                strong.set_state(state, Some(term));
-                round = 0;
-            }
-            Err(Lost::Retry(err) | Lost::Fatal(err)) => {
-                tracing::warn!(channel = %strong.channel, error = %err, round, "election round failed; retrying");
-                if round > 0 {
-                    strong.state.send_replace(State::Unavailable(err));
-                }
-                drop(strong);
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(election::backoff(round)) => {}
-                }
-                round += 1;
-            }
-        }
-    }
-}
-
-/// The role an election gave, and its term.
-fn elected(won: Won) -> (State, u64) {
-    match won {
-        Won::Leader(leader) => {
-            let term = leader.epoch();
-            (State::Leader(leader), term)
-        }
-        Won::Follower(conn) => {
-            let term = conn.epoch();
-            (State::Follower(conn), term)
-        }
-    }
-}
-
-/// Gives a role up: a leader stops its channel, a follower closes its connection.
-async fn leave(state: State) {
-    match state {
-        State::Leader(leader) => leader.stop().await,
-        State::Follower(conn) => conn.close(),
-        _ => {}
-    }
-}
-
-/// Unsubscribes when the [`Subscription`] holding it is dropped.
-pub(crate) struct SubscriptionGuard {
-    inner: Weak<Inner>,
-    id: u64,
-}
-
-impl Drop for SubscriptionGuard {
-    fn drop(&mut self) {
-        let Some(inner) = self.inner.upgrade() else {
-            return;
-        };
-        let Some(entry) = inner.subs().remove(&self.id) else {
-            return;
-        };
-        match &*inner.state.borrow() {
-            State::Leader(leader) => leader.unsubscribe_local(entry.spec, &entry.key, self.id),
-            State::Follower(conn) => conn.unsubscribe(entry.spec, &entry.key, self.id),
-            _ => {}
-        }
+/// Drops subscription `id` of the handle: its [`Subscription`] was dropped.
+fn unsubscribe(inner: &Weak<Inner>, id: u64) {
+    let Some(inner) = inner.upgrade() else {
+        return;
+    };
+    let Some(entry) = inner.subs().remove(&id) else {
+        return;
+    };
+    if let State::Role(role) = &*inner.state.borrow() {
+        role.unsubscribe(id, &entry);
     }
 }
 

@@ -14,8 +14,8 @@ use tokio::io::AsyncWrite;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::signal::Signal;
 use crate::protocol::{Packet, ProtocolError};
-use crate::signal::Signal;
 
 /// Bytes a connection may have pending before senders wait (or [`Outbox::try_send`] reports
 /// [`SendFailure::Full`]). A single larger frame is still accepted into an empty buffer.

@@ -1,0 +1,204 @@
+//! Calls to the leader: each two-way call waits in [`Pending`] under a request id for its answer,
+//! which the read loop hands over; one sweeper per connection fails the calls whose deadline passed.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::pending::Due;
+use super::{FollowerConn, millis};
+use crate::error::Error;
+use crate::io::clock;
+use crate::io::writer::{Flush, SendError};
+use crate::protocol::{ConnObject, Packet};
+use crate::service::{MethodSpec, Reply};
+
+/// A call waiting for its answer.
+pub(super) struct PendingCall {
+    pub(super) method: &'static str,
+    pub(super) tx: oneshot::Sender<Result<Packet, Error>>,
+    /// When the call fails with [`Error::Timeout`], unless answered first.
+    deadline: Instant,
+    /// Its deadline as configured, for the error.
+    timeout: Duration,
+}
+
+impl Due for PendingCall {
+    fn deadline(&self) -> Instant {
+        self.deadline
+    }
+}
+
+impl FollowerConn {
+    /// Sends a call; a two-way call waits for its answer for `timeout`.
+    #[cfg(test)]
+    pub(crate) async fn call(
+        &self,
+        spec: &'static MethodSpec,
+        argc: u32,
+        app: Bytes,
+        oneway: bool,
+        timeout: Duration,
+    ) -> Result<Reply, Error> {
+        let deadline = Instant::now() + timeout;
+        self.call_until(spec, argc, app, oneway, deadline, timeout)
+            .await
+    }
+
+    /// Sends a call; a two-way call waits for its answer until `deadline` (`timeout` after the call
+    /// began: it goes in the header and in the error).
+    pub(crate) async fn call_until(
+        &self,
+        spec: &'static MethodSpec,
+        argc: u32,
+        app: Bytes,
+        oneway: bool,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Reply, Error> {
+        let conn = ConnObject::Invoke {
+            method: spec.name.to_owned(),
+            arg_length: argc,
+            oneway,
+        };
+        let Some(answer) = self
+            .request(spec.name, conn, app, !oneway, deadline, timeout)
+            .await?
+        else {
+            return Ok(Reply::Value(Bytes::new()));
+        };
+        match answer.conn {
+            ConnObject::InvokeResult { success: true, .. } => Ok(Reply::Value(answer.app)),
+            ConnObject::InvokeResult {
+                success: false,
+                fault: None,
+            } => Ok(Reply::Error(answer.app)),
+            ConnObject::InvokeResult {
+                fault: Some(name), ..
+            } => Err(Error::Remote {
+                name,
+                message: String::from_utf8_lossy(&answer.app).into_owned(),
+            }),
+            other => Err(Error::Remote {
+                name: "unexpected_answer".to_owned(),
+                message: format!("`{}` answered with {}", spec.name, other.type_name()),
+            }),
+        }
+    }
+
+    /// Sends a request; with `wait`, awaits its response until `deadline`.
+    pub(super) async fn request(
+        &self,
+        method: &'static str,
+        conn: ConnObject,
+        app: Bytes,
+        wait: bool,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Option<Packet>, Error> {
+        let lost = || Error::LeaderLost {
+            method: method.to_owned(),
+        };
+        if self.is_lost() {
+            return Err(lost());
+        }
+        let (id, rx, in_flight) = if wait {
+            let (tx, rx) = oneshot::channel();
+            let call = PendingCall {
+                method,
+                tx,
+                deadline,
+                timeout,
+            };
+            let (id, in_flight) = self.track(call);
+            // Lost between the check above and `track`: the read loop's drain may have missed
+            // this call, and nothing else would end it.
+            if self.is_lost() {
+                self.pending.remove(id);
+                return Err(lost());
+            }
+            (id, Some(rx), in_flight)
+        } else {
+            (self.ids.next(), None, self.pending.len() + 1)
+        };
+        // A lone call is written at once; with others in flight, the writer task sends the burst in
+        // one write.
+        let flush = if in_flight > 1 {
+            Flush::Soon
+        } else {
+            Flush::Now
+        };
+        let sent = self
+            .outbox
+            .send_packet(&Packet::request(id, millis(timeout), conn, app), flush)
+            .await;
+        if let Err(err) = sent {
+            self.pending.remove(id);
+            return Err(match err {
+                SendError::Closed => lost(),
+                SendError::Encode(err) => err.into(),
+            });
+        }
+        let Some(rx) = rx else { return Ok(None) };
+        // The answer, or the sweeper's `Timeout` at the deadline, or `LeaderLost`.
+        match rx.await {
+            Ok(answer) => answer.map(Some),
+            Err(_) => Err(lost()),
+        }
+    }
+
+    /// Fails calls whose deadline passed: one timer for the connection, set to the earliest deadline.
+    pub(super) async fn sweep_loop(self: Arc<Self>) {
+        let lost = self.lost.clone();
+        let lost = lost.cancelled();
+        tokio::pin!(lost);
+        loop {
+            let wake = self.sweep.notified();
+            tokio::pin!(wake);
+            wake.as_mut().enable();
+            let at = self.sweep_at.load(Ordering::Acquire);
+            let until = self.born + Duration::from_nanos(at);
+            tokio::select! {
+                biased;
+                () = &mut lost => return,
+                () = &mut wake => continue,
+                () = clock::sleep_until(until.into_std()), if at != u64::MAX => {}
+            }
+            // Reset before the scan: a call tracked from here on lowers it itself, one tracked
+            // before is seen by the scan.
+            self.sweep_at.store(u64::MAX, Ordering::Release);
+            let (expired, next) = self.pending.expire(Instant::now());
+            if let Some(next) = next {
+                self.sweep_at.fetch_min(self.nanos(next), Ordering::AcqRel);
+            }
+            for call in expired {
+                let _ = call.tx.send(Err(Error::Timeout {
+                    method: call.method.to_owned(),
+                    ms: call.timeout.as_millis() as u64,
+                }));
+            }
+        }
+    }
+
+    fn nanos(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.born).as_nanos()).unwrap_or(u64::MAX - 1)
+    }
+
+    /// Takes an id no pending call holds, and says how many calls are then in flight.
+    fn track(&self, call: PendingCall) -> (i64, usize) {
+        let at = self.nanos(call.deadline);
+        let (id, in_flight) = self.pending.insert(&self.ids, call);
+        // Most calls are due after the earliest pending one: a load, and no write to a line that
+        // every caller shares.
+        if at < self.sweep_at.load(Ordering::Acquire)
+            && self.sweep_at.fetch_min(at, Ordering::AcqRel) > at
+        {
+            self.sweep.notify_one();
+        }
+        (id, in_flight)
+    }
+}

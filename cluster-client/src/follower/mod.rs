@@ -1,0 +1,181 @@
+//! One follower connection to a leader. This file holds the connection and its read loop, which
+//! hands answers to the calls waiting for them and item pushes to the subscriptions; the rest is
+//! split by concern: [`join`] (connecting and registering), [`calls`] (calls in flight and their
+//! deadlines, over [`pending`]), [`topics`] (the subscriptions of this process on that leader) and
+//! [`heartbeat`].
+
+mod calls;
+mod heartbeat;
+mod join;
+mod pending;
+mod topics;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::Error;
+use crate::io::signal::Signal;
+use crate::io::transport::FrameReader;
+use crate::io::writer::Outbox;
+use crate::options::Options;
+use crate::protocol::ids::IdGen;
+use crate::protocol::{ConnObject, Frame, Kind, Packet, ProtocolError};
+use calls::PendingCall;
+use pending::Pending;
+use topics::Topics;
+
+pub(crate) use join::JoinError;
+
+/// A live connection to the leader of one channel.
+pub(crate) struct FollowerConn {
+    options: Options,
+    epoch: u64,
+    push_ack: bool,
+    outbox: Outbox,
+    ids: IdGen,
+    pending: Pending<PendingCall>,
+    topics: Mutex<Topics>,
+    /// Fires when the connection is gone, for whatever reason.
+    lost: CancellationToken,
+    /// Set with `lost`, readable without its lock (calls check it on every send).
+    gone: AtomicBool,
+    /// The sweeper's next wake-up, in nanoseconds after `born` (`u64::MAX`: none). One timer for
+    /// the whole connection instead of one per call: a call lowers it, the sweeper resets it.
+    sweep_at: AtomicU64,
+    /// Wakes the sweeper when a call's deadline comes before `sweep_at`.
+    sweep: Notify,
+    born: Instant,
+}
+
+impl FollowerConn {
+    /// A connection the leader accepted: starts its read loop, its call sweeper and (with
+    /// `heartbeat_check`) its heartbeats.
+    fn start(
+        options: &Options,
+        epoch: u64,
+        push_ack: bool,
+        outbox: Outbox,
+        ids: IdGen,
+        lost: CancellationToken,
+        reader: FrameReader,
+    ) -> Arc<Self> {
+        let conn = Arc::new(FollowerConn {
+            options: options.clone(),
+            epoch,
+            push_ack,
+            outbox,
+            ids,
+            pending: Pending::default(),
+            topics: Mutex::default(),
+            lost,
+            gone: AtomicBool::new(false),
+            sweep_at: AtomicU64::new(u64::MAX),
+            sweep: Notify::new(),
+            born: Instant::now(),
+        });
+        tokio::spawn(Arc::clone(&conn).read_loop(reader));
+        tokio::spawn(Arc::clone(&conn).sweep_loop());
+        if options.heartbeat_check {
+            tokio::spawn(Arc::clone(&conn).heartbeat_loop());
+        }
+        conn
+    }
+
+    /// The leader's term.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Whether the connection is gone.
+    pub(crate) fn is_lost(&self) -> bool {
+        self.gone.load(Ordering::Acquire)
+    }
+
+    /// Marks the connection gone and ends its tasks.
+    fn mark_lost(&self) {
+        self.gone.store(true, Ordering::Release);
+        self.lost.cancel();
+    }
+
+    /// Resolves once the connection is gone.
+    pub(crate) async fn lost(&self) {
+        self.lost.cancelled().await;
+    }
+
+    /// Closes the connection; calls in flight fail with [`Error::LeaderLost`].
+    pub(crate) fn close(&self) {
+        self.mark_lost();
+    }
+
+    /// Reads the leader's frames until the connection is lost; then fails the calls in flight.
+    async fn read_loop(self: Arc<Self>, mut reader: FrameReader) {
+        let lost = Signal::on_cancel(&self.lost);
+        loop {
+            let next = tokio::select! {
+                biased;
+                next = reader.next() => next,
+                () = lost.raised() => break,
+            };
+            let read = match next {
+                Some(Ok(frame)) => self.on_frame(frame),
+                Some(Err(err)) => Err(err),
+                None => break,
+            };
+            if let Err(err) = read {
+                tracing::warn!(error = %err, "bad frame from the leader; dropping the connection");
+                break;
+            }
+        }
+        self.mark_lost();
+        for call in self.pending.drain() {
+            let _ = call.tx.send(Err(Error::LeaderLost {
+                method: call.method.to_owned(),
+            }));
+        }
+    }
+
+    /// An item push for a topic of this connection is known by its text and delivered without
+    /// parsing; every other frame is parsed.
+    fn on_frame(&self, frame: Frame) -> Result<(), ProtocolError> {
+        if frame.header.kind == Kind::Request && self.deliver_known_push(&frame) {
+            return Ok(());
+        }
+        self.on_packet(frame.into_packet()?);
+        Ok(())
+    }
+
+    fn on_packet(&self, packet: Packet) {
+        match packet.kind {
+            Kind::Response => {
+                if let Some(call) = self.pending.remove(packet.id) {
+                    let _ = call.tx.send(Ok(packet));
+                }
+            }
+            Kind::Request => match packet.conn {
+                ConnObject::SubscribeResult { key, method, end } => {
+                    self.on_push(&key, method.as_deref(), end.as_deref(), packet.app);
+                    self.ack_push(packet.id);
+                }
+                other => tracing::debug!(
+                    kind = other.type_name(),
+                    "ignoring an unexpected request from the leader"
+                ),
+            },
+        }
+    }
+}
+
+/// A duration as the header's signed 32-bit milliseconds.
+fn millis(duration: Duration) -> i32 {
+    i32::try_from(duration.as_millis()).unwrap_or(i32::MAX)
+}

@@ -1,0 +1,172 @@
+//! The subscriptions of this process on the leader: one topic per (method, key), asked of the
+//! leader once, whatever the number of subscribers here; item pushes are matched by their text.
+
+use std::collections::HashMap;
+use std::sync::{Arc, MutexGuard, PoisonError};
+
+use bytes::Bytes;
+
+use super::{FollowerConn, millis};
+use crate::error::Error;
+use crate::io::writer;
+use crate::mailbox::Mailbox;
+use crate::protocol::{ConnObject, Frame, Packet, RawJson, key_args, push_text};
+use crate::service::MethodSpec;
+
+/// The subscriptions of this process to one (method, key) on this connection.
+pub(super) struct Topic {
+    method: &'static str,
+    sinks: Vec<(u64, Arc<Mailbox>)>,
+    latest: Option<Bytes>,
+}
+
+impl Topic {
+    /// Keeps `item` for late subscribers and hands it to every subscriber.
+    fn deliver(&mut self, item: Bytes) {
+        for (_, mailbox) in &self.sinks {
+            mailbox.deliver(item.clone());
+        }
+        self.latest = Some(item);
+    }
+}
+
+/// Topics by the connection object of their item pushes ([`push_text`]), so that a push is matched
+/// by its text, without parsing it.
+pub(super) type Topics = HashMap<Box<[u8]>, Topic>;
+
+impl FollowerConn {
+    fn topics(&self) -> MutexGuard<'_, Topics> {
+        self.topics.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds a subscription of this process; the leader is asked once per (method, key), and a late
+    /// subscriber gets the latest item this connection saw.
+    pub(crate) fn subscribe(
+        &self,
+        spec: &'static MethodSpec,
+        key: &Arc<str>,
+        app: &Bytes,
+        sub_id: u64,
+        mailbox: &Arc<Mailbox>,
+    ) {
+        let mut topics = self.topics();
+        let topic = topics
+            .entry(push_text(key, spec.name))
+            .or_insert_with(|| Topic {
+                method: spec.name,
+                sinks: Vec::new(),
+                latest: None,
+            });
+        if topic.sinks.iter().any(|(id, _)| *id == sub_id) {
+            return;
+        }
+        let first = topic.sinks.is_empty();
+        topic.sinks.push((sub_id, Arc::clone(mailbox)));
+        if let Some(latest) = &topic.latest {
+            mailbox.deliver(latest.clone());
+        }
+        drop(topics);
+        if first {
+            self.send_subscription(spec, key, app.clone(), true);
+        }
+    }
+
+    /// Drops a subscription of this process; the leader is told when it was the last for its key.
+    pub(crate) fn unsubscribe(&self, spec: &'static MethodSpec, key: &Arc<str>, sub_id: u64) {
+        let mut topics = self.topics();
+        let topic_key = push_text(key, spec.name);
+        let Some(topic) = topics.get_mut(&topic_key) else {
+            return;
+        };
+        topic.sinks.retain(|(id, _)| *id != sub_id);
+        if topic.sinks.is_empty() {
+            topics.remove(&topic_key);
+            drop(topics);
+            self.send_subscription(spec, key, Bytes::new(), false);
+        }
+    }
+
+    /// Asks the leader to start (`subscribe`) or to end the topic; a connection too backed up to
+    /// take the request is closed, so that a new one subscribes again.
+    fn send_subscription(
+        &self,
+        spec: &'static MethodSpec,
+        key: &Arc<str>,
+        app: Bytes,
+        subscribe: bool,
+    ) {
+        let reg = key_args(key);
+        let reg = match RawJson::new(reg.to_owned()) {
+            Ok(reg) => reg,
+            Err(err) => {
+                tracing::warn!(method = spec.name, error = %err, "subscription key is not JSON");
+                return;
+            }
+        };
+        let (key, method) = (key.to_string(), Some(spec.name.to_owned()));
+        let conn = if subscribe {
+            ConnObject::Subscribe { key, reg, method }
+        } else {
+            ConnObject::UnSubscribe { key, reg, method }
+        };
+        let timeout = millis(self.options.response_timeout);
+        match writer::encode(&Packet::request(self.ids.next(), timeout, conn, app)) {
+            Ok(frame) => {
+                if self.outbox.try_send(&frame).is_err() {
+                    tracing::warn!(
+                        method = spec.name,
+                        "leader connection is backed up; closing it to resubscribe"
+                    );
+                    self.mark_lost();
+                }
+            }
+            Err(err) => {
+                tracing::warn!(method = spec.name, error = %err, "subscription request could not be encoded")
+            }
+        }
+    }
+
+    /// Delivers an item push known by its text (the connection object of a topic of this connection)
+    /// without parsing it; `false` if the frame is not one.
+    pub(super) fn deliver_known_push(&self, frame: &Frame) -> bool {
+        let mut topics = self.topics();
+        if let Some(topic) = topics.get_mut(frame.conn_text()) {
+            topic.deliver(frame.app());
+            drop(topics);
+            self.ack_push(frame.header.id);
+            return true;
+        }
+        false
+    }
+
+    /// Acknowledges a push, to a leader that asked for acknowledgements at registration.
+    pub(super) fn ack_push(&self, id: i64) {
+        if self.push_ack {
+            let ack = Packet::response(id, 0, ConnObject::SubscribeResultRes {}, Bytes::new());
+            if let Ok(frame) = writer::encode(&ack) {
+                let _ = self.outbox.try_send(&frame);
+            }
+        }
+    }
+
+    /// A push whose text was not a topic's: an item written another way, or the end of a topic.
+    pub(super) fn on_push(&self, key: &str, method: Option<&str>, end: Option<&str>, item: Bytes) {
+        let topic_key = push_text(key, method.unwrap_or("subscribe"));
+        let mut topics = self.topics();
+        let Some(topic) = topics.get_mut(&topic_key) else {
+            return;
+        };
+        match end {
+            None => topic.deliver(item),
+            Some(reason) => {
+                for (_, mailbox) in &topic.sinks {
+                    mailbox.close(Some(Error::SubscriptionEnded {
+                        method: topic.method.to_owned(),
+                        reason: reason.to_owned(),
+                    }));
+                }
+                topics.remove(&topic_key);
+            }
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! [`Role`]: what an election made this process, and where a handle's calls and subscriptions go
+//! while it holds it. The one place that tells a leader from a follower.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use super::SubEntry;
+use crate::election::Won;
+use crate::error::Error;
+use crate::follower::FollowerConn;
+use crate::leader::LeaderChannel;
+use crate::service::{MethodKind, MethodSpec, Reply};
+
+/// This process's role in the channel for one term.
+#[derive(Clone)]
+pub(super) enum Role {
+    /// This process leads the channel: calls run on its real client.
+    Leader(Arc<LeaderChannel>),
+    /// This process follows over this connection: calls go to the leader.
+    Follower(Arc<FollowerConn>),
+}
+
+impl Role {
+    /// The role an election gave, and its term.
+    pub(super) fn elected(won: Won) -> (Role, u64) {
+        match won {
+            Won::Leader(leader) => {
+                let term = leader.epoch();
+                (Role::Leader(leader), term)
+            }
+            Won::Follower(conn) => {
+                let term = conn.epoch();
+                (Role::Follower(conn), term)
+            }
+        }
+    }
+
+    /// Whether this process leads the channel.
+    pub(super) fn is_leader(&self) -> bool {
+        matches!(self, Role::Leader(_))
+    }
+
+    /// Whether calls can go there now: a follower's connection may be lost already.
+    pub(super) fn is_usable(&self) -> bool {
+        match self {
+            Role::Leader(_) => true,
+            Role::Follower(conn) => !conn.is_lost(),
+        }
+    }
+
+    /// Resolves when the role is lost: a follower's when its connection is gone; a leader keeps its
+    /// role until it leaves.
+    pub(super) async fn lost(&self) {
+        match self {
+            Role::Leader(_) => std::future::pending().await,
+            Role::Follower(conn) => conn.lost().await,
+        }
+    }
+
+    /// Runs an invoke, oneway or publish call until `deadline` (`timeout` after the call began).
+    pub(super) async fn call(
+        &self,
+        spec: &'static MethodSpec,
+        argc: u32,
+        app: Bytes,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Reply, Error> {
+        match self {
+            Role::Leader(leader) => {
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                leader.call_local(spec, argc, app, remaining).await
+            }
+            Role::Follower(conn) => {
+                let oneway = spec.kind != MethodKind::Invoke;
+                conn.call_until(spec, argc, app, oneway, deadline, timeout)
+                    .await
+            }
+        }
+    }
+
+    /// Attaches subscription `id` of the handle.
+    pub(super) fn subscribe(&self, id: u64, sub: &SubEntry) {
+        match self {
+            Role::Leader(leader) => {
+                leader.subscribe_local(sub.spec, &sub.key, &sub.app, id, &sub.mailbox)
+            }
+            Role::Follower(conn) => conn.subscribe(sub.spec, &sub.key, &sub.app, id, &sub.mailbox),
+        }
+    }
+
+    /// Drops subscription `id` of the handle.
+    pub(super) fn unsubscribe(&self, id: u64, sub: &SubEntry) {
+        match self {
+            Role::Leader(leader) => leader.unsubscribe_local(sub.spec, &sub.key, id),
+            Role::Follower(conn) => conn.unsubscribe(sub.spec, &sub.key, id),
+        }
+    }
+
+    /// Gives the role up: a leader stops its channel, a follower closes its connection.
+    pub(super) async fn leave(self) {
+        match self {
+            Role::Leader(leader) => leader.stop().await,
+            Role::Follower(conn) => conn.close(),
+        }
+    }
+
+    /// Gives the role up without waiting (the handle is dropped): a leader's channel is stopped on
+    /// the current runtime, if there is one.
+    pub(super) fn leave_soon(self) {
+        match self {
+            Role::Leader(leader) => {
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    runtime.spawn(async move { leader.stop().await });
+                }
+            }
+            Role::Follower(conn) => conn.close(),
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Calls on the real client: this process's own (`call_local`), and a follower's (`invoke`), whose
+//! answer goes back on its connection. A panic in the real client is answered as a fault.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::FutureExt;
+
+use super::LeaderChannel;
+use super::connection::{Conn, send};
+use crate::error::Error;
+use crate::io::writer::{Flush, Outbox};
+use crate::protocol::args::Args;
+use crate::protocol::{ConnObject, Packet};
+use crate::service::{MethodKind, MethodSpec, Reply, Service, ServiceError};
+use crate::transcode::Codec;
+
+impl LeaderChannel {
+    /// Runs an invoke, oneway or publish call of this process on the real client, cancelled at its
+    /// deadline.
+    pub(crate) async fn call_local(
+        &self,
+        spec: &'static MethodSpec,
+        argc: u32,
+        app: Bytes,
+        deadline: Duration,
+    ) -> Result<Reply, Error> {
+        let args = Args::new(app, argc);
+        let call = run_guarded(
+            Arc::clone(&self.service),
+            spec.name,
+            args,
+            self.options.codec,
+        );
+        match tokio::time::timeout(deadline, call).await {
+            Ok(result) => result.map_err(|e| Error::Remote {
+                name: e.fault().to_owned(),
+                message: e.to_string(),
+            }),
+            Err(_) => Err(Error::Timeout {
+                method: spec.name.to_owned(),
+                ms: deadline.as_millis() as u64,
+            }),
+        }
+    }
+
+    /// Starts a call of a follower; its answer is sent only if it finishes within the deadline.
+    pub(super) async fn invoke(
+        self: &Arc<Self>,
+        conn: &Conn,
+        id: i64,
+        timeout: i32,
+        method: &str,
+        args: Args,
+        oneway: bool,
+    ) {
+        let kinds = [MethodKind::Invoke, MethodKind::Oneway, MethodKind::Publish];
+        let limit = self.options.max_calls_per_follower;
+        let spec = match self.spec_for(method, &kinds) {
+            Err(err) => {
+                return self
+                    .answer(&conn.outbox, id, timeout, oneway, Err(err), conn.flush())
+                    .await;
+            }
+            Ok(_) if conn.in_flight.load(Ordering::Relaxed) >= limit => {
+                let err = ServiceError::Overloaded { limit };
+                return self
+                    .answer(&conn.outbox, id, timeout, oneway, Err(err), conn.flush())
+                    .await;
+            }
+            Ok(spec) => spec,
+        };
+        let mut call = Box::pin(run_guarded(
+            Arc::clone(&self.service),
+            spec.name,
+            args,
+            self.options.codec,
+        ));
+        // Most calls of an in-memory or cached real client finish at once: run them here, with no
+        // task, timer or hop; only a call that has to wait gets its own task.
+        let once = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
+        if let Poll::Ready(result) = once {
+            return self
+                .answer(&conn.outbox, id, timeout, oneway, result, conn.flush())
+                .await;
+        }
+        conn.in_flight.fetch_add(1, Ordering::Relaxed);
+        let in_flight = Arc::clone(&conn.in_flight);
+        let outbox = conn.outbox.clone();
+        let this = Arc::clone(self);
+        let deadline = u64::try_from(timeout)
+            .ok()
+            .filter(|ms| *ms > 0)
+            .map(Duration::from_millis);
+        self.tasks.spawn(async move {
+            let started = Instant::now();
+            let within_deadline = async {
+                match deadline {
+                    Some(deadline) => tokio::time::timeout(deadline, call).await.ok(),
+                    None => Some(call.await),
+                }
+            };
+            // A leader that stops cancels its calls; a follower that leaves does not (its oneway calls
+            // still run).
+            let result = tokio::select! {
+                () = this.stop.cancelled() => None,
+                result = within_deadline => result,
+            };
+            in_flight.fetch_sub(1, Ordering::Relaxed);
+            match result {
+                Some(result) => {
+                    this.answer(&outbox, id, timeout, oneway, result, Flush::Now)
+                        .await;
+                }
+                None => tracing::debug!(
+                    method = spec.name,
+                    elapsed = ?started.elapsed(),
+                    "call not answered: past its deadline, or the leader stopped"
+                ),
+            }
+        });
+    }
+
+    /// Sends an `invoke_result` (nothing for a oneway call; its failure is logged).
+    async fn answer(
+        &self,
+        outbox: &Outbox,
+        id: i64,
+        timeout: i32,
+        oneway: bool,
+        result: Result<Reply, ServiceError>,
+        flush: Flush,
+    ) {
+        let (success, fault, app) = match result {
+            Ok(Reply::Value(bytes)) => (true, None, bytes),
+            Ok(Reply::Error(bytes)) => (false, None, bytes),
+            Err(err) => {
+                tracing::warn!(channel = %self.name, error = %err, "call failed in the leader");
+                (
+                    false,
+                    Some(err.fault().to_owned()),
+                    Bytes::from(err.to_string()),
+                )
+            }
+        };
+        if oneway {
+            return;
+        }
+        let conn_object = ConnObject::InvokeResult { success, fault };
+        send(
+            outbox,
+            &Packet::response(id, timeout, conn_object, app),
+            flush,
+        )
+        .await;
+    }
+}
+
+/// Runs a call on the real client, turning a panic into a fault instead of losing the answer.
+async fn run_guarded(
+    service: Arc<dyn Service>,
+    method: &'static str,
+    args: Args,
+    codec: Codec,
+) -> Result<Reply, ServiceError> {
+    let call = std::panic::AssertUnwindSafe(async move { service.call(codec, method, args).await });
+    match call.catch_unwind().await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::error!(method, "the real client panicked");
+            Err(ServiceError::Panicked { method })
+        }
+    }
+}

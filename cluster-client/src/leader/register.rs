@@ -1,0 +1,46 @@
+//! A follower's registration: the leader accepts it (with its epoch) or refuses it (a schema or a
+//! codec that is not its own).
+
+use bytes::Bytes;
+
+use super::LeaderChannel;
+use super::connection::{Conn, send};
+use crate::io::writer::Flush;
+use crate::protocol::{ConnObject, Packet};
+use crate::server::Registration;
+use crate::transcode::Transcode;
+
+impl LeaderChannel {
+    /// Answers the registration: accepted (with the epoch) or refused (with a code). Returns whether
+    /// the connection is to be served.
+    pub(super) async fn admit(&self, conn: &Conn, reg: &Registration) -> bool {
+        let refusal = match (&reg.fingerprint, &reg.codec) {
+            (Some(theirs), _) if *theirs != self.schema.fingerprint_hex() => {
+                Some(("schema_mismatch", self.schema.fingerprint_hex()))
+            }
+            (_, Some(codec)) if codec != Transcode::name(&self.options.codec) => Some((
+                "codec_mismatch",
+                format!(
+                    "the leader uses {}, the follower {codec}",
+                    self.options.codec
+                ),
+            )),
+            _ => None,
+        };
+        let conn_object = ConnObject::RegisterChannelRes {
+            success: Some(refusal.is_none()),
+            epoch: Some(self.epoch),
+            code: refusal.as_ref().map(|(code, _)| (*code).to_owned()),
+            error: refusal.as_ref().map(|(_, message)| message.clone()),
+            push_ack: Some(false),
+        };
+        if let Some((code, message)) = &refusal {
+            tracing::warn!(channel = %self.name, pid = reg.pid, code, message, "refusing a follower");
+        } else {
+            tracing::debug!(channel = %self.name, pid = reg.pid, conn = conn.id, "follower registered");
+        }
+        let answer = Packet::response(reg.id, reg.timeout, conn_object, Bytes::new());
+        let sent = send(&conn.outbox, &answer, Flush::Now).await;
+        sent && refusal.is_none()
+    }
+}
