@@ -11,8 +11,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use cluster_client::Options;
-use cluster_client_workspace::api::{Registry, RegistryClient, UpstreamRegistry};
-use cluster_client_workspace::registry::{Endpoint, RegistryError, RegistryServer};
+use cluster_client_registry_fixture::{Endpoint, RegistryError, RegistryServer};
+use cluster_client_workspace::registry_service::{Registry, RegistryClient, UpstreamRegistry};
 use futures::StreamExt;
 
 /// Business API over the shared data client.

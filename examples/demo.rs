@@ -15,8 +15,8 @@ use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
 use cluster_client::Options;
-use cluster_client_workspace::api::{Registry, RegistryClient, UpstreamRegistry};
-use cluster_client_workspace::registry::{Endpoint, RegistryServer};
+use cluster_client_registry_fixture::{Endpoint, RegistryServer};
+use cluster_client_workspace::registry_service::{Registry, RegistryClient, UpstreamRegistry};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};

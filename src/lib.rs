@@ -1,14 +1,21 @@
-//! Support code shared by the examples and the end-to-end tests of `cluster-client`.
+//! Demo and test support of the `cluster-client` workspace: not part of the SDK, never published.
+//! The examples (`examples/`), the worker process of the end-to-end tests (`cc-worker`) and the
+//! end-to-end tests (`tests/`) share it.
 //!
-//! - [`registry`]: the embedded upstream registry (server, client, `upstream-registry` binary)
-//!   that the demo, the end-to-end tests and the benchmark use as the real upstream system.
-//! - [`api`]: the `Registry` trait under `#[cluster_client]` and its real client over one upstream
-//!   connection.
-//! - [`manual`]: the same trait wired to the runtime by hand (the service seam without the macro).
+//! - [`registry_service`]: the test service: the `Registry` trait under `#[cluster_client]`, and
+//!   its real client over one connection to the toy upstream registry
+//!   (`cluster-client-registry-fixture`, the `registry-fixture/` member).
+//! - [`manual_seam`]: the same trait wired to the runtime by hand (the service seam without the
+//!   macro), so every end-to-end scenario runs through both.
+//! - [`free_port`]: a loopback port nothing listens on, for tests and the benchmark.
 
-pub mod api;
-pub mod manual;
-pub mod registry;
+#![forbid(unsafe_code)]
+
+pub mod manual_seam;
+mod ports;
+pub mod registry_service;
+
+pub use ports::{free_port, try_free_port};
 
 /// The repository README's example, compiled and run as a doctest of this package.
 #[doc = include_str!("../README.md")]

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use cluster_client_workspace::free_port;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
@@ -140,13 +141,6 @@ fn generated_items_have_the_promised_traits() {
     shared::<RegistryClient>();
     let _ = |client: RegistryClient| spawnable(async move { client.lookup("x".into()).await });
     let _ = |client: RegistryClient| spawnable(async move { client.report(1).await });
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("a free port")
 }
 
 #[test]

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
+use cluster_client_workspace::try_free_port;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{ChildStdin, ChildStdout, Command};
@@ -248,13 +249,6 @@ async fn ask_all(children: &mut [Child], command: &Value, within: Duration) -> R
     Ok(answers)
 }
 
-/// A port nothing listens on now.
-fn free_port() -> Res<u16> {
-    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
-        .local_addr()?
-        .port())
-}
-
 fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .unwrap_or_default()
@@ -477,7 +471,7 @@ impl Counted {
 /// a (sequential), b (throughput) and c (oneway): one leader, F followers, one echo server, F echo
 /// clients.
 async fn invoke_phases(opts: &Opts, results: &mut Results) -> Res<()> {
-    let port = free_port()?.to_string();
+    let port = try_free_port()?.to_string();
     let port_args = ["--port".to_owned(), port];
     let mut leader = Child::spawn("leader".into(), "leader", &port_args).await?;
     let mut followers =
@@ -861,7 +855,7 @@ async fn fanout(
 /// server and 64 push clients; the fan-out of each takes turns with the other's.
 async fn fanout_phases(opts: &Opts, results: &mut Results) -> Res<()> {
     let most = opts.fanout.iter().copied().max().unwrap_or(64).max(64);
-    let port = free_port()?.to_string();
+    let port = try_free_port()?.to_string();
     let port_args = ["--port".to_owned(), port];
     let mut leader = Child::spawn("leader".into(), "leader", &port_args).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -1,15 +1,16 @@
-//! Test support: the upstream registry in the test process, and worker processes (`cc-worker`)
-//! driven over stdin/stdout.
+//! Support of the end-to-end tests (`tests/cluster.rs`, `tests/faults/`): the upstream registry
+//! in the test process, worker processes (`cc-worker`) driven over stdin/stdout, and the
+//! scenarios that run through both seams.
 
 #![allow(dead_code)]
 
-pub mod faults;
 pub mod scenarios;
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use cluster_client_workspace::registry::RegistryServer;
+use cluster_client_registry_fixture::{Endpoint, RegistryServer};
+pub use cluster_client_workspace::free_port;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
@@ -19,19 +20,38 @@ use tokio::time::Instant;
 /// The longest any single expectation waits.
 pub const WAIT: Duration = Duration::from_secs(15);
 
-/// A port no one listens on right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
 /// The upstream registry, served from the test process.
 pub async fn upstream() -> RegistryServer {
     RegistryServer::start("127.0.0.1:0")
         .await
         .expect("upstream registry starts")
+}
+
+/// Endpoints from `(host, port)` pairs.
+pub fn endpoints(list: &[(&str, u16)]) -> Vec<Endpoint> {
+    list.iter().map(|(h, p)| Endpoint::new(*h, *p)).collect()
+}
+
+/// Endpoints from `(host, port)` pairs, as a worker prints them.
+pub fn endpoints_json(list: &[(&str, u16)]) -> Value {
+    serde_json::to_value(endpoints(list)).expect("endpoints serialize")
+}
+
+/// Waits until the upstream sees `n` live connections, within [`WAIT`].
+pub async fn live_connections(up: &RegistryServer, n: usize) {
+    assert!(
+        up.wait_for_live_connections(n, WAIT).await,
+        "upstream should see {n} live connections, sees {:?}",
+        up.stats()
+    );
+}
+
+/// Waits until the upstream holds `n` watches of `service`, within [`WAIT`].
+pub async fn watches(up: &RegistryServer, service: &str, n: usize) {
+    eventually(&format!("{n} upstream watches of {service}"), || async {
+        (up.stats().watches.get(service).copied().unwrap_or(0) == n).then_some(())
+    })
+    .await;
 }
 
 /// One `cc-worker` process.
@@ -221,6 +241,24 @@ impl Worker {
             status["leader"].as_bool().expect("leader flag"),
             status["epoch"].as_u64().expect("epoch"),
         )
+    }
+
+    /// This worker's status (leader flag, epoch) once it reports a term after `epoch`, within
+    /// [`WAIT`].
+    pub async fn new_term(&mut self, epoch: u64) -> (bool, u64) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let status = self.status().await;
+            if status.1 > epoch {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: no term after {epoch}",
+                self.name
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// `kill -9` and reap.

@@ -3,33 +3,13 @@
 
 use std::time::Duration;
 
-use cluster_client_workspace::registry::{Endpoint, RegistryServer};
-use serde_json::{Value, json};
+use cluster_client_registry_fixture::RegistryServer;
+use serde_json::json;
 
-use super::{WAIT, Worker, eventually, free_port, upstream};
-
-fn endpoints(list: &[(&str, u16)]) -> Vec<Endpoint> {
-    list.iter().map(|(h, p)| Endpoint::new(*h, *p)).collect()
-}
-
-fn as_json(list: &[(&str, u16)]) -> Value {
-    serde_json::to_value(endpoints(list)).expect("endpoints serialize")
-}
-
-async fn live_connections(up: &RegistryServer, n: usize) {
-    assert!(
-        up.wait_for_live_connections(n, WAIT).await,
-        "upstream should see {n} live connections, sees {:?}",
-        up.stats()
-    );
-}
-
-async fn watches(up: &RegistryServer, service: &str, n: usize) {
-    eventually(&format!("{n} upstream watches of {service}"), || async {
-        (up.stats().watches.get(service).copied().unwrap_or(0) == n).then_some(())
-    })
-    .await;
-}
+use super::{
+    WAIT, Worker, endpoints, endpoints_json, eventually, free_port, live_connections, upstream,
+    watches,
+};
 
 /// Starts a leader, then followers, on a fresh port.
 async fn cluster(seam: &str, up: &RegistryServer, n: usize, extra: &[&str]) -> (u16, Vec<Worker>) {
@@ -63,7 +43,7 @@ pub async fn leader_and_three_followers(seam: &str) {
             .await;
         assert_eq!(
             answer["ok"],
-            as_json(&[("10.0.0.1", 80)]),
+            endpoints_json(&[("10.0.0.1", 80)]),
             "{}: {answer}",
             worker.name
         );
@@ -79,7 +59,7 @@ pub async fn leader_and_three_followers(seam: &str) {
             .await;
         assert_eq!(
             worker.item("b").await,
-            as_json(&[("10.0.0.1", 80)]),
+            endpoints_json(&[("10.0.0.1", 80)]),
             "{}",
             worker.name
         );
@@ -87,7 +67,9 @@ pub async fn leader_and_three_followers(seam: &str) {
     watches(&up, "billing", 1).await;
     up.set("billing", endpoints(&[("10.0.0.2", 81)]));
     for worker in &mut w {
-        worker.item_eq("b", &as_json(&[("10.0.0.2", 81)])).await;
+        worker
+            .item_eq("b", &endpoints_json(&[("10.0.0.2", 81)]))
+            .await;
     }
     // Oneway: the note reaches the upstream through the leader.
     w[2].call(json!({ "cmd": "report", "note": "from-w2" }))
@@ -104,7 +86,7 @@ pub async fn leader_and_three_followers(seam: &str) {
         .await;
     for worker in &mut w {
         worker
-            .item_eq("b", &as_json(&[("10.0.0.2", 81), ("10.0.0.3", 82)]))
+            .item_eq("b", &endpoints_json(&[("10.0.0.2", 81), ("10.0.0.3", 82)]))
             .await;
     }
     // A method's own error crosses the wire as its own type: the upstream refuses an empty name.
@@ -123,14 +105,14 @@ pub async fn late_subscriber_gets_the_cached_item(seam: &str) {
     let (_, mut w) = cluster(seam, &up, 3, &[]).await;
     w[1].send(json!({ "cmd": "watch", "sub": "c", "service": "cfg" }))
         .await;
-    assert_eq!(w[1].item("c").await, as_json(&[("a", 1)]));
+    assert_eq!(w[1].item("c").await, endpoints_json(&[("a", 1)]));
     watches(&up, "cfg", 1).await;
     w[2].send(json!({ "cmd": "watch", "sub": "c", "service": "cfg" }))
         .await;
-    assert_eq!(w[2].item("c").await, as_json(&[("a", 1)]));
+    assert_eq!(w[2].item("c").await, endpoints_json(&[("a", 1)]));
     w[0].send(json!({ "cmd": "watch", "sub": "c", "service": "cfg" }))
         .await;
-    assert_eq!(w[0].item("c").await, as_json(&[("a", 1)]));
+    assert_eq!(w[0].item("c").await, endpoints_json(&[("a", 1)]));
     assert_eq!(
         up.stats().watches.get("cfg"),
         Some(&1),
@@ -147,13 +129,13 @@ pub async fn unsubscribe_ends_the_upstream_watch(seam: &str) {
         worker
             .send(json!({ "cmd": "watch", "sub": "q", "service": "q" }))
             .await;
-        assert_eq!(worker.item("q").await, as_json(&[("a", 1)]));
+        assert_eq!(worker.item("q").await, endpoints_json(&[("a", 1)]));
     }
     watches(&up, "q", 1).await;
     w[1].send(json!({ "cmd": "unwatch", "sub": "q" })).await;
     w[1].expect(|v| v["unwatched"] == true).await;
     up.set("q", endpoints(&[("b", 2)]));
-    w[2].item_eq("q", &as_json(&[("b", 2)])).await;
+    w[2].item_eq("q", &endpoints_json(&[("b", 2)])).await;
     let stray = w[1]
         .expect_within(Duration::from_millis(300), |v| {
             v["sub"] == "q" && v.get("item").is_some()
@@ -182,7 +164,7 @@ pub async fn leader_killed_while_followers_call_and_subscribe(seam: &str) {
         worker
             .send(json!({ "cmd": "watch", "sub": "s", "service": "svc" }))
             .await;
-        assert_eq!(worker.item("s").await, as_json(&[("a", 1)]));
+        assert_eq!(worker.item("s").await, endpoints_json(&[("a", 1)]));
     }
     // Calls in flight at the kill: long pauses in the leader, and echo loops.
     for worker in &mut w[1..] {
@@ -218,19 +200,7 @@ pub async fn leader_killed_while_followers_call_and_subscribe(seam: &str) {
     let mut leaders = 0;
     let mut epochs = Vec::new();
     for worker in &mut w {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        let (is_leader, epoch) = loop {
-            let status = worker.status().await;
-            if status.1 > old_epoch {
-                break status;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{}: no new term",
-                worker.name
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
+        let (is_leader, epoch) = worker.new_term(old_epoch).await;
         leaders += usize::from(is_leader);
         epochs.push(epoch);
     }
@@ -243,7 +213,7 @@ pub async fn leader_killed_while_followers_call_and_subscribe(seam: &str) {
     // Every stream resumes.
     up.set("svc", endpoints(&[("b", 2)]));
     for worker in &mut w {
-        worker.item_eq("s", &as_json(&[("b", 2)])).await;
+        worker.item_eq("s", &endpoints_json(&[("b", 2)])).await;
         let answer = worker
             .call(json!({ "cmd": "echo", "payload": "after" }))
             .await;

@@ -8,7 +8,7 @@ use std::task::{Context, Poll, Waker};
 use futures::Stream;
 
 use super::shared::ClientShared;
-use crate::registry::protocol::Endpoint;
+use crate::protocol::Endpoint;
 
 /// At most this many undelivered values are kept per stream; beyond, the oldest is dropped.
 /// Every value is a full snapshot, so a consumer that falls behind only skips stale ones.

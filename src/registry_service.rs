@@ -1,13 +1,13 @@
-//! The `Registry` trait that the demo, the end-to-end tests and the benchmark share, and its real
-//! client: one connection to the upstream registry server.
+//! The test service: the `Registry` trait that the demo, the end-to-end tests and the worker
+//! process share, under `#[cluster_client]`, and its real client: one connection to the toy
+//! upstream registry server (`cluster-client-registry-fixture`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use cluster_client::{Subscription, cluster_client};
+use cluster_client_registry_fixture::{Endpoint, RegistryConn, RegistryError};
 use futures::StreamExt;
-
-use crate::registry::{Endpoint, RegistryConn, RegistryError};
 
 /// A service registry, shared by the processes of one host.
 #[cluster_client(name = "registry")]
@@ -44,12 +44,7 @@ pub trait Registry {
     async fn close(&self);
 }
 
-impl From<cluster_client::Error> for RegistryError {
-    /// Carries the transport failure as text, prefixed by its [`kind`](cluster_client::Error::kind).
-    fn from(err: cluster_client::Error) -> Self {
-        RegistryError::Cluster(format!("{}: {err}", err.kind()))
-    }
-}
+// `RegistryError: From<cluster_client::Error>` comes from the fixture's `cluster-client` feature.
 
 /// The real client: one connection to the upstream registry.
 #[derive(Debug)]

@@ -13,9 +13,9 @@ use tokio::net::{TcpStream, ToSocketAddrs};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::registry::error::RegistryError;
-use crate::registry::io::{LineReader, write_loop};
-use crate::registry::protocol::{Endpoint, MAX_SERVER_LINE_LEN, Op, ServerMessage, Stats};
+use crate::error::RegistryError;
+use crate::io::{LineReader, write_loop};
+use crate::protocol::{Endpoint, MAX_SERVER_LINE_LEN, Op, ServerMessage, Stats};
 use shared::ClientShared;
 pub use watch::WatchStream;
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::{Notify, mpsc};
 
-use crate::registry::protocol::{Endpoint, Stats, Update, ok_line};
+use crate::protocol::{Endpoint, Stats, Update, ok_line};
 
 /// Identifies one accepted connection.
 pub(super) type ConnId = u64;

@@ -5,7 +5,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use cluster_client_workspace::registry::{
+use cluster_client_registry_fixture::{
     Endpoint, RegistryConn, RegistryError, RegistryServer, WatchStream,
 };
 use futures::StreamExt;

@@ -1,5 +1,5 @@
-//! Helpers of the fault tests: raw sockets speaking (or breaking) the wire protocol, hand-made
-//! frames, foreign servers on the election port, and readings from `/proc`.
+//! The raw-socket side of the fault tests: sockets speaking (or breaking) the wire protocol,
+//! hand-made frames, and foreign servers on the election port.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -103,7 +103,8 @@ pub enum Read {
     Closed,
     /// Nothing within the wait.
     Nothing,
-    /// Bytes that do not decode.
+    /// Bytes that do not decode, and why.
+    #[allow(dead_code, reason = "read through `Debug`, in the failure messages")]
     Garbage(String),
 }
 
@@ -137,10 +138,13 @@ fn decode(buf: &mut BytesMut) -> Result<Option<Packet>, String> {
 impl Raw {
     /// Connects to 127.0.0.1:`port`.
     pub async fn connect(port: u16) -> Raw {
-        let stream = tokio::time::timeout(super::WAIT, TcpStream::connect(("127.0.0.1", port)))
-            .await
-            .expect("connect within the bound")
-            .expect("connect");
+        let stream = tokio::time::timeout(
+            crate::support::WAIT,
+            TcpStream::connect(("127.0.0.1", port)),
+        )
+        .await
+        .expect("connect within the bound")
+        .expect("connect");
         Raw {
             stream,
             buf: BytesMut::new(),
@@ -167,7 +171,7 @@ impl Raw {
     /// Sends `register_channel` and returns the answer.
     pub async fn register(&mut self, channel: &str) -> Packet {
         self.send(&frame(&register_packet(1, channel))).await;
-        match self.next(super::WAIT).await {
+        match self.next(crate::support::WAIT).await {
             Read::Packet(packet) => packet,
             other => panic!("no answer to register_channel: {other:?}"),
         }
@@ -371,68 +375,4 @@ impl Drop for ForeignServer {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-/// The resident set size of a process, in KiB (`VmRSS` of `/proc/<pid>/status`).
-pub fn vm_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|kib| kib.parse().ok())
-        .expect("a VmRSS line")
-}
-
-/// CPU time a process used so far (user + system), in clock ticks (1/100 s on Linux).
-pub fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc stat");
-    // The command name may hold spaces and parentheses: the fields start after the last `)`.
-    let fields: Vec<&str> = stat[stat.rfind(')').expect("comm") + 2..]
-        .split_whitespace()
-        .collect();
-    // Fields 14 and 15 of the file (utime, stime) are 11 and 12 after the command name.
-    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
-}
-
-/// The process state letter (`R`, `S`, `T` for stopped, …).
-pub fn proc_state(pid: u32) -> char {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc stat");
-    stat[stat.rfind(')').expect("comm") + 2..]
-        .chars()
-        .next()
-        .expect("a state")
-}
-
-/// TCP socket states (`/proc/net/tcp` codes: 0x01 established, 0x08 close-wait, …) of every IPv4
-/// socket whose local port is `port`: on a leader's port, the leader's side of each connection
-/// (and its listening socket, 0x0A).
-pub fn tcp_states(port: u16) -> Vec<u8> {
-    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
-    let want = format!(":{port:04X}");
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let mut columns = line.split_whitespace();
-            let local = columns.nth(1)?;
-            let state = columns.nth(1)?;
-            local
-                .ends_with(&want)
-                .then(|| u8::from_str_radix(state, 16).ok())
-                .flatten()
-        })
-        .collect()
-}
-
-/// `/proc/net/tcp` state codes.
-pub const TCP_ESTABLISHED: u8 = 0x01;
-pub const TCP_CLOSE_WAIT: u8 = 0x08;
-
-/// The numbered version a churn item carries: endpoints `[{host: "<n>", port: 0}]`.
-pub fn version(item: &serde_json::Value) -> u64 {
-    item[0]["host"]
-        .as_str()
-        .and_then(|h| h.parse().ok())
-        .unwrap_or_else(|| panic!("a numbered item: {item}"))
 }

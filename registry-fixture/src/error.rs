@@ -26,8 +26,8 @@ pub enum RegistryError {
     /// A `cluster-client` transport failure (timeout, leader lost, bad frame) met while the call
     /// was forwarded to the process that owns the real connection.
     ///
-    /// This module does not depend on `cluster-client`: the `From<cluster_client::Error>` impl
-    /// that produces this variant lives with the code that joins the two.
+    /// Produced by `From<cluster_client::Error>`, which exists with the `cluster-client` feature
+    /// (the fixture itself does not depend on `cluster-client`).
     #[error("cluster transport error: {0}")]
     Cluster(String),
 }
@@ -35,5 +35,13 @@ pub enum RegistryError {
 impl From<std::io::Error> for RegistryError {
     fn from(err: std::io::Error) -> Self {
         RegistryError::Io(err.to_string())
+    }
+}
+
+#[cfg(feature = "cluster-client")]
+impl From<cluster_client::Error> for RegistryError {
+    /// Carries the transport failure as text, prefixed by its [`kind`](cluster_client::Error::kind).
+    fn from(err: cluster_client::Error) -> Self {
+        RegistryError::Cluster(format!("{}: {err}", err.kind()))
     }
 }

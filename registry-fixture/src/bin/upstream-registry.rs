@@ -16,7 +16,7 @@
 use std::io::{BufRead as _, Write as _};
 use std::process::ExitCode;
 
-use cluster_client_workspace::registry::{Endpoint, RegistryServer};
+use cluster_client_registry_fixture::{Endpoint, RegistryServer};
 use tokio::sync::mpsc;
 
 const USAGE: &str = "usage: upstream-registry [--addr HOST:PORT]";

@@ -11,12 +11,12 @@ use cluster_client::service::{
 };
 use cluster_client::transcode::Transcode;
 use cluster_client::{Error, Handle, Options, Subscription};
+use cluster_client_registry_fixture::{Endpoint, RegistryError};
 use futures::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::api::{Registry, UpstreamRegistry};
-use crate::registry::{Endpoint, RegistryError};
+use crate::registry_service::{Registry, UpstreamRegistry};
 
 /// The methods, written out by hand; each call passes its own to the handle.
 const LOOKUP: MethodSpec = MethodSpec::new("lookup", MethodKind::Invoke);

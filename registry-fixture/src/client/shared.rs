@@ -9,8 +9,8 @@ use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 
 use super::watch::SnapshotQueue;
-use crate::registry::error::RegistryError;
-use crate::registry::protocol::{Endpoint, Op, Request, ServerMessage};
+use crate::error::RegistryError;
+use crate::protocol::{Endpoint, Op, Request, ServerMessage};
 
 type Reply = Result<Box<RawValue>, RegistryError>;
 

@@ -12,7 +12,7 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::registry::protocol::{Endpoint, Stats};
+use crate::protocol::{Endpoint, Stats};
 use state::State;
 
 /// What the accept loop and every connection task share.

@@ -9,8 +9,8 @@ use tokio::sync::{Notify, mpsc};
 
 use super::Shared;
 use super::state::ConnId;
-use crate::registry::io::{LineReader, write_loop};
-use crate::registry::protocol::{MAX_LINE_LEN, Op, ParseError, Request, error_line, ok_line};
+use crate::io::{LineReader, write_loop};
+use crate::protocol::{MAX_LINE_LEN, Op, ParseError, Request, error_line, ok_line};
 
 /// Capacity of a connection's outgoing queue, in lines. A watcher whose queue is full when an
 /// update is pushed is closed.

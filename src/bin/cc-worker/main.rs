@@ -1,0 +1,106 @@
+//! A worker process for the end-to-end tests: it joins the `registry` channel (through the generated
+//! client or the hand-written seam), then runs JSON commands read from stdin and prints one JSON
+//! line per answer, subscription item and event on stdout. It exits when stdin closes.
+//!
+//! A panic anywhere in the process prints `{"event":"panic",...}` on stdout (then the default
+//! report on stderr), so a test can assert that no worker panicked. With `--log LEVEL` the
+//! runtime's `tracing` events up to `LEVEL` are printed as `{"log":LEVEL,"target":..,"fields":{..}}`.
+//!
+//! - [`args`]: the command line (seam, upstream, channels, the runtime's options).
+//! - [`client`]: the client seam, generated or hand-written.
+//! - [`command`]: the commands on stdin and what each does.
+//! - [`tasks`]: subscriptions and spins, which outlive their command.
+//! - [`output`]: the JSON lines on stdout (answers, panics, `tracing` events).
+
+mod args;
+mod client;
+mod command;
+mod output;
+mod tasks;
+
+use std::io::BufRead;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use cluster_client_workspace::registry_service::Registry;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::client::{Client, with_client};
+use crate::command::{Routed, run};
+use crate::output::JsonLog;
+use crate::tasks::Tasks;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match args::parse_args() {
+        Ok(args) => args,
+        Err(err) => {
+            eprintln!("cc-worker: {err}");
+            return ExitCode::from(64);
+        }
+    };
+    output::report_panics();
+    let (out, printer) = output::printer();
+    if let Some(max) = args.log {
+        let log = JsonLog {
+            out: out.clone(),
+            max,
+        };
+        if tracing::subscriber::set_global_default(log).is_err() {
+            eprintln!("cc-worker: a tracing subscriber is already set");
+        }
+    }
+    let mut clients = Vec::new();
+    for channel in &args.channels {
+        match Client::create(
+            &args.seam,
+            args.options.clone().name(channel.clone()),
+            args.upstream.clone(),
+        )
+        .await
+        {
+            Ok(client) => clients.push(client),
+            Err(err) => {
+                out.send(
+                    json!({ "event": "failed", "kind": err.kind(), "error": err.to_string() }),
+                );
+                drop(out);
+                let _ = printer.await;
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let leaders: Vec<bool> = clients.iter().map(Client::is_leader).collect();
+    out.send(json!({
+        "event": "ready", "leader": leaders[0], "leaders": leaders, "epoch": clients[0].epoch(), "pid": std::process::id()
+    }));
+    let (lines_tx, mut lines) = mpsc::unbounded_channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let tasks = Arc::new(Tasks::default());
+    while let Some(line) = lines.recv().await {
+        let parsed = serde_json::from_str::<Routed>(&line);
+        match parsed.map(|routed| (clients.get(routed.ch).cloned(), routed.command)) {
+            Ok((Some(client), command)) => {
+                tokio::spawn(run(client, command, out.clone(), Arc::clone(&tasks)));
+            }
+            Ok((None, _)) => {
+                out.send(json!({ "event": "bad_command", "error": "no such channel" }))
+            }
+            Err(err) => out.send(json!({ "event": "bad_command", "error": err.to_string() })),
+        }
+    }
+    for client in &clients {
+        with_client!(client, c => Registry::close(c).await);
+    }
+    drop(out);
+    let _ = printer.await;
+    ExitCode::SUCCESS
+}

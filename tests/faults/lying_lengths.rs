@@ -1,0 +1,108 @@
+//! Lengths that lie inside an application object: a member never allocates what they claim.
+
+use bytes::BytesMut;
+use cluster_client::Codec;
+use cluster_client::protocol::{ConnObject, args::push_arg};
+use cluster_client::transcode::Transcode;
+use serde_json::json;
+
+use crate::procfs::vm_rss_kib;
+use crate::raw::{Foreign, ForeignServer, Raw, invoke_packet, push, watch_packet};
+use crate::support::{WAIT, Worker, free_port, upstream};
+use crate::{SEAM, SLACK, assert_no_panics, start_spin, stop_spin};
+
+/// A bincode string whose length prefix claims 2^40 bytes: `0xfd`, then the length as a
+/// little-endian u64. Nine bytes; framed as an argument, thirteen.
+const HUGE_STRING: &[u8] = &[0xfd, 0, 0, 0, 0, 0, 1, 0, 0];
+
+/// Application objects whose lengths lie cannot make a member allocate what they claim: a leader
+/// answers `bad_arguments` for an invoke, ends the subscription for a subscribe, and serves on; a
+/// follower given such a result by a squatter on the port gets a typed error and runs on. Before
+/// the fix each of these aborted the process ("memory allocation of 1099511627776 bytes failed").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lying_lengths_in_application_objects() {
+    let up = upstream().await;
+    let port = free_port();
+    let mut leader = Worker::ready("leader", SEAM, port, &up, &["--log", "warn"]).await;
+    let (is_leader, epoch) = leader.status().await;
+    assert!(is_leader);
+    let mut follower = Worker::ready("follower", SEAM, port, &up, &[]).await;
+    start_spin(&mut follower, 78, 1, 3000 + SLACK.as_millis() as u64).await;
+    let rss_before = vm_rss_kib(leader.pid);
+
+    let mut hostile = BytesMut::new();
+    push_arg(&mut hostile, HUGE_STRING);
+    assert_eq!(hostile.len(), 13);
+    let mut raw = Raw::registered(port, "registry").await;
+    let mut kept = Vec::new();
+    raw.send_packet(&invoke_packet(
+        20,
+        3000,
+        "echo",
+        1,
+        hostile.clone().freeze(),
+    ))
+    .await;
+    let answer = raw.answer(WAIT, &mut kept).await;
+    assert_eq!(answer.id, 20);
+    match &answer.conn {
+        ConnObject::InvokeResult {
+            success: false,
+            fault: Some(fault),
+        } => assert_eq!(fault, "bad_arguments"),
+        other => panic!("expected a bad_arguments fault, got {other:?}"),
+    }
+    let reason = String::from_utf8_lossy(&answer.app);
+    eprintln!("a 13-byte argument claiming 2^40 bytes: {reason}");
+    assert!(
+        reason.contains("claims more bytes than the input holds"),
+        "{reason}"
+    );
+
+    let mut subscribe = watch_packet(21, "lying", true);
+    subscribe.app = hostile.freeze();
+    raw.send_packet(&subscribe).await;
+    let end = raw
+        .wait_for(WAIT, &mut kept, |p| {
+            matches!(&p.conn, ConnObject::SubscribeResult { end: Some(_), .. })
+        })
+        .await;
+    eprintln!("a subscribe with that argument: {:?}", end.conn);
+    let mut good = BytesMut::new();
+    push(&mut good, &"after".to_owned());
+    raw.send_packet(&invoke_packet(22, 3000, "echo", 1, good.freeze()))
+        .await;
+    let answer = raw.answer(WAIT, &mut kept).await;
+    let echoed: String = Codec::default().decode(&answer.app).expect("a string");
+    assert_eq!(echoed, "after", "the same connection is still served");
+
+    let rss_after = vm_rss_kib(leader.pid);
+    eprintln!("leader VmRSS: {rss_before} KiB before, {rss_after} KiB after");
+    assert!(
+        rss_after < rss_before + 32 * 1024,
+        "{rss_before} KiB -> {rss_after} KiB"
+    );
+    let totals = stop_spin(&mut follower, 78).await;
+    assert!(totals["ok"].as_u64().expect("ok count") > 0, "{totals}");
+    assert_eq!(
+        totals["errors"],
+        json!({}),
+        "the other follower saw nothing: {totals}"
+    );
+    assert_eq!(leader.status().await, (true, epoch), "the leader serves on");
+
+    // The other direction: a squatter on the port answers a follower's echo with nine bytes that
+    // claim a 2^40-byte string.
+    let squatter = ForeignServer::start(Foreign::Squatter(HUGE_STRING)).await;
+    let mut victim = Worker::ready("victim", SEAM, squatter.port, &up, &[]).await;
+    let answer = victim.call(json!({ "cmd": "echo", "payload": "x" })).await;
+    eprintln!("a follower given a lying result: {answer}");
+    let err = answer["err"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an error: {answer}"));
+    assert!(err.contains("could not decode"), "{answer}");
+    assert!(victim.is_running(), "the follower is still running");
+    let again = victim.call(json!({ "cmd": "echo", "payload": "y" })).await;
+    assert!(again["err"].is_string(), "and still answers: {again}");
+    assert_no_panics(&mut [&mut leader, &mut follower, &mut victim]);
+}
