@@ -90,8 +90,13 @@ pub struct Options {
     pub slow_consumer: SlowConsumer,
     /// How many follower connections a leader's port accepts at once. Default 1024.
     pub max_connections: usize,
-    /// How many calls one follower may have in flight at its leader. Default 4096.
+    /// How many calls one follower may have in flight at its leader, each counted until its answer
+    /// is queued. Default 4096.
     pub max_calls_per_follower: usize,
+    /// The longest deadline a leader grants a follower's call. A call that asks for more runs with
+    /// this one; a call that asks for none (a timeout of 0 or less on the wire) runs with
+    /// `response_timeout`. Default 10 minutes.
+    pub max_call_timeout: Duration,
     /// How many distinct subscriptions one follower may hold at its leader. Default 1024.
     pub max_subscriptions_per_follower: usize,
     /// How long a new connection has to send `register_channel`. Default 5 s.
@@ -117,6 +122,7 @@ impl Default for Options {
             slow_consumer: SlowConsumer::KeepLatest,
             max_connections: 1024,
             max_calls_per_follower: 4096,
+            max_call_timeout: Duration::from_secs(600),
             max_subscriptions_per_follower: 1024,
             register_timeout: Duration::from_secs(5),
         }
@@ -186,6 +192,8 @@ impl Options {
         max_connections: usize,
         /// Sets the per-follower cap on calls in flight.
         max_calls_per_follower: usize,
+        /// Sets the longest deadline a leader grants a follower's call.
+        max_call_timeout: Duration,
         /// Sets the per-follower cap on subscriptions.
         max_subscriptions_per_follower: usize,
         /// Sets the time a connection has to register.

@@ -130,6 +130,26 @@ impl Outbox {
         self.send_with(hint, flush, |buf| packet.encode(buf)).await
     }
 
+    /// Encodes `packet` straight into the pending buffer if there is room now; never waits.
+    ///
+    /// What a connection's reader sends (answers, heartbeat answers) goes this way: a peer that does
+    /// not read what it asked for gets [`TrySendError::Full`], and its connection is closed, instead of
+    /// the reader (and every task holding an answer) waiting for room.
+    pub(crate) fn try_send_packet(
+        &self,
+        packet: &Packet,
+        flush: Flush,
+    ) -> Result<(), TrySendError> {
+        let hint = 64 + packet.app.len();
+        let mut encode = Some(|buf: &mut BytesMut| packet.encode(buf));
+        match self.shared.push(hint, flush, &mut encode) {
+            None => Err(TrySendError::Full),
+            Some(Ok(())) => Ok(()),
+            Some(Err(SendError::Closed)) => Err(TrySendError::Closed),
+            Some(Err(SendError::Encode(err))) => Err(TrySendError::Encode(err)),
+        }
+    }
+
     async fn send_with(
         &self,
         hint: usize,
@@ -159,6 +179,17 @@ impl Outbox {
 /// Why [`Outbox::send_packet`] failed.
 #[derive(Debug)]
 pub(crate) enum SendError {
+    /// The connection is gone.
+    Closed,
+    /// The packet could not be encoded (nothing was queued).
+    Encode(ProtocolError),
+}
+
+/// Why [`Outbox::try_send_packet`] failed.
+#[derive(Debug)]
+pub(crate) enum TrySendError {
+    /// Too much is pending.
+    Full,
     /// The connection is gone.
     Closed,
     /// The packet could not be encoded (nothing was queued).

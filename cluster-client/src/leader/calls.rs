@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::FutureExt;
+use tokio_util::sync::CancellationToken;
 
 use super::LeaderChannel;
 use super::connection::{Conn, send};
@@ -47,7 +48,10 @@ impl LeaderChannel {
         }
     }
 
-    /// Starts a call of a follower; its answer is sent only if it finishes within the deadline.
+    /// Starts a call of a follower; its answer is sent only if it finishes within the deadline the
+    /// leader grants it (see [`Options::max_call_timeout`](crate::Options::max_call_timeout)). The
+    /// call counts against the follower's cap until its answer is queued, and is cancelled when the
+    /// follower's connection closes.
     pub(super) async fn invoke(
         self: &Arc<Self>,
         conn: &Conn,
@@ -59,17 +63,18 @@ impl LeaderChannel {
     ) {
         let kinds = [MethodKind::Invoke, MethodKind::Oneway, MethodKind::Publish];
         let limit = self.options.max_calls_per_follower;
+        let to = AnswerTo {
+            outbox: conn.outbox.clone(),
+            stop: conn.stop.clone(),
+            id,
+            timeout,
+            oneway,
+        };
         let spec = match self.spec_for(method, &kinds) {
-            Err(err) => {
-                return self
-                    .answer(&conn.outbox, id, timeout, oneway, Err(err), conn.flush())
-                    .await;
-            }
+            Err(err) => return self.answer(&to, Err(err), conn.flush()),
             Ok(_) if conn.in_flight.load(Ordering::Relaxed) >= limit => {
                 let err = ServiceError::Overloaded { limit };
-                return self
-                    .answer(&conn.outbox, id, timeout, oneway, Err(err), conn.flush())
-                    .await;
+                return self.answer(&to, Err(err), conn.flush());
             }
             Ok(spec) => spec,
         };
@@ -83,57 +88,43 @@ impl LeaderChannel {
         // task, timer or hop; only a call that has to wait gets its own task.
         let once = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
         if let Poll::Ready(result) = once {
-            return self
-                .answer(&conn.outbox, id, timeout, oneway, result, conn.flush())
-                .await;
+            return self.answer(&to, result, conn.flush());
         }
         conn.in_flight.fetch_add(1, Ordering::Relaxed);
         let in_flight = Arc::clone(&conn.in_flight);
-        let outbox = conn.outbox.clone();
         let this = Arc::clone(self);
-        let deadline = u64::try_from(timeout)
-            .ok()
-            .filter(|ms| *ms > 0)
-            .map(Duration::from_millis);
+        let deadline = self.deadline(timeout);
         self.tasks.spawn(async move {
             let started = Instant::now();
-            let within_deadline = async {
-                match deadline {
-                    Some(deadline) => tokio::time::timeout(deadline, call).await.ok(),
-                    None => Some(call.await),
-                }
-            };
-            // A leader that stops cancels its calls; a follower that leaves does not (its oneway calls
-            // still run).
+            // The connection's stop is a child of the leader's: a leader that stops, and a follower
+            // that leaves, both cancel the call.
             let result = tokio::select! {
-                () = this.stop.cancelled() => None,
-                result = within_deadline => result,
+                () = to.stop.cancelled() => None,
+                result = tokio::time::timeout(deadline, call) => result.ok(),
             };
-            in_flight.fetch_sub(1, Ordering::Relaxed);
             match result {
-                Some(result) => {
-                    this.answer(&outbox, id, timeout, oneway, result, Flush::Now)
-                        .await;
-                }
+                Some(result) => this.answer(&to, result, Flush::Now),
                 None => tracing::debug!(
                     method = spec.name,
                     elapsed = ?started.elapsed(),
-                    "call not answered: past its deadline, or the leader stopped"
+                    "call not answered: past its deadline, or its connection closed"
                 ),
             }
+            in_flight.fetch_sub(1, Ordering::Relaxed);
         });
     }
 
-    /// Sends an `invoke_result` (nothing for a oneway call; its failure is logged).
-    async fn answer(
-        &self,
-        outbox: &Outbox,
-        id: i64,
-        timeout: i32,
-        oneway: bool,
-        result: Result<Reply, ServiceError>,
-        flush: Flush,
-    ) {
+    /// The deadline of a follower's call that asked for `timeout` ms: none or 0 gets
+    /// `response_timeout`, more than `max_call_timeout` gets that.
+    fn deadline(&self, timeout: i32) -> Duration {
+        match u64::try_from(timeout) {
+            Ok(ms) if ms > 0 => Duration::from_millis(ms).min(self.options.max_call_timeout),
+            _ => self.options.response_timeout,
+        }
+    }
+
+    /// Queues an `invoke_result` (nothing for a oneway call; its failure is logged).
+    fn answer(&self, to: &AnswerTo, result: Result<Reply, ServiceError>, flush: Flush) {
         let (success, fault, app) = match result {
             Ok(Reply::Value(bytes)) => (true, None, bytes),
             Ok(Reply::Error(bytes)) => (false, None, bytes),
@@ -146,17 +137,22 @@ impl LeaderChannel {
                 )
             }
         };
-        if oneway {
+        if to.oneway {
             return;
         }
         let conn_object = ConnObject::InvokeResult { success, fault };
-        send(
-            outbox,
-            &Packet::response(id, timeout, conn_object, app),
-            flush,
-        )
-        .await;
+        let packet = Packet::response(to.id, to.timeout, conn_object, app);
+        send(&to.outbox, &to.stop, &packet, flush);
     }
+}
+
+/// Where a follower's call is answered.
+struct AnswerTo {
+    outbox: Outbox,
+    stop: CancellationToken,
+    id: i64,
+    timeout: i32,
+    oneway: bool,
 }
 
 /// Runs a call on the real client, turning a panic into a fault instead of losing the answer.

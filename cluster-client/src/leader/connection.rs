@@ -15,7 +15,7 @@ use super::topics::Owner;
 use crate::io::clock;
 use crate::io::signal::Signal;
 use crate::io::transport::{FrameReader, WriteHalf};
-use crate::io::writer::{self, Flush, Outbox, SendError};
+use crate::io::writer::{self, Flush, Outbox, TrySendError};
 use crate::protocol::args::Args;
 use crate::protocol::{ConnObject, HEADER_LEN, Kind, Packet, read_invoke};
 use crate::server::{Registration, Serve};
@@ -162,7 +162,7 @@ impl LeaderChannel {
                     ConnObject::HeartbeatRes {},
                     Bytes::new(),
                 );
-                send(&conn.outbox, &pong, conn.flush()).await;
+                send(&conn.outbox, &conn.stop, &pong, conn.flush());
             }
             (Kind::Response, ConnObject::SubscribeResultRes {}) => {}
             _ => return Err("unexpected packet type"),
@@ -171,12 +171,24 @@ impl LeaderChannel {
     }
 }
 
-/// Encodes and queues a packet; `false` when the connection is gone or the packet cannot be encoded.
-pub(super) async fn send(outbox: &Outbox, packet: &Packet, flush: Flush) -> bool {
-    match outbox.send_packet(packet, flush).await {
+/// Queues a packet for a follower without waiting for room; `false` when the connection is gone,
+/// the packet cannot be encoded, or the follower has left too much unread: its connection is then
+/// closed as too slow, as it is for unread subscription pushes.
+pub(super) fn send(
+    outbox: &Outbox,
+    stop: &CancellationToken,
+    packet: &Packet,
+    flush: Flush,
+) -> bool {
+    match outbox.try_send_packet(packet, flush) {
         Ok(()) => true,
-        Err(SendError::Closed) => false,
-        Err(SendError::Encode(err)) => {
+        Err(TrySendError::Closed) => false,
+        Err(TrySendError::Full) => {
+            tracing::warn!("follower is not reading its answers; closing its connection");
+            stop.cancel();
+            false
+        }
+        Err(TrySendError::Encode(err)) => {
             tracing::warn!(error = %err, "packet could not be encoded");
             false
         }

@@ -20,27 +20,27 @@ use crate::server::{Registration, Serve};
 use crate::service::{Reply, Schema};
 use crate::transcode::{Codec, Transcode};
 
-fn halves(stream: DuplexStream) -> (ReadHalf, WriteHalf) {
+pub(super) fn halves(stream: DuplexStream) -> (ReadHalf, WriteHalf) {
     let (read, write) = tokio::io::split(stream);
     (Box::pin(read), Box::pin(write))
 }
 
-fn options() -> Options {
+pub(super) fn options() -> Options {
     Options::new("test")
         .response_timeout(Duration::from_millis(500))
         .heartbeat_interval(Duration::from_millis(100))
 }
 
-fn leader(options: &Options) -> Arc<LeaderChannel> {
+pub(super) fn leader(options: &Options) -> Arc<LeaderChannel> {
     leader_of(options, Arc::default())
 }
 
-fn leader_of(options: &Options, service: Arc<TestService>) -> Arc<LeaderChannel> {
+pub(super) fn leader_of(options: &Options, service: Arc<TestService>) -> Arc<LeaderChannel> {
     LeaderChannel::new("test".into(), &SCHEMA, options.clone(), 7, service)
 }
 
 /// Serves one end of a duplex pipe as the port server would: first packet, then the channel.
-fn serve(leader: &Arc<LeaderChannel>, stream: DuplexStream) {
+pub(super) fn serve(leader: &Arc<LeaderChannel>, stream: DuplexStream) {
     let leader = Arc::clone(leader);
     tokio::spawn(async move {
         let (read, write) = halves(stream);
@@ -58,7 +58,7 @@ fn serve(leader: &Arc<LeaderChannel>, stream: DuplexStream) {
     });
 }
 
-async fn follower_with(
+pub(super) async fn follower_with(
     leader: &Arc<LeaderChannel>,
     options: &Options,
     schema: &'static Schema,
@@ -69,13 +69,13 @@ async fn follower_with(
     FollowerConn::register(read, write, options, schema, "test").await
 }
 
-fn args<A: EncodeArgs>(a: A) -> Bytes {
+pub(super) fn args<A: EncodeArgs>(a: A) -> Bytes {
     let mut out = BytesMut::new();
     a.encode(Codec::default(), &mut out).expect("encodes");
     out.freeze()
 }
 
-fn spec(name: &str) -> &'static crate::service::MethodSpec {
+pub(super) fn spec(name: &str) -> &'static crate::service::MethodSpec {
     SCHEMA.method(name).expect("method of the test schema")
 }
 

@@ -1,6 +1,7 @@
 //! A hand-written service for the in-process tests.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,6 +21,7 @@ pub(crate) static SCHEMA: Schema = Schema {
         MethodSpec::new("add", MethodKind::Invoke),
         MethodSpec::new("sleep", MethodKind::Invoke),
         MethodSpec::new("panic", MethodKind::Invoke),
+        MethodSpec::new("blob", MethodKind::Invoke),
         MethodSpec::new("count", MethodKind::Subscribe),
         MethodSpec {
             broadcast: false,
@@ -28,10 +30,28 @@ pub(crate) static SCHEMA: Schema = Schema {
     ],
 };
 
-/// Adds, sleeps, panics, counts, and hands out work from `feed`.
+/// Adds, sleeps, panics, makes blobs, counts, and hands out work from `feed`.
 #[derive(Default)]
 pub(crate) struct TestService {
     pub(crate) feed: Feed,
+    /// How many `sleep` calls are running now (a cancelled call stops counting).
+    pub(crate) sleeping: Arc<AtomicUsize>,
+}
+
+/// Counts one running call while it lives.
+struct Running(Arc<AtomicUsize>);
+
+impl Running {
+    fn start(count: &Arc<AtomicUsize>) -> Running {
+        count.fetch_add(1, Ordering::SeqCst);
+        Running(Arc::clone(count))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// The items of the `work` subscription.
@@ -58,9 +78,18 @@ impl Service for TestService {
             "add" => serve_invoke(codec, "add", args, |(a, b): (u32, u32)| async move {
                 a.checked_add(b).ok_or_else(|| "overflow".to_owned())
             }),
-            "sleep" => serve_invoke(codec, "sleep", args, |(ms,): (u64,)| async move {
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-                Ok::<_, String>(ms)
+            "sleep" => serve_invoke(codec, "sleep", args, |(ms,): (u64,)| {
+                let running = Running::start(&self.sleeping);
+                async move {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    drop(running);
+                    Ok::<_, String>(ms)
+                }
+            }),
+            "blob" => serve_invoke(codec, "blob", args, |(len,): (u32,)| async move {
+                // Answered after a yield, so that the call gets its own task.
+                tokio::task::yield_now().await;
+                Ok::<_, String>(vec![7u8; len as usize])
             }),
             "panic" => serve_invoke(codec, "panic", args, |(): ()| async move {
                 if true {
