@@ -1,7 +1,7 @@
 //! The leader's subscriptions: one upstream subscription per (method, key), fanned out to every
 //! subscriber in this process and in followers, with the latest item cached for late subscribers.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -48,12 +48,50 @@ struct Topic {
 /// Every topic of one leader channel.
 #[derive(Default)]
 pub(crate) struct Topics {
-    map: Mutex<HashMap<TopicKey, Topic>>,
+    map: Mutex<Map>,
     push_ids: IdGen,
 }
 
+/// The topics, and which ones each owner has a sink on: every question about one owner or one topic
+/// is answered without going through the other topics.
+#[derive(Default)]
+struct Map {
+    topics: HashMap<TopicKey, Topic>,
+    by_owner: HashMap<Owner, HashSet<TopicKey>>,
+}
+
+impl Map {
+    /// Removes `owner`'s sink from the topic `key` (its index entry is the caller's), ending the
+    /// topic when it was the last.
+    fn remove_sink(&mut self, key: &TopicKey, owner: Owner) {
+        let Some(topic) = self.topics.get_mut(key) else {
+            return;
+        };
+        topic.sinks.retain(|(existing, _)| *existing != owner);
+        if topic.sinks.is_empty() {
+            tracing::debug!(method = key.method, key = %key.key, "last subscriber gone; ending the upstream subscription");
+            topic.pump.abort();
+            self.topics.remove(key);
+        }
+    }
+
+    /// Removes the topic `key` and its entries in the owners' index.
+    fn remove_topic(&mut self, key: &TopicKey) -> Option<Topic> {
+        let topic = self.topics.remove(key)?;
+        for (owner, _) in &topic.sinks {
+            if let Some(keys) = self.by_owner.get_mut(owner) {
+                keys.remove(key);
+                if keys.is_empty() {
+                    self.by_owner.remove(owner);
+                }
+            }
+        }
+        Some(topic)
+    }
+}
+
 /// Who a sink belongs to, for detaching.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Owner {
     /// One local subscription, by its id.
     Local(u64),
@@ -62,23 +100,24 @@ pub(crate) enum Owner {
 }
 
 impl Topics {
-    fn lock(&self) -> MutexGuard<'_, HashMap<TopicKey, Topic>> {
+    fn lock(&self) -> MutexGuard<'_, Map> {
         self.map.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether `owner` already has a sink on the topic.
     pub(crate) fn is_held_by(&self, key: &TopicKey, owner: Owner) -> bool {
         self.lock()
-            .get(key)
-            .is_some_and(|t| t.sinks.iter().any(|(existing, _)| *existing == owner))
+            .by_owner
+            .get(&owner)
+            .is_some_and(|keys| keys.contains(key))
     }
 
     /// How many topics a follower connection subscribes to.
     pub(crate) fn count_for_conn(&self, conn: u64) -> usize {
         self.lock()
-            .values()
-            .filter(|t| t.sinks.iter().any(|(owner, _)| *owner == Owner::Conn(conn)))
-            .count()
+            .by_owner
+            .get(&Owner::Conn(conn))
+            .map_or(0, HashSet::len)
     }
 
     /// Adds the sink of `owner` to the topic, starting the topic with `upstream` if it does not
@@ -93,8 +132,9 @@ impl Topics {
         sink: Sink,
         upstream: Option<ItemStream>,
     ) -> bool {
-        let mut map = self.lock();
-        let topic = match map.get_mut(&key) {
+        let mut guard = self.lock();
+        let map = &mut *guard;
+        let topic = match map.topics.get_mut(&key) {
             Some(topic) => topic,
             None => {
                 let Some(upstream) = upstream else {
@@ -102,7 +142,7 @@ impl Topics {
                 };
                 let pump =
                     tokio::spawn(Arc::clone(self).pump(key.clone(), upstream)).abort_handle();
-                map.entry(key.clone()).or_insert(Topic {
+                map.topics.entry(key.clone()).or_insert(Topic {
                     spec,
                     sinks: Vec::new(),
                     latest: None,
@@ -110,7 +150,7 @@ impl Topics {
                 })
             }
         };
-        if topic.sinks.iter().any(|(existing, _)| *existing == owner) {
+        if !map.by_owner.entry(owner).or_default().insert(key.clone()) {
             return true;
         }
         if let Some(latest) = topic.latest.clone() {
@@ -122,25 +162,38 @@ impl Topics {
 
     /// Removes the sinks of `owner` from `key` (or from every topic for a connection), ending the
     /// upstream subscription of a topic left without subscribers.
+    ///
+    /// The cost is that of the owner's own topics, whatever the number of topics.
     pub(crate) fn detach(&self, key: Option<&TopicKey>, owner: Owner) {
         let mut map = self.lock();
-        map.retain(|topic_key, topic| {
-            if key.is_some_and(|k| k != topic_key) {
-                return true;
+        match key {
+            Some(key) => {
+                let Some(keys) = map.by_owner.get_mut(&owner) else {
+                    return;
+                };
+                if !keys.remove(key) {
+                    return;
+                }
+                if keys.is_empty() {
+                    map.by_owner.remove(&owner);
+                }
+                map.remove_sink(key, owner);
             }
-            topic.sinks.retain(|(existing, _)| *existing != owner);
-            if topic.sinks.is_empty() {
-                tracing::debug!(method = topic_key.method, key = %topic_key.key, "last subscriber gone; ending the upstream subscription");
-                topic.pump.abort();
-                return false;
+            None => {
+                for key in map.by_owner.remove(&owner).unwrap_or_default() {
+                    map.remove_sink(&key, owner);
+                }
             }
-            true
-        });
+        }
     }
 
     /// Ends every topic (the leader is stopping).
     pub(crate) fn clear(&self, reason: &str) {
-        let topics: Vec<_> = self.lock().drain().collect();
+        let topics: Vec<_> = {
+            let mut map = self.lock();
+            map.by_owner.clear();
+            map.topics.drain().collect()
+        };
         for (key, topic) in topics {
             topic.pump.abort();
             self.end(&key, topic, reason);
@@ -151,7 +204,7 @@ impl Topics {
         while let Some(item) = upstream.next().await {
             self.publish(&key, item);
         }
-        let topic = self.lock().remove(&key);
+        let topic = self.lock().remove_topic(&key);
         if let Some(topic) = topic {
             self.end(&key, topic, "the real client ended the subscription");
         }
@@ -160,7 +213,7 @@ impl Topics {
     /// Fans one item out: to every sink of a broadcast topic (and caches it), or to one at random.
     fn publish(&self, key: &TopicKey, item: Bytes) {
         let mut map = self.lock();
-        let Some(topic) = map.get_mut(key) else {
+        let Some(topic) = map.topics.get_mut(key) else {
             return;
         };
         if topic.spec.broadcast {
@@ -230,5 +283,69 @@ impl Topics {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::SlowConsumer;
+    use crate::service::MethodKind;
+
+    static SPEC: MethodSpec = MethodSpec::new("watch", MethodKind::Subscribe);
+
+    fn key(i: usize) -> TopicKey {
+        TopicKey {
+            method: "watch",
+            key: Arc::from(format!("$$inner$$__{i}")),
+        }
+    }
+
+    fn sink() -> Sink {
+        Sink::Local(Arc::new(Mailbox::new("watch", 4, SlowConsumer::KeepLatest)))
+    }
+
+    fn attach(topics: &Arc<Topics>, i: usize, owner: Owner) {
+        let upstream: ItemStream = Box::pin(futures::stream::pending());
+        assert!(topics.attach(key(i), &SPEC, owner, sink(), Some(upstream)));
+    }
+
+    /// The owners' index answers for one owner and one topic, and stays right through attaching
+    /// twice, detaching one topic, detaching a whole connection, and a topic's last sink leaving.
+    #[tokio::test]
+    async fn the_owner_index_follows_every_change() {
+        let topics = Arc::new(Topics::default());
+        let (a, b) = (Owner::Conn(1), Owner::Conn(2));
+        for i in 0..1000 {
+            attach(&topics, i, a);
+        }
+        attach(&topics, 0, b);
+        attach(&topics, 1, b);
+        attach(&topics, 1, b);
+        attach(&topics, 5000, b);
+        assert_eq!(topics.count_for_conn(1), 1000);
+        assert_eq!(topics.count_for_conn(2), 3, "attaching twice counts once");
+        assert!(topics.is_held_by(&key(1), b));
+        assert!(!topics.is_held_by(&key(2), b));
+        assert_eq!(topics.lock().topics.len(), 1001);
+
+        topics.detach(Some(&key(1)), b);
+        assert!(!topics.is_held_by(&key(1), b));
+        assert!(topics.is_held_by(&key(1), a), "the other owner keeps it");
+        assert_eq!(topics.count_for_conn(2), 2);
+
+        topics.detach(None, b);
+        assert_eq!(topics.count_for_conn(2), 0);
+        assert_eq!(
+            topics.lock().topics.len(),
+            1000,
+            "the topic only b held is gone"
+        );
+        topics.detach(Some(&key(7)), a);
+        assert_eq!(topics.lock().topics.len(), 999, "its last sink left");
+        assert_eq!(topics.count_for_conn(1), 999);
+        topics.detach(None, a);
+        let map = topics.lock();
+        assert!(map.topics.is_empty() && map.by_owner.is_empty());
     }
 }
