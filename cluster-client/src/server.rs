@@ -16,6 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::io::throttle::Throttle;
 use crate::io::transport::{self, FrameReader, WriteHalf};
 use crate::io::writer;
 use crate::options::Options;
@@ -166,13 +167,37 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// not registered cannot make the leader buffer a whole `max_frame_size` frame.
 const REGISTER_MAX_FRAME: usize = 64 * 1024;
 
+/// `configured`, lowered so that accepted connections stay within [`FD_SHARE`] of the process's
+/// file descriptor limit, less the descriptors open now (at least one connection is allowed).
+fn connection_cap(configured: usize) -> usize {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    let open = std::fs::read_dir("/proc/self/fd").map(Iterator::count);
+    match (limit, open) {
+        (Some(limit), Ok(open)) => {
+            let share = limit.saturating_mul(FD_SHARE.0) / FD_SHARE.1;
+            let room = usize::try_from(share.saturating_sub(open as u64)).unwrap_or(usize::MAX);
+            configured.min(room.max(1))
+        }
+        _ => configured,
+    }
+}
+
 /// One listening port and the channels this process leads on it.
 struct PortServer {
     port: u16,
     channels: Mutex<HashMap<String, watch::Sender<Slot>>>,
     stop: CancellationToken,
     limits: Limits,
+    /// Limits the warnings that peers can provoke (bad first frames, connections over the cap).
+    warnings: Throttle,
 }
+
+/// How many warnings a second one port server logs about its peers.
+const WARNINGS_PER_SECOND: u32 = 10;
+
+/// The share of the process's file descriptor limit that follower connections may use: the rest is
+/// left to the process itself (its own sockets and files, the follower side of other channels).
+const FD_SHARE: (u64, u64) = (3, 4);
 
 #[derive(Clone)]
 struct Limits {
@@ -187,15 +212,25 @@ struct Limits {
 impl PortServer {
     /// Starts serving `listener`; the limits come from the options of the first channel.
     fn start(listener: TcpListener, port: u16, options: &Options) -> Arc<Self> {
+        let max_connections = connection_cap(options.max_connections);
+        if max_connections < options.max_connections {
+            tracing::debug!(
+                port,
+                max_connections,
+                configured = options.max_connections,
+                "connection cap lowered to stay within the file descriptor limit"
+            );
+        }
         let server = Arc::new(PortServer {
             port,
             channels: Mutex::default(),
             stop: CancellationToken::new(),
+            warnings: Throttle::new(WARNINGS_PER_SECOND),
             limits: Limits {
                 max_frame_size: options.max_frame_size,
                 register_timeout: options.register_timeout,
-                connections: Arc::new(Semaphore::new(options.max_connections)),
-                max_connections: options.max_connections,
+                connections: Arc::new(Semaphore::new(max_connections)),
+                max_connections,
                 refusals: Arc::new(Semaphore::new(REFUSALS)),
             },
         });
@@ -247,14 +282,20 @@ impl PortServer {
                         tokio::spawn(Arc::clone(&self).handshake(socket, permit, false));
                     } else if let Ok(permit) = Arc::clone(&self.limits.refusals).try_acquire_owned()
                     {
-                        tracing::warn!(port = self.port, %peer, limit = self.limits.max_connections, "connection cap reached; refusing a new connection");
+                        if let Some(left_out) = self.warnings.admit() {
+                            tracing::warn!(port = self.port, %peer, limit = self.limits.max_connections, left_out, "connection cap reached; refusing a new connection");
+                        }
                         tokio::spawn(Arc::clone(&self).handshake(socket, permit, true));
                     } else {
-                        tracing::warn!(port = self.port, %peer, limit = self.limits.max_connections, "connection cap reached; closing a new connection");
+                        if let Some(left_out) = self.warnings.admit() {
+                            tracing::warn!(port = self.port, %peer, limit = self.limits.max_connections, left_out, "connection cap reached; closing a new connection");
+                        }
                     }
                 }
                 Err(err) => {
-                    tracing::warn!(port = self.port, error = %err, "accept failed");
+                    if let Some(left_out) = self.warnings.admit() {
+                        tracing::warn!(port = self.port, error = %err, left_out, "accept failed");
+                    }
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                 }
             }
@@ -279,19 +320,29 @@ impl PortServer {
         };
         let packet = match first {
             Err(_) => {
-                return tracing::warn!(port = self.port, timeout = ?self.limits.register_timeout, "closing a connection that did not register in time");
+                if let Some(left_out) = self.warnings.admit() {
+                    tracing::warn!(port = self.port, timeout = ?self.limits.register_timeout, left_out, "closing a connection that did not register in time");
+                }
+                return;
             }
             Ok(None) => return,
             Ok(Some(Err(err))) => {
-                return tracing::warn!(port = self.port, error = %err, "closing a connection: bad first frame");
+                if let Some(left_out) = self.warnings.admit() {
+                    tracing::warn!(port = self.port, error = %err, left_out, "closing a connection: bad first frame");
+                }
+                return;
             }
             Ok(Some(Ok(packet))) => packet,
         };
         let Some((channel_name, registration)) = Registration::from_packet(packet, permit) else {
-            return tracing::warn!(
-                port = self.port,
-                "closing a connection whose first packet is not a register_channel request"
-            );
+            if let Some(left_out) = self.warnings.admit() {
+                tracing::warn!(
+                    port = self.port,
+                    left_out,
+                    "closing a connection whose first packet is not a register_channel request"
+                );
+            }
+            return;
         };
         if over_cap {
             let limit = self.limits.max_connections;
@@ -354,4 +405,25 @@ async fn refuse(write: &mut WriteHalf, registration: &Registration, code: &str, 
         let _ = write.write_all(&frame).await;
     }
     let _ = write.shutdown().await;
+}
+
+#[cfg(test)]
+mod fd_tests {
+    use super::*;
+
+    /// The cap leaves a quarter of the descriptor limit, and those already open, to the process.
+    #[test]
+    fn the_connection_cap_stays_within_the_file_descriptor_limit() {
+        let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+            .current
+            .expect("a finite limit");
+        let open = std::fs::read_dir("/proc/self/fd").expect("procfs").count() as u64;
+        let cap = connection_cap(usize::MAX) as u64;
+        assert!(cap >= 1);
+        assert!(
+            cap + open <= (limit * FD_SHARE.0 / FD_SHARE.1).max(open + 1),
+            "cap {cap} with {open} open, limit {limit}"
+        );
+        assert_eq!(connection_cap(1), 1, "a smaller configured cap stays");
+    }
 }

@@ -35,6 +35,7 @@ mod follower_killed;
 mod foreign_peer;
 mod frozen_leader;
 mod leader_churn;
+mod log_flood;
 mod lying_lengths;
 mod panics;
 

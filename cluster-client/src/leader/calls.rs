@@ -129,7 +129,9 @@ impl LeaderChannel {
             Ok(Reply::Value(bytes)) => (true, None, bytes),
             Ok(Reply::Error(bytes)) => (false, None, bytes),
             Err(err) => {
-                tracing::warn!(channel = %self.name, error = %err, "call failed in the leader");
+                if let Some(left_out) = self.warnings.admit() {
+                    tracing::warn!(channel = %self.name, error = %err, left_out, "call failed in the leader");
+                }
                 (
                     false,
                     Some(err.fault().to_owned()),

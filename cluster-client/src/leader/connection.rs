@@ -92,7 +92,9 @@ impl LeaderChannel {
                 () = &mut tick, if idle.is_some() => {
                     silent_steps = if std::mem::take(&mut heard) { 0 } else { silent_steps + 1 };
                     if silent_steps >= SILENCE_STEPS {
-                        tracing::warn!(channel = %self.name, conn = conn.id, idle = ?idle.unwrap_or_default(), "closing a follower connection silent for three heartbeat intervals");
+                        if let Some(left_out) = self.warnings.admit() {
+                            tracing::warn!(channel = %self.name, conn = conn.id, idle = ?idle.unwrap_or_default(), left_out, "closing a follower connection silent for three heartbeat intervals");
+                        }
                         return;
                     }
                     tick.set(clock::sleep_until(Instant::now() + step));
@@ -105,7 +107,9 @@ impl LeaderChannel {
             let frame = match next {
                 None => return,
                 Some(Err(err)) => {
-                    tracing::warn!(channel = %self.name, conn = conn.id, error = %err, "closing a follower connection: bad frame");
+                    if let Some(left_out) = self.warnings.admit() {
+                        tracing::warn!(channel = %self.name, conn = conn.id, error = %err, left_out, "closing a follower connection: bad frame");
+                    }
                     return;
                 }
                 Some(Ok(frame)) => frame,
@@ -123,13 +127,17 @@ impl LeaderChannel {
                 _ => match frame.into_packet() {
                     Ok(packet) => self.on_packet(conn, packet).await,
                     Err(err) => {
-                        tracing::warn!(channel = %self.name, conn = conn.id, error = %err, "closing a follower connection: bad frame");
+                        if let Some(left_out) = self.warnings.admit() {
+                            tracing::warn!(channel = %self.name, conn = conn.id, error = %err, left_out, "closing a follower connection: bad frame");
+                        }
                         return;
                     }
                 },
             };
             if let Err(reason) = served {
-                tracing::warn!(channel = %self.name, conn = conn.id, reason, "closing a follower connection");
+                if let Some(left_out) = self.warnings.admit() {
+                    tracing::warn!(channel = %self.name, conn = conn.id, reason, left_out, "closing a follower connection");
+                }
                 return;
             }
         }

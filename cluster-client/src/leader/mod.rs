@@ -18,12 +18,16 @@ use std::sync::{Arc, OnceLock};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::io::throttle::Throttle;
 use crate::options::Options;
 use crate::server::Lease;
 use crate::service::{MethodKind, MethodSpec, Schema, Service, ServiceError};
 use topics::Topics;
 
 /// One channel's leadership term.
+/// How many warnings a second one channel logs about what its followers do.
+const WARNINGS_PER_SECOND: u32 = 10;
+
 pub(crate) struct LeaderChannel {
     name: String,
     schema: &'static Schema,
@@ -35,6 +39,9 @@ pub(crate) struct LeaderChannel {
     /// Fires when the channel stops; every follower connection ends with it.
     stop: CancellationToken,
     tasks: TaskTracker,
+    /// Limits the warnings that followers can provoke (failed calls, refused subscriptions, closed
+    /// connections).
+    warnings: Throttle,
     /// The channel on the port server that routes followers here; unset in single mode.
     lease: OnceLock<Lease>,
 }
@@ -57,6 +64,7 @@ impl LeaderChannel {
             next_conn: AtomicU64::new(1),
             stop: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            warnings: Throttle::new(WARNINGS_PER_SECOND),
             lease: OnceLock::new(),
         })
     }

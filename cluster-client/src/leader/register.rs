@@ -35,7 +35,9 @@ impl LeaderChannel {
             push_ack: Some(false),
         };
         if let Some((code, message)) = &refusal {
-            tracing::warn!(channel = %self.name, pid = reg.pid, code, message, "refusing a follower");
+            if let Some(left_out) = self.warnings.admit() {
+                tracing::warn!(channel = %self.name, pid = reg.pid, code, message, left_out, "refusing a follower");
+            }
         } else {
             tracing::debug!(channel = %self.name, pid = reg.pid, conn = conn.id, "follower registered");
         }

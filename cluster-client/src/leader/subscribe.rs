@@ -83,7 +83,9 @@ impl LeaderChannel {
                 self.attach(topic, spec, Owner::Conn(conn.id), sink, &app)
             });
         if let Err(err) = result {
-            tracing::warn!(channel = %self.name, method, error = %err, "subscription refused");
+            if let Some(left_out) = self.warnings.admit() {
+                tracing::warn!(channel = %self.name, method, error = %err, left_out, "subscription refused");
+            }
             let end = ConnObject::SubscribeResult {
                 key,
                 method: Some(method.to_owned()),

@@ -1,8 +1,8 @@
 //! The leader's subscriptions: one upstream subscription per (method, key), fanned out to every
 //! subscriber in this process and in followers, with the latest item cached for late subscribers.
 
-use std::collections::{HashMap, HashSet};
 use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
