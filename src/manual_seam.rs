@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use cluster_client::protocol::FaultCode;
 use cluster_client::service::{
     BoxFuture, ItemStream, MethodKind, MethodSpec, Reply, Schema, Service, ServiceError,
 };
@@ -283,7 +284,7 @@ impl ManualRegistry {
             (Ok(app), Ok(reg)) => self.handle.subscribe(method, reg, app),
             (Err(err), _) => Subscription::failed(err),
             (_, Err(err)) => Subscription::failed(Error::Remote {
-                name: "bad_arguments".into(),
+                name: FaultCode::BadArguments,
                 message: err.to_string(),
             }),
         }

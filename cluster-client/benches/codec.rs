@@ -12,6 +12,7 @@ use std::hint::black_box;
 use bytes::{Bytes, BytesMut};
 use cluster_client::Codec;
 use cluster_client::protocol::args::{Args, push_arg_with};
+use cluster_client::protocol::conn::{Invoke, InvokeResult, SubscribeResult};
 use cluster_client::protocol::{ConnObject, Packet};
 use cluster_client::transcode::Transcode;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -46,11 +47,11 @@ fn payload(size: usize) -> String {
 fn encode_invoke(codec: Codec, argument: &str, out: &mut BytesMut) -> Bytes {
     let mut app = BytesMut::new();
     push_arg_with(&mut app, |buf| codec.encode(argument, buf)).expect("encodable");
-    let conn = ConnObject::Invoke {
+    let conn = ConnObject::Invoke(Invoke {
         method: "echo".to_owned(),
         arg_length: 1,
         oneway: false,
-    };
+    });
     out.clear();
     Packet::request(42, 3000, conn, app.freeze())
         .encode(out)
@@ -61,7 +62,7 @@ fn encode_invoke(codec: Codec, argument: &str, out: &mut BytesMut) -> Bytes {
 /// What a leader does per call: decode the packet, then the argument.
 fn decode_invoke(codec: Codec, frame: Bytes) -> String {
     let packet = Packet::decode(frame).expect("a packet");
-    let ConnObject::Invoke { arg_length, .. } = packet.conn else {
+    let ConnObject::Invoke(Invoke { arg_length, .. }) = packet.conn else {
         panic!("not an invoke");
     };
     let mut args = Args::new(packet.app, arg_length);
@@ -73,11 +74,11 @@ fn decode_invoke(codec: Codec, frame: Bytes) -> String {
 fn encode_push(codec: Codec, item: &Item, out: &mut BytesMut) -> Bytes {
     let mut app = BytesMut::new();
     codec.encode(item, &mut app).expect("encodable");
-    let conn = ConnObject::SubscribeResult {
+    let conn = ConnObject::SubscribeResult(SubscribeResult {
         key: "$$inner$$__\"bench\"".to_owned(),
         method: Some("feed".to_owned()),
         end: None,
-    };
+    });
     out.clear();
     Packet::request(7, 0, conn, app.freeze())
         .encode(out)
@@ -138,26 +139,26 @@ fn conn_object(c: &mut Criterion) {
     let cases = [
         (
             "invoke",
-            ConnObject::Invoke {
+            ConnObject::Invoke(Invoke {
                 method: "echo".to_owned(),
                 arg_length: 1,
                 oneway: false,
-            },
+            }),
         ),
         (
             "invoke_result",
-            ConnObject::InvokeResult {
+            ConnObject::InvokeResult(InvokeResult {
                 success: true,
                 fault: None,
-            },
+            }),
         ),
         (
             "subscribe_result",
-            ConnObject::SubscribeResult {
+            ConnObject::SubscribeResult(SubscribeResult {
                 key: "$$inner$$__\"bench\"".to_owned(),
                 method: Some("feed".to_owned()),
                 end: None,
-            },
+            }),
         ),
     ];
     for (name, conn) in cases {

@@ -9,6 +9,7 @@ use crate::error::Error;
 use crate::follower::{FollowerConn, JoinError};
 use crate::leader::LeaderChannel;
 use crate::options::{Options, Role};
+use crate::protocol::RefusalCode;
 use crate::server::{self, Lease};
 use crate::service::{BoxFuture, Schema, Service};
 
@@ -140,7 +141,10 @@ async fn follow(ballot: &Ballot<'_>) -> Result<Won, Lost> {
             format!("a process that does not speak this protocol ({what})"),
             Duration::ZERO,
         )),
-        Err(JoinError::Refused(Error::Refused { code, .. })) if code == "unknown_channel" => {
+        Err(JoinError::Refused(Error::Refused {
+            code: RefusalCode::UnknownChannel,
+            ..
+        })) => {
             Err(Lost::Retry(no_leader(ballot, "the port's leader has no such channel yet".to_owned(), Duration::ZERO)))
         }
         Err(JoinError::Refused(err @ Error::Refused { .. })) if !ballot.first => Err(Lost::Retry(err)),

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::protocol::ProtocolError;
+use crate::protocol::{FaultCode, ProtocolError, RefusalCode};
 use crate::transcode::CodecError;
 
 /// A failure of the cluster runtime (not of the real client's own methods, whose error values cross
@@ -78,7 +78,7 @@ pub enum Error {
         /// The channel.
         channel: String,
         /// A machine-readable reason: `factory_failed`, `codec_mismatch`, `too_many_connections`, …
-        code: String,
+        code: RefusalCode,
         /// The leader's message.
         message: String,
     },
@@ -95,7 +95,7 @@ pub enum Error {
     #[error("the leader failed the call ({name}): {message}")]
     Remote {
         /// A machine-readable name: `unknown_method`, `bad_arguments`, `overloaded`, `panicked`, …
-        name: String,
+        name: FaultCode,
         /// The leader's message.
         message: String,
     },

@@ -20,7 +20,8 @@ use crate::io::throttle::Throttle;
 use crate::io::transport::{self, FrameReader, WriteHalf};
 use crate::io::writer;
 use crate::options::Options;
-use crate::protocol::{ConnObject, FrameCodec, Kind, Packet};
+use crate::protocol::conn::{RegisterChannel, RegisterChannelRes};
+use crate::protocol::{ConnObject, FrameCodec, Kind, Packet, RefusalCode};
 
 /// Takes over the connections registered on one channel: the channel's leader.
 pub(crate) trait Serve: Send + Sync {
@@ -55,12 +56,12 @@ impl Registration {
     ) -> Option<(String, Registration)> {
         let (
             Kind::Request,
-            ConnObject::RegisterChannel {
+            ConnObject::RegisterChannel(RegisterChannel {
                 channel_name,
                 fingerprint,
                 codec,
                 pid,
-            },
+            }),
         ) = (packet.kind, packet.conn)
         else {
             return None;
@@ -347,7 +348,13 @@ impl PortServer {
         if over_cap {
             let limit = self.limits.max_connections;
             let message = format!("the leader serves {limit} connections already");
-            return refuse(&mut write, &registration, "too_many_connections", message).await;
+            return refuse(
+                &mut write,
+                &registration,
+                RefusalCode::TooManyConnections,
+                message,
+            )
+            .await;
         }
         // Registered: the whole frame limit applies from here on (bytes already read are kept).
         let reader = reader.map_decoder(|_| FrameCodec::new(max_frame_size));
@@ -360,7 +367,7 @@ impl PortServer {
             return refuse(
                 &mut write,
                 &registration,
-                "unknown_channel",
+                RefusalCode::UnknownChannel,
                 format!("no leader of channel `{channel_name}` on this port"),
             )
             .await;
@@ -372,13 +379,19 @@ impl PortServer {
         match ready {
             Ok(Slot::Ready(leader)) => leader.serve(reader, write, registration),
             Ok(Slot::Failed(message)) => {
-                refuse(&mut write, &registration, "factory_failed", message).await
+                refuse(
+                    &mut write,
+                    &registration,
+                    RefusalCode::FactoryFailed,
+                    message,
+                )
+                .await
             }
             Ok(Slot::Starting) | Err(_) => {
                 refuse(
                     &mut write,
                     &registration,
-                    "unknown_channel",
+                    RefusalCode::UnknownChannel,
                     format!("the leader of `{channel_name}` stopped"),
                 )
                 .await;
@@ -388,14 +401,19 @@ impl PortServer {
 }
 
 /// Answers a registration with a refusal, then closes the connection.
-async fn refuse(write: &mut WriteHalf, registration: &Registration, code: &str, message: String) {
-    let conn = ConnObject::RegisterChannelRes {
+async fn refuse(
+    write: &mut WriteHalf,
+    registration: &Registration,
+    code: RefusalCode,
+    message: String,
+) {
+    let conn = ConnObject::RegisterChannelRes(RegisterChannelRes {
         success: Some(false),
         epoch: None,
-        code: Some(code.to_owned()),
+        code: Some(code),
         error: Some(message),
         push_ack: None,
-    };
+    });
     if let Ok(frame) = writer::encode(&Packet::response(
         registration.id,
         registration.timeout,

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::Stream;
 
+use crate::protocol::FaultCode;
 use crate::protocol::args::Args;
 use crate::transcode::{Codec, CodecError};
 
@@ -165,14 +166,14 @@ pub enum ServiceError {
 
 impl ServiceError {
     /// The machine-readable name sent as an `invoke_result`'s `fault`.
-    pub fn fault(&self) -> &'static str {
+    pub fn fault(&self) -> FaultCode {
         match self {
-            ServiceError::UnknownMethod { .. } => "unknown_method",
-            ServiceError::BadArguments { .. } => "bad_arguments",
-            ServiceError::Encode { .. } => "encode_failed",
-            ServiceError::Panicked { .. } => "panicked",
+            ServiceError::UnknownMethod { .. } => FaultCode::UnknownMethod,
+            ServiceError::BadArguments { .. } => FaultCode::BadArguments,
+            ServiceError::Encode { .. } => FaultCode::EncodeFailed,
+            ServiceError::Panicked { .. } => FaultCode::Panicked,
             ServiceError::Overloaded { .. } | ServiceError::TooManySubscriptions { .. } => {
-                "overloaded"
+                FaultCode::Overloaded
             }
         }
     }

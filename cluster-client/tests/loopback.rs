@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use cluster_client::__private::{self as seam, Args, BoxFuture, EncodeArgs, ItemStream};
+use cluster_client::protocol::FaultCode;
 use cluster_client::service::{MethodKind, MethodSpec, Reply, Schema, Service, ServiceError};
 use cluster_client::transcode::Transcode;
 use cluster_client::{Codec, Error, Handle, Options, Subscription};
@@ -192,7 +193,7 @@ async fn leader_and_follower_in_one_process() {
         .call(spec("watch"), 1, app(("x:".to_owned(),)))
         .await
     {
-        Err(Error::Remote { name, .. }) => assert_eq!(name, "unknown_method"),
+        Err(Error::Remote { name, .. }) => assert_eq!(name, FaultCode::UnknownMethod),
         other => panic!("expected unknown_method, got {other:?}"),
     }
 

@@ -4,6 +4,10 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use cluster_client::protocol::args::{Args, push_arg, push_arg_with};
+use cluster_client::protocol::conn::{
+    Heartbeat, HeartbeatRes, Invoke, InvokeResult, RegisterChannel, RegisterChannelRes, Subscribe,
+    SubscribeResult, SubscribeResultRes, UnSubscribe,
+};
 use cluster_client::protocol::{
     ConnObject, HEADER_LEN, Header, Kind, Packet, PacketCodec, ProtocolError, RawJson, VERSION,
 };
@@ -34,6 +38,16 @@ fn opt_text() -> impl Strategy<Value = Option<String>> {
     option::of(text())
 }
 
+/// A refusal or fault code: a known one (of either kind) or any text, which a code keeps as it is.
+fn opt_code<C: From<String> + std::fmt::Debug>() -> impl Strategy<Value = Option<C>> {
+    option::of(prop_oneof![
+        "schema_mismatch|codec_mismatch|too_many_connections|factory_failed|unknown_channel",
+        "unknown_method|bad_arguments|encode_failed|panicked|overloaded",
+        text(),
+    ])
+    .prop_map(|code| code.map(C::from))
+}
+
 fn raw_json() -> impl Strategy<Value = RawJson> {
     prop_oneof![
         text().prop_map(|s| serde_json::to_string(&s).unwrap()),
@@ -49,53 +63,51 @@ fn raw_json() -> impl Strategy<Value = RawJson> {
 fn conn_object() -> impl Strategy<Value = ConnObject> {
     prop_oneof![
         (text(), opt_text(), opt_text(), option::of(any::<u32>())).prop_map(
-            |(channel_name, fingerprint, codec, pid)| ConnObject::RegisterChannel {
-                channel_name,
-                fingerprint,
-                codec,
-                pid,
-            }
+            |(channel_name, fingerprint, codec, pid)| ConnObject::RegisterChannel(
+                RegisterChannel {
+                    channel_name,
+                    fingerprint,
+                    codec,
+                    pid,
+                }
+            )
         ),
         (
             option::of(any::<bool>()),
             option::of(any::<u64>()),
-            opt_text(),
+            opt_code(),
             opt_text(),
             option::of(any::<bool>())
         )
             .prop_map(|(success, epoch, code, error, push_ack)| {
-                ConnObject::RegisterChannelRes {
+                ConnObject::RegisterChannelRes(RegisterChannelRes {
                     success,
                     epoch,
                     code,
                     error,
                     push_ack,
-                }
+                })
             }),
         (text(), any::<u32>(), any::<bool>()).prop_map(|(method, arg_length, oneway)| {
-            ConnObject::Invoke {
+            ConnObject::Invoke(Invoke {
                 method,
                 arg_length,
                 oneway,
-            }
+            })
         }),
-        (any::<bool>(), opt_text())
-            .prop_map(|(success, fault)| ConnObject::InvokeResult { success, fault }),
-        (text(), raw_json(), opt_text()).prop_map(|(key, reg, method)| ConnObject::Subscribe {
-            key,
-            reg,
-            method
-        }),
-        (text(), raw_json(), opt_text()).prop_map(|(key, reg, method)| ConnObject::UnSubscribe {
-            key,
-            reg,
-            method
-        }),
-        (text(), opt_text(), opt_text())
-            .prop_map(|(key, method, end)| ConnObject::SubscribeResult { key, method, end }),
-        Just(ConnObject::SubscribeResultRes {}),
-        Just(ConnObject::Heartbeat {}),
-        Just(ConnObject::HeartbeatRes {}),
+        (any::<bool>(), opt_code())
+            .prop_map(|(success, fault)| ConnObject::InvokeResult(InvokeResult { success, fault })),
+        (text(), raw_json(), opt_text())
+            .prop_map(|(key, reg, method)| ConnObject::Subscribe(Subscribe { key, reg, method })),
+        (text(), raw_json(), opt_text()).prop_map(|(key, reg, method)| ConnObject::UnSubscribe(
+            UnSubscribe { key, reg, method }
+        )),
+        (text(), opt_text(), opt_text()).prop_map(
+            |(key, method, end)| ConnObject::SubscribeResult(SubscribeResult { key, method, end })
+        ),
+        Just(ConnObject::SubscribeResultRes(SubscribeResultRes {})),
+        Just(ConnObject::Heartbeat(Heartbeat {})),
+        Just(ConnObject::HeartbeatRes(HeartbeatRes {})),
     ]
 }
 
@@ -449,7 +461,12 @@ fn bad_version_and_kind() {
 
 #[test]
 fn encoder_refuses_frames_over_the_limit() {
-    let packet = Packet::request(1, 0, ConnObject::Heartbeat {}, Bytes::from(vec![0; LIMIT]));
+    let packet = Packet::request(
+        1,
+        0,
+        ConnObject::Heartbeat(Heartbeat {}),
+        Bytes::from(vec![0; LIMIT]),
+    );
     let mut buf = BytesMut::from(&b"kept"[..]);
     assert!(matches!(
         PacketCodec::new(LIMIT).encode(&packet, &mut buf),

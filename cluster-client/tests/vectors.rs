@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
 use cluster_client::protocol::args::Args;
+use cluster_client::protocol::conn::Invoke;
 use cluster_client::protocol::{
     ConnObject, HEADER_LEN, Header, Kind, Packet, PacketCodec, VERSION,
 };
@@ -156,7 +157,7 @@ fn check_frame(path: &Path) {
     );
 
     // Invoke requests: the app object splits into the recorded arguments.
-    if let ConnObject::Invoke { arg_length, .. } = packet.conn {
+    if let ConnObject::Invoke(Invoke { arg_length, .. }) = packet.conn {
         let recorded = decoded["appArgs"].as_array().map_or(&[][..], Vec::as_slice);
         assert_eq!(
             recorded.len(),

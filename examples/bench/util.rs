@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use cluster_client::Codec;
+use cluster_client::protocol::conn::{Invoke, SubscribeResult};
 use cluster_client::protocol::{ConnObject, HEADER_LEN, Header, Packet, args};
 use cluster_client::transcode::Transcode;
 use serde::Serialize;
@@ -39,11 +40,11 @@ pub fn codec() -> Codec {
 pub fn invoke_frame(method: &str, payload: &str, oneway: bool) -> Bytes {
     let mut app = BytesMut::new();
     args::push_arg_with(&mut app, |out| codec().encode(payload, out)).expect("encodable");
-    let conn = ConnObject::Invoke {
+    let conn = ConnObject::Invoke(Invoke {
         method: method.to_owned(),
         arg_length: 1,
         oneway,
-    };
+    });
     let mut frame = BytesMut::new();
     Packet::request(1, 3000, conn, app.freeze())
         .encode(&mut frame)
@@ -55,14 +56,14 @@ pub fn invoke_frame(method: &str, payload: &str, oneway: bool) -> Bytes {
 pub fn push_frame(id: i64, item: &Item) -> Bytes {
     let mut app = BytesMut::new();
     codec().encode(item, &mut app).expect("encodable");
-    let conn = ConnObject::SubscribeResult {
+    let conn = ConnObject::SubscribeResult(SubscribeResult {
         key: format!(
             "$$inner$$__{}",
             serde_json::to_string(TOPIC).expect("a string")
         ),
         method: Some("feed".to_owned()),
         end: None,
-    };
+    });
     let mut frame = BytesMut::new();
     Packet::request(id, 0, conn, app.freeze())
         .encode(&mut frame)

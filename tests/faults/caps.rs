@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use cluster_client::Codec;
-use cluster_client::protocol::ConnObject;
+use cluster_client::protocol::conn::{InvokeResult, RegisterChannelRes, SubscribeResult};
+use cluster_client::protocol::{ConnObject, FaultCode, RefusalCode};
 use cluster_client::transcode::Transcode;
 use cluster_client_registry_fixture::Endpoint;
 use serde_json::json;
@@ -83,7 +84,10 @@ async fn caps_are_enforced() {
     for id in 11..13 {
         let answer = &answers[&id];
         assert!(
-            matches!(answer.conn, ConnObject::InvokeResult { success: true, .. }),
+            matches!(
+                answer.conn,
+                ConnObject::InvokeResult(InvokeResult { success: true, .. })
+            ),
             "call {id} ran: {answer:?}"
         );
         assert_eq!(
@@ -94,10 +98,10 @@ async fn caps_are_enforced() {
     for id in 13..16 {
         let answer = &answers[&id];
         match &answer.conn {
-            ConnObject::InvokeResult {
+            ConnObject::InvokeResult(InvokeResult {
                 success: false,
                 fault: Some(fault),
-            } => assert_eq!(fault, "overloaded", "call {id}"),
+            }) => assert_eq!(*fault, FaultCode::Overloaded, "call {id}"),
             other => panic!("call {id}: expected overloaded, got {other:?}"),
         }
     }
@@ -108,7 +112,10 @@ async fn caps_are_enforced() {
         .await;
     let answer = raw.answer(WAIT, &mut pushes).await;
     assert!(
-        matches!(answer.conn, ConnObject::InvokeResult { success: true, .. }),
+        matches!(
+            answer.conn,
+            ConnObject::InvokeResult(InvokeResult { success: true, .. })
+        ),
         "{answer:?}"
     );
 
@@ -122,7 +129,7 @@ async fn caps_are_enforced() {
         raw.send_packet(&watch_packet(id, service, true)).await;
         let refusal = raw
             .wait_for(WAIT, &mut pushes, |p| {
-                matches!(&p.conn, ConnObject::SubscribeResult { key, end: Some(_), .. } if key.contains(service))
+                matches!(&p.conn, ConnObject::SubscribeResult(SubscribeResult { key, end: Some(_), .. }) if key.contains(service))
             })
             .await;
         eprintln!("subscription {service} refused: {:?}", refusal.conn);
@@ -154,8 +161,11 @@ async fn caps_are_enforced() {
         Read::Packet(packet) => assert!(
             matches!(
                 &packet.conn,
-                ConnObject::RegisterChannelRes { success: Some(false), code: Some(code), .. }
-                    if code == "too_many_connections"
+                ConnObject::RegisterChannelRes(RegisterChannelRes {
+                    success: Some(false),
+                    code: Some(RefusalCode::TooManyConnections),
+                    ..
+                })
             ),
             "a connection over the cap is refused with a reason: {packet:?}"
         ),

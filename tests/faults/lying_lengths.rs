@@ -2,7 +2,8 @@
 
 use bytes::BytesMut;
 use cluster_client::Codec;
-use cluster_client::protocol::{ConnObject, args::push_arg};
+use cluster_client::protocol::conn::{InvokeResult, SubscribeResult};
+use cluster_client::protocol::{ConnObject, FaultCode, args::push_arg};
 use cluster_client::transcode::Transcode;
 use serde_json::json;
 
@@ -46,10 +47,10 @@ async fn lying_lengths_in_application_objects() {
     let answer = raw.answer(WAIT, &mut kept).await;
     assert_eq!(answer.id, 20);
     match &answer.conn {
-        ConnObject::InvokeResult {
+        ConnObject::InvokeResult(InvokeResult {
             success: false,
             fault: Some(fault),
-        } => assert_eq!(fault, "bad_arguments"),
+        }) => assert_eq!(*fault, FaultCode::BadArguments),
         other => panic!("expected a bad_arguments fault, got {other:?}"),
     }
     let reason = String::from_utf8_lossy(&answer.app);
@@ -64,7 +65,10 @@ async fn lying_lengths_in_application_objects() {
     raw.send_packet(&subscribe).await;
     let end = raw
         .wait_for(WAIT, &mut kept, |p| {
-            matches!(&p.conn, ConnObject::SubscribeResult { end: Some(_), .. })
+            matches!(
+                &p.conn,
+                ConnObject::SubscribeResult(SubscribeResult { end: Some(_), .. })
+            )
         })
         .await;
     eprintln!("a subscribe with that argument: {:?}", end.conn);

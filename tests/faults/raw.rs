@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use cluster_client::Codec;
+use cluster_client::protocol::conn::{
+    Heartbeat, HeartbeatRes, Invoke, InvokeResult, RegisterChannel, RegisterChannelRes,
+    SubscribeResult,
+};
 use cluster_client::protocol::{ConnObject, HEADER_LEN, Header, Packet, args::push_arg_with};
 use cluster_client::transcode::Transcode;
 use serde::Serialize;
@@ -158,10 +162,10 @@ impl Raw {
         assert!(
             matches!(
                 answer.conn,
-                ConnObject::RegisterChannelRes {
+                ConnObject::RegisterChannelRes(RegisterChannelRes {
                     success: Some(true),
                     ..
-                }
+                })
             ),
             "registration accepted: {answer:?}"
         );
@@ -214,7 +218,10 @@ impl Raw {
                 .await
             {
                 Read::Packet(packet)
-                    if matches!(packet.conn, ConnObject::SubscribeResult { .. }) =>
+                    if matches!(
+                        packet.conn,
+                        ConnObject::SubscribeResult(SubscribeResult { .. })
+                    ) =>
                 {
                     pushes.push(packet)
                 }
@@ -293,22 +300,24 @@ async fn squat(mut socket: TcpStream, result: &'static [u8]) {
             Err(_) => return,
         };
         let (conn, app) = match packet.conn {
-            ConnObject::RegisterChannel { .. } => (
-                ConnObject::RegisterChannelRes {
+            ConnObject::RegisterChannel(RegisterChannel { .. }) => (
+                ConnObject::RegisterChannelRes(RegisterChannelRes {
                     success: Some(true),
                     epoch: Some(1),
                     code: None,
                     error: None,
                     push_ack: Some(false),
-                },
+                }),
                 Bytes::new(),
             ),
-            ConnObject::Heartbeat {} => (ConnObject::HeartbeatRes {}, Bytes::new()),
-            ConnObject::Invoke { .. } => (
-                ConnObject::InvokeResult {
+            ConnObject::Heartbeat(Heartbeat {}) => {
+                (ConnObject::HeartbeatRes(HeartbeatRes {}), Bytes::new())
+            }
+            ConnObject::Invoke(Invoke { .. }) => (
+                ConnObject::InvokeResult(InvokeResult {
                     success: true,
                     fault: None,
-                },
+                }),
                 Bytes::from_static(result),
             ),
             _ => continue,

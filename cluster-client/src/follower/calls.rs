@@ -14,7 +14,8 @@ use super::{FollowerConn, millis};
 use crate::error::Error;
 use crate::io::clock;
 use crate::io::writer::{Flush, SendError};
-use crate::protocol::{ConnObject, Packet};
+use crate::protocol::conn::{Invoke, InvokeResult};
+use crate::protocol::{ConnObject, FaultCode, Packet};
 use crate::service::{MethodSpec, Reply};
 
 /// A call waiting for its answer.
@@ -60,11 +61,11 @@ impl FollowerConn {
         deadline: Instant,
         timeout: Duration,
     ) -> Result<Reply, Error> {
-        let conn = ConnObject::Invoke {
+        let conn = ConnObject::Invoke(Invoke {
             method: spec.name.to_owned(),
             arg_length: argc,
             oneway,
-        };
+        });
         let Some(answer) = self
             .request(spec.name, conn, app, !oneway, deadline, timeout)
             .await?
@@ -72,19 +73,21 @@ impl FollowerConn {
             return Ok(Reply::Value(Bytes::new()));
         };
         match answer.conn {
-            ConnObject::InvokeResult { success: true, .. } => Ok(Reply::Value(answer.app)),
-            ConnObject::InvokeResult {
+            ConnObject::InvokeResult(InvokeResult { success: true, .. }) => {
+                Ok(Reply::Value(answer.app))
+            }
+            ConnObject::InvokeResult(InvokeResult {
                 success: false,
                 fault: None,
-            } => Ok(Reply::Error(answer.app)),
-            ConnObject::InvokeResult {
+            }) => Ok(Reply::Error(answer.app)),
+            ConnObject::InvokeResult(InvokeResult {
                 fault: Some(name), ..
-            } => Err(Error::Remote {
+            }) => Err(Error::Remote {
                 name,
                 message: String::from_utf8_lossy(&answer.app).into_owned(),
             }),
             other => Err(Error::Remote {
-                name: "unexpected_answer".to_owned(),
+                name: FaultCode::UnexpectedAnswer,
                 message: format!("`{}` answered with {}", spec.name, other.type_name()),
             }),
         }

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use super::FollowerConn;
 use crate::io::clock;
 use crate::protocol::ConnObject;
+use crate::protocol::conn::Heartbeat;
 
 impl FollowerConn {
     /// Pings the leader until the connection is lost; an unanswered ping loses it.
@@ -21,7 +22,7 @@ impl FollowerConn {
             let wait = self.options.response_timeout;
             let ping = self.request(
                 "heartbeat",
-                ConnObject::Heartbeat {},
+                ConnObject::Heartbeat(Heartbeat {}),
                 Bytes::new(),
                 true,
                 Instant::now() + wait,

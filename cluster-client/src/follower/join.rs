@@ -13,8 +13,9 @@ use crate::error::Error;
 use crate::io::transport::{self, ReadHalf, WriteHalf};
 use crate::io::writer::{self, Flush, SendError};
 use crate::options::Options;
+use crate::protocol::conn::{RegisterChannel, RegisterChannelRes};
 use crate::protocol::ids::IdGen;
-use crate::protocol::{ConnObject, Kind, Packet, ProtocolError};
+use crate::protocol::{ConnObject, Kind, Packet, ProtocolError, RefusalCode};
 use crate::service::Schema;
 use crate::transcode::Transcode;
 
@@ -61,12 +62,12 @@ impl FollowerConn {
         let outbox = writer::spawn(write, lost.clone());
         let mut reader = transport::frame_reader(read, options.max_frame_size);
         let ids = IdGen::default();
-        let register = ConnObject::RegisterChannel {
+        let register = ConnObject::RegisterChannel(RegisterChannel {
             channel_name: channel.to_owned(),
             fingerprint: Some(schema.fingerprint_hex()),
             codec: Some(options.codec.name().to_owned()),
             pid: Some(std::process::id()),
-        };
+        });
         let id = ids.next();
         match outbox
             .send_packet(
@@ -105,13 +106,13 @@ fn accept_answer(
     channel: &str,
     schema: &Schema,
 ) -> Result<(u64, bool), JoinError> {
-    let ConnObject::RegisterChannelRes {
+    let ConnObject::RegisterChannelRes(RegisterChannelRes {
         success,
         epoch,
         code,
         error,
         push_ack,
-    } = answer.conn
+    }) = answer.conn
     else {
         return Err(JoinError::Garbage(format!(
             "answered register_channel with {}",
@@ -127,10 +128,10 @@ fn accept_answer(
     if success != Some(false) {
         return Ok((epoch.unwrap_or(0), push_ack.unwrap_or(true)));
     }
-    let code = code.unwrap_or_else(|| "refused".to_owned());
+    let code = code.unwrap_or(RefusalCode::Refused);
     let message = error.unwrap_or_default();
-    Err(JoinError::Refused(match code.as_str() {
-        "schema_mismatch" => Error::SchemaMismatch {
+    Err(JoinError::Refused(match code {
+        RefusalCode::SchemaMismatch => Error::SchemaMismatch {
             channel: channel.to_owned(),
             ours: schema.fingerprint_hex(),
             theirs: message,

@@ -28,6 +28,7 @@ use crate::io::signal::Signal;
 use crate::io::transport::FrameReader;
 use crate::io::writer::Outbox;
 use crate::options::Options;
+use crate::protocol::conn::SubscribeResult;
 use crate::protocol::ids::IdGen;
 use crate::protocol::{ConnObject, Frame, Kind, Packet, ProtocolError};
 use calls::PendingCall;
@@ -162,7 +163,7 @@ impl FollowerConn {
                 }
             }
             Kind::Request => match packet.conn {
-                ConnObject::SubscribeResult { key, method, end } => {
+                ConnObject::SubscribeResult(SubscribeResult { key, method, end }) => {
                     self.on_push(&key, method.as_deref(), end.as_deref(), packet.app);
                     self.ack_push(packet.id);
                 }

@@ -17,6 +17,7 @@ use crate::io::writer;
 use crate::mailbox::Mailbox;
 use crate::options::Options;
 use crate::options::SlowConsumer;
+use crate::protocol::conn::{Invoke, InvokeResult, RegisterChannelRes, Subscribe, SubscribeResult};
 use crate::protocol::ids::ID_LIMIT;
 use crate::protocol::{ConnObject, HEADER_LEN, Header, Kind, Packet};
 use crate::service::{MethodKind, MethodSpec, Reply, Schema};
@@ -58,10 +59,10 @@ impl ScriptedLeader {
 
     /// Answers call `id` with the value `tag`.
     async fn answer(&mut self, id: i64, tag: &str) -> std::io::Result<()> {
-        let conn = ConnObject::InvokeResult {
+        let conn = ConnObject::InvokeResult(InvokeResult {
             success: true,
             fault: None,
-        };
+        });
         self.send(&Packet::response(
             id,
             0,
@@ -86,13 +87,13 @@ async fn connect() -> (Arc<FollowerConn>, ScriptedLeader) {
         FollowerConn::register(Box::pin(read), Box::pin(write), &options, &SCHEMA, "ids").await
     });
     let register = leader.next().await;
-    let accepted = ConnObject::RegisterChannelRes {
+    let accepted = ConnObject::RegisterChannelRes(RegisterChannelRes {
         success: Some(true),
         epoch: Some(1),
         code: None,
         error: None,
         push_ack: Some(false),
-    };
+    });
     leader
         .send(&Packet::response(register.id, 0, accepted, Bytes::new()))
         .await
@@ -116,7 +117,7 @@ async fn start_call(
     };
     let packet = leader.next().await;
     assert!(
-        matches!(packet.conn, ConnObject::Invoke { .. }),
+        matches!(packet.conn, ConnObject::Invoke(Invoke { .. })),
         "{packet:?}"
     );
     (packet.id, task)
@@ -252,7 +253,7 @@ async fn pushes_are_matched_by_their_text_or_by_what_they_mean() {
     conn.subscribe(watch, &key, &Bytes::new(), 1, &mailbox);
     let subscribe = leader.next().await;
     assert!(
-        matches!(subscribe.conn, ConnObject::Subscribe { .. }),
+        matches!(subscribe.conn, ConnObject::Subscribe(Subscribe { .. })),
         "{subscribe:?}"
     );
 
@@ -261,11 +262,11 @@ async fn pushes_are_matched_by_their_text_or_by_what_they_mean() {
     let ours = Packet::request(
         7,
         0,
-        ConnObject::SubscribeResult {
+        ConnObject::SubscribeResult(SubscribeResult {
             key: key.to_string(),
             method: Some("watch".into()),
             end: None,
-        },
+        }),
         Bytes::from_static(b"one"),
     );
     leader.send(&ours).await.expect("push");

@@ -10,6 +10,7 @@ use super::{FollowerConn, millis};
 use crate::error::Error;
 use crate::io::writer;
 use crate::mailbox::Mailbox;
+use crate::protocol::conn::{Subscribe, SubscribeResultRes, UnSubscribe};
 use crate::protocol::{ConnObject, Frame, Packet, RawJson, key_args, push_text};
 use crate::service::MethodSpec;
 
@@ -105,9 +106,9 @@ impl FollowerConn {
         };
         let (key, method) = (key.to_string(), Some(spec.name.to_owned()));
         let conn = if subscribe {
-            ConnObject::Subscribe { key, reg, method }
+            ConnObject::Subscribe(Subscribe { key, reg, method })
         } else {
-            ConnObject::UnSubscribe { key, reg, method }
+            ConnObject::UnSubscribe(UnSubscribe { key, reg, method })
         };
         let timeout = millis(self.options.response_timeout);
         match writer::encode(&Packet::request(self.ids.next(), timeout, conn, app)) {
@@ -142,7 +143,12 @@ impl FollowerConn {
     /// Acknowledges a push, to a leader that asked for acknowledgements at registration.
     pub(super) fn ack_push(&self, id: i64) {
         if self.push_ack {
-            let ack = Packet::response(id, 0, ConnObject::SubscribeResultRes {}, Bytes::new());
+            let ack = Packet::response(
+                id,
+                0,
+                ConnObject::SubscribeResultRes(SubscribeResultRes {}),
+                Bytes::new(),
+            );
             if let Ok(frame) = writer::encode(&ack) {
                 let _ = self.outbox.try_send(&frame);
             }

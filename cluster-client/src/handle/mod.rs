@@ -22,7 +22,7 @@ use crate::election::{self, Ballot, Factory};
 use crate::error::Error;
 use crate::mailbox::Mailbox;
 use crate::options::Options;
-use crate::protocol::subscription_key;
+use crate::protocol::{FaultCode, subscription_key};
 use crate::service::{MethodKind, MethodSpec, Reply, Schema};
 use crate::subscription::Subscription;
 use crate::transcode::Codec;
@@ -151,7 +151,7 @@ impl Handle {
             return Ok(());
         }
         Err(Error::Remote {
-            name: "unknown_method".to_owned(),
+            name: FaultCode::UnknownMethod,
             message: format!(
                 "`{}` is not a method of this kind in {}",
                 spec.name, self.inner.schema.name

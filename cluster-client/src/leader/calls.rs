@@ -15,6 +15,7 @@ use super::connection::{Conn, send};
 use crate::error::Error;
 use crate::io::writer::{Flush, Outbox};
 use crate::protocol::args::Args;
+use crate::protocol::conn::InvokeResult;
 use crate::protocol::{ConnObject, Packet};
 use crate::service::{MethodKind, MethodSpec, Reply, Service, ServiceError};
 use crate::transcode::Codec;
@@ -142,7 +143,7 @@ impl LeaderChannel {
         if to.oneway {
             return;
         }
-        let conn_object = ConnObject::InvokeResult { success, fault };
+        let conn_object = ConnObject::InvokeResult(InvokeResult { success, fault });
         let packet = Packet::response(to.id, to.timeout, conn_object, app);
         send(&to.outbox, &to.stop, &packet, flush);
     }

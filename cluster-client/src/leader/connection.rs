@@ -17,6 +17,9 @@ use crate::io::signal::Signal;
 use crate::io::transport::{FrameReader, WriteHalf};
 use crate::io::writer::{self, Flush, Outbox, TrySendError};
 use crate::protocol::args::Args;
+use crate::protocol::conn::{
+    Heartbeat, HeartbeatRes, Invoke, Subscribe, SubscribeResultRes, UnSubscribe,
+};
 use crate::protocol::{ConnObject, HEADER_LEN, Kind, Packet, read_invoke};
 use crate::server::{Registration, Serve};
 
@@ -147,32 +150,32 @@ impl LeaderChannel {
         match (packet.kind, packet.conn) {
             (
                 Kind::Request,
-                ConnObject::Invoke {
+                ConnObject::Invoke(Invoke {
                     method,
                     arg_length,
                     oneway,
-                },
+                }),
             ) => {
                 let args = Args::new(packet.app, arg_length);
                 self.invoke(conn, packet.id, packet.timeout, &method, args, oneway)
                     .await;
             }
-            (Kind::Request, ConnObject::Subscribe { key, method, .. }) => {
+            (Kind::Request, ConnObject::Subscribe(Subscribe { key, method, .. })) => {
                 self.subscribe_remote(conn, key, method.as_deref(), packet.app);
             }
-            (Kind::Request, ConnObject::UnSubscribe { key, method, .. }) => {
+            (Kind::Request, ConnObject::UnSubscribe(UnSubscribe { key, method, .. })) => {
                 self.unsubscribe_remote(conn, key, method.as_deref());
             }
-            (Kind::Request, ConnObject::Heartbeat {}) => {
+            (Kind::Request, ConnObject::Heartbeat(Heartbeat {})) => {
                 let pong = Packet::response(
                     packet.id,
                     packet.timeout,
-                    ConnObject::HeartbeatRes {},
+                    ConnObject::HeartbeatRes(HeartbeatRes {}),
                     Bytes::new(),
                 );
                 send(&conn.outbox, &conn.stop, &pong, conn.flush());
             }
-            (Kind::Response, ConnObject::SubscribeResultRes {}) => {}
+            (Kind::Response, ConnObject::SubscribeResultRes(SubscribeResultRes {})) => {}
             _ => return Err("unexpected packet type"),
         }
         Ok(())

@@ -6,7 +6,8 @@ use bytes::Bytes;
 use super::LeaderChannel;
 use super::connection::{Conn, send};
 use crate::io::writer::Flush;
-use crate::protocol::{ConnObject, Packet};
+use crate::protocol::conn::RegisterChannelRes;
+use crate::protocol::{ConnObject, Packet, RefusalCode};
 use crate::server::Registration;
 use crate::transcode::Transcode;
 
@@ -16,10 +17,10 @@ impl LeaderChannel {
     pub(super) async fn admit(&self, conn: &Conn, reg: &Registration) -> bool {
         let refusal = match (&reg.fingerprint, &reg.codec) {
             (Some(theirs), _) if *theirs != self.schema.fingerprint_hex() => {
-                Some(("schema_mismatch", self.schema.fingerprint_hex()))
+                Some((RefusalCode::SchemaMismatch, self.schema.fingerprint_hex()))
             }
             (_, Some(codec)) if codec != Transcode::name(&self.options.codec) => Some((
-                "codec_mismatch",
+                RefusalCode::CodecMismatch,
                 format!(
                     "the leader uses {}, the follower {codec}",
                     self.options.codec
@@ -27,16 +28,16 @@ impl LeaderChannel {
             )),
             _ => None,
         };
-        let conn_object = ConnObject::RegisterChannelRes {
+        let conn_object = ConnObject::RegisterChannelRes(RegisterChannelRes {
             success: Some(refusal.is_none()),
             epoch: Some(self.epoch),
-            code: refusal.as_ref().map(|(code, _)| (*code).to_owned()),
+            code: refusal.as_ref().map(|(code, _)| code.clone()),
             error: refusal.as_ref().map(|(_, message)| message.clone()),
             push_ack: Some(false),
-        };
+        });
         if let Some((code, message)) = &refusal {
             if let Some(left_out) = self.warnings.admit() {
-                tracing::warn!(channel = %self.name, pid = reg.pid, code, message, left_out, "refusing a follower");
+                tracing::warn!(channel = %self.name, pid = reg.pid, code = code.as_str(), message, left_out, "refusing a follower");
             }
         } else {
             tracing::debug!(channel = %self.name, pid = reg.pid, conn = conn.id, "follower registered");

@@ -11,6 +11,7 @@ use super::topics::{Owner, Sink, TopicKey};
 use crate::error::Error;
 use crate::io::writer;
 use crate::mailbox::Mailbox;
+use crate::protocol::conn::SubscribeResult;
 use crate::protocol::{ConnObject, Packet};
 use crate::service::{MethodKind, MethodSpec, ServiceError};
 
@@ -36,7 +37,7 @@ impl LeaderChannel {
             app,
         ) {
             mailbox.close(Some(Error::Remote {
-                name: err.fault().to_owned(),
+                name: err.fault(),
                 message: err.to_string(),
             }));
         }
@@ -86,11 +87,11 @@ impl LeaderChannel {
             if let Some(left_out) = self.warnings.admit() {
                 tracing::warn!(channel = %self.name, method, error = %err, left_out, "subscription refused");
             }
-            let end = ConnObject::SubscribeResult {
+            let end = ConnObject::SubscribeResult(SubscribeResult {
                 key,
                 method: Some(method.to_owned()),
                 end: Some(err.to_string()),
-            };
+            });
             let _ = writer::encode(&Packet::request(0, 0, end, Bytes::from(err.to_string())))
                 .map(|frame| conn.outbox.try_send(&frame));
         }

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::Error;
 use crate::io::writer::{self, Outbox, SendFailure};
 use crate::mailbox::Mailbox;
+use crate::protocol::conn::SubscribeResult;
 use crate::protocol::ids::IdGen;
 use crate::protocol::{ConnObject, Packet};
 use crate::service::{ItemStream, MethodSpec};
@@ -254,11 +255,11 @@ impl Topics {
 
     /// The `subscribe_result` request carrying `item`, encoded once for every follower.
     fn push_frame(&self, key: &TopicKey, item: Bytes, end: Option<&str>) -> Option<Bytes> {
-        let conn = ConnObject::SubscribeResult {
+        let conn = ConnObject::SubscribeResult(SubscribeResult {
             key: key.key.to_string(),
             method: Some(key.method.to_owned()),
             end: end.map(str::to_owned),
-        };
+        });
         match writer::encode(&Packet::request(self.push_ids.next(), 0, conn, item)) {
             Ok(frame) => Some(frame),
             Err(err) => {

@@ -1,130 +1,232 @@
 //! The connection object: the JSON text between the header and the application object.
 //!
 //! Its JSON is exactly the original package's (`"type":"register_channel"`, `"channelName"`,
-//! `"argLength"`, `"unSubscribe"`, …). Fields this crate adds are optional and left out when unset, so
-//! a packet of the original re-encodes to the same bytes. Unknown fields are ignored; an unknown `type`
-//! is [`ProtocolError::UnknownType`].
+//! `"argLength"`, `"unSubscribe"`, …). Each `type` has its own struct here, with its fields and
+//! their serde attributes; [`ConnObject`] holds one of them, and one table (the `conn_types!`
+//! invocation below) names the `type` of each. Fields this crate adds are optional and left out
+//! when unset, so a packet of the original re-encodes to the same bytes. Unknown fields are
+//! ignored; an unknown `type` is [`ProtocolError::UnknownType`].
+//!
+//! A struct on its own (de)serialises without the `type` field: only [`ConnObject`] writes and
+//! reads it.
 
+use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, Deserializer, EnumAccess, IntoDeserializer, VariantAccess, Visitor};
-use serde::{Deserialize, Serialize};
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 
-use super::ProtocolError;
+use super::{FaultCode, ProtocolError, RefusalCode};
 
-/// One connection object, tagged by its `type` field.
-///
-/// ```
-/// use cluster_client::protocol::ConnObject;
-///
-/// let conn = ConnObject::parse(br#"{"type":"heartbeat"}"#).unwrap();
-/// assert_eq!(conn, ConnObject::Heartbeat {});
-/// assert_eq!(conn.to_json().unwrap(), r#"{"type":"heartbeat"}"#);
-/// ```
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "type")]
-#[non_exhaustive]
-pub enum ConnObject {
-    /// A follower's first packet: join the leader of `channelName`.
-    #[serde(rename = "register_channel", rename_all = "camelCase")]
-    RegisterChannel {
-        /// The channel (client type) to join.
-        channel_name: String,
-        /// Extension: the schema fingerprint of the follower's trait, in hex.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        fingerprint: Option<String>,
-        /// Extension: the name of the application-object codec the follower uses.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        codec: Option<String>,
-        /// Extension: the follower's process id, for logs.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pid: Option<u32>,
-    },
-    /// The leader's answer to `register_channel`, sent once its real client is ready.
-    #[serde(rename = "register_channel_res", rename_all = "camelCase")]
-    RegisterChannelRes {
-        /// Extension: whether the follower was accepted.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        success: Option<bool>,
-        /// Extension: the leadership term the follower joined.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        epoch: Option<u64>,
-        /// Extension: why the follower was refused, as a machine-readable code.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        code: Option<String>,
-        /// Extension: why the follower was refused, for people.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        error: Option<String>,
-        /// Extension: `false` when the leader wants no `subscribe_result_res` acknowledgements.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        push_ack: Option<bool>,
-    },
-    /// A method call; its arguments travel in the application object (see [`args`](super::args)).
-    #[serde(rename = "invoke", rename_all = "camelCase")]
-    Invoke {
-        /// The method name.
-        method: String,
-        /// How many arguments the application object holds.
-        arg_length: u32,
-        /// `true` when no `invoke_result` is wanted.
-        oneway: bool,
-    },
-    /// The answer to a two-way `invoke`.
-    #[serde(rename = "invoke_result", rename_all = "camelCase")]
-    InvokeResult {
-        /// Whether the application object holds the result (`true`) or an error (`false`).
-        success: bool,
-        /// Extension: set when the failure is the runtime's rather than the method's own error value;
-        /// the application object then holds a UTF-8 message.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        fault: Option<String>,
-    },
-    /// Subscribe to `key`; the leader pushes items as `subscribe_result` requests. No answer.
-    #[serde(rename = "subscribe", rename_all = "camelCase")]
-    Subscribe {
-        /// `$$inner$$__` followed by the canonical JSON of the argument.
-        key: String,
-        /// The argument, as JSON.
-        reg: RawJson,
-        /// Extension: the subscribe method; absent means the original's single `subscribe`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        method: Option<String>,
-    },
-    /// Drop the subscription to `key`. No answer.
-    #[serde(rename = "unSubscribe", rename_all = "camelCase")]
-    UnSubscribe {
-        /// The key given at `subscribe`.
-        key: String,
-        /// The argument, as JSON.
-        reg: RawJson,
-        /// Extension: the subscribe method; absent means the original's single `subscribe`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        method: Option<String>,
-    },
-    /// A pushed item (a request from the leader); the application object holds the item.
-    #[serde(rename = "subscribe_result", rename_all = "camelCase")]
-    SubscribeResult {
-        /// The subscription key.
-        key: String,
-        /// Extension: the subscribe method; absent means the original's single `subscribe`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        method: Option<String>,
-        /// Extension: set on the last packet of a subscription the leader ended; the application
-        /// object then holds the reason as UTF-8.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        end: Option<String>,
-    },
-    /// The follower's acknowledgement of a push.
-    #[serde(rename = "subscribe_result_res")]
-    SubscribeResultRes {},
-    /// A follower's keep-alive.
-    #[serde(rename = "heartbeat")]
-    Heartbeat {},
-    /// The leader's answer to a heartbeat.
-    #[serde(rename = "heartbeat_res")]
-    HeartbeatRes {},
+/// Defines [`ConnObject`] from the table of types: each line is a variant, the struct it holds (of
+/// the same name) and its `type` on the wire. The table is the only place a `type` is written: it
+/// gives [`ConnObject::type_name`], the serialisation, the known-type check and the struct a `type`
+/// is read as.
+macro_rules! conn_types {
+    ($($(#[$doc:meta])* $variant:ident = $type_name:literal,)*) => {
+        /// One connection object, tagged by its `type` field.
+        ///
+        /// ```
+        /// use cluster_client::protocol::ConnObject;
+        /// use cluster_client::protocol::conn::{Heartbeat, Invoke};
+        ///
+        /// let conn = ConnObject::parse(br#"{"type":"heartbeat"}"#).unwrap();
+        /// assert_eq!(conn, ConnObject::Heartbeat(Heartbeat {}));
+        /// assert_eq!(conn.to_json().unwrap(), r#"{"type":"heartbeat"}"#);
+        ///
+        /// let call = Invoke { method: "m".into(), arg_length: 1, oneway: false };
+        /// let call = ConnObject::from(call);
+        /// assert_eq!(call.type_name(), "invoke");
+        /// assert_eq!(
+        ///     call.to_json().unwrap(),
+        ///     r#"{"type":"invoke","method":"m","argLength":1,"oneway":false}"#
+        /// );
+        /// ```
+        #[derive(Debug, Clone, PartialEq)]
+        #[non_exhaustive]
+        pub enum ConnObject {
+            $($(#[$doc])* $variant($variant),)*
+        }
+
+        impl ConnObject {
+            /// The value of its `type` field.
+            pub fn type_name(&self) -> &'static str {
+                match self {
+                    $(ConnObject::$variant(_) => $type_name,)*
+                }
+            }
+        }
+
+        $(
+            impl From<$variant> for ConnObject {
+                fn from(body: $variant) -> Self {
+                    ConnObject::$variant(body)
+                }
+            }
+        )*
+
+        /// The known `type` values.
+        const TYPES: &[&str] = &[$($type_name),*];
+
+        /// `{"type": …}` followed by the fields of the struct.
+        impl Serialize for ConnObject {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                match self {
+                    $(ConnObject::$variant(body) => {
+                        Tagged { ty: $type_name, body }.serialize(serializer)
+                    })*
+                }
+            }
+        }
+
+        /// Reads `text` as the struct of the type `ty`; `None` when `ty` is not known.
+        fn read_as(ty: &str, text: &str) -> Option<Result<ConnObject, serde_json::Error>> {
+            match ty {
+                $($type_name => Some(serde_json::from_str(text).map(ConnObject::$variant)),)*
+                _ => None,
+            }
+        }
+    };
 }
+
+conn_types! {
+    /// A follower's first packet.
+    RegisterChannel = "register_channel",
+    /// The leader's answer to `register_channel`.
+    RegisterChannelRes = "register_channel_res",
+    /// A method call.
+    Invoke = "invoke",
+    /// The answer to a two-way `invoke`.
+    InvokeResult = "invoke_result",
+    /// Subscribe to a key.
+    Subscribe = "subscribe",
+    /// Drop a subscription.
+    UnSubscribe = "unSubscribe",
+    /// A pushed item.
+    SubscribeResult = "subscribe_result",
+    /// The follower's acknowledgement of a push.
+    SubscribeResultRes = "subscribe_result_res",
+    /// A follower's keep-alive.
+    Heartbeat = "heartbeat",
+    /// The leader's answer to a heartbeat.
+    HeartbeatRes = "heartbeat_res",
+}
+
+/// A follower's first packet: join the leader of `channelName`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterChannel {
+    /// The channel (client type) to join.
+    pub channel_name: String,
+    /// Extension: the schema fingerprint of the follower's trait, in hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// Extension: the name of the application-object codec the follower uses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codec: Option<String>,
+    /// Extension: the follower's process id, for logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+}
+
+/// The leader's answer to `register_channel`, sent once its real client is ready.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterChannelRes {
+    /// Extension: whether the follower was accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success: Option<bool>,
+    /// Extension: the leadership term the follower joined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
+    /// Extension: why the follower was refused, as a machine-readable code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<RefusalCode>,
+    /// Extension: why the follower was refused, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Extension: `false` when the leader wants no `subscribe_result_res` acknowledgements.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_ack: Option<bool>,
+}
+
+/// A method call; its arguments travel in the application object (see [`args`](super::args)).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Invoke {
+    /// The method name.
+    pub method: String,
+    /// How many arguments the application object holds.
+    pub arg_length: u32,
+    /// `true` when no `invoke_result` is wanted.
+    pub oneway: bool,
+}
+
+/// The answer to a two-way `invoke`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvokeResult {
+    /// Whether the application object holds the result (`true`) or an error (`false`).
+    pub success: bool,
+    /// Extension: set when the failure is the runtime's rather than the method's own error value;
+    /// the application object then holds a UTF-8 message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<FaultCode>,
+}
+
+/// Subscribe to `key`; the leader pushes items as `subscribe_result` requests. No answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Subscribe {
+    /// `$$inner$$__` followed by the canonical JSON of the argument.
+    pub key: String,
+    /// The argument, as JSON.
+    pub reg: RawJson,
+    /// Extension: the subscribe method; absent means the original's single `subscribe`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+}
+
+/// Drop the subscription to `key`. No answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnSubscribe {
+    /// The key given at `subscribe`.
+    pub key: String,
+    /// The argument, as JSON.
+    pub reg: RawJson,
+    /// Extension: the subscribe method; absent means the original's single `subscribe`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+}
+
+/// A pushed item (a request from the leader); the application object holds the item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscribeResult {
+    /// The subscription key.
+    pub key: String,
+    /// Extension: the subscribe method; absent means the original's single `subscribe`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Extension: set on the last packet of a subscription the leader ended; the application
+    /// object then holds the reason as UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+}
+
+/// The follower's acknowledgement of a push.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SubscribeResultRes {}
+
+/// A follower's keep-alive.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {}
+
+/// The leader's answer to a heartbeat.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HeartbeatRes {}
 
 impl ConnObject {
     /// Parses a connection object, telling bad UTF-8, bad JSON and an unknown `type` apart.
@@ -143,37 +245,16 @@ impl ConnObject {
     pub fn to_json(&self) -> Result<String, ProtocolError> {
         serde_json::to_string(self).map_err(|source| ProtocolError::ConnObjectEncode { source })
     }
-
-    /// The value of its `type` field.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            ConnObject::RegisterChannel { .. } => "register_channel",
-            ConnObject::RegisterChannelRes { .. } => "register_channel_res",
-            ConnObject::Invoke { .. } => "invoke",
-            ConnObject::InvokeResult { .. } => "invoke_result",
-            ConnObject::Subscribe { .. } => "subscribe",
-            ConnObject::UnSubscribe { .. } => "unSubscribe",
-            ConnObject::SubscribeResult { .. } => "subscribe_result",
-            ConnObject::SubscribeResultRes {} => "subscribe_result_res",
-            ConnObject::Heartbeat {} => "heartbeat",
-            ConnObject::HeartbeatRes {} => "heartbeat_res",
-        }
-    }
 }
 
-/// The known `type` values.
-const KNOWN_TYPES: [&str; 10] = [
-    "register_channel",
-    "register_channel_res",
-    "invoke",
-    "invoke_result",
-    "subscribe",
-    "unSubscribe",
-    "subscribe_result",
-    "subscribe_result_res",
-    "heartbeat",
-    "heartbeat_res",
-];
+/// What [`ConnObject`] serialises: the `type`, then the struct's own fields.
+#[derive(Serialize)]
+struct Tagged<'a, T> {
+    #[serde(rename = "type")]
+    ty: &'static str,
+    #[serde(flatten)]
+    body: &'a T,
+}
 
 /// On the error path only: `Some` when the text is a JSON object whose `type` is a string this crate
 /// does not know.
@@ -184,7 +265,7 @@ fn unknown_type(text: &str) -> Option<ProtocolError> {
         ty: String,
     }
     let TypeOnly { ty } = serde_json::from_str(text).ok()?;
-    if KNOWN_TYPES.contains(&ty.as_str()) {
+    if TYPES.contains(&ty.as_str()) {
         return None;
     }
     Some(ProtocolError::UnknownType {
@@ -195,8 +276,8 @@ fn unknown_type(text: &str) -> Option<ProtocolError> {
 // Deserialization. serde's internally tagged enums buffer every field before they pick the variant,
 // and a buffered field can no longer be read as a `RawValue` ("invalid type: newtype struct"), which
 // broke every `subscribe` and `unSubscribe`. The connection object is always JSON, so its text is
-// read for the `type` first, then read again as that variant's fields (`type` is then an ignored
-// field). `Wire` mirrors `ConnObject` field for field, externally tagged, for that second read.
+// read for the `type` first (borrowed, unless it has escapes), then read again, straight from the
+// text, as that type's struct (`type` is then an ignored field).
 
 impl<'de> Deserialize<'de> for ConnObject {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -209,202 +290,10 @@ fn from_text(text: &str) -> Result<ConnObject, serde_json::Error> {
     #[derive(Deserialize)]
     struct TypeOnly<'a> {
         #[serde(rename = "type", borrow)]
-        ty: std::borrow::Cow<'a, str>,
+        ty: Cow<'a, str>,
     }
     let TypeOnly { ty } = serde_json::from_str(text)?;
-    Wire::deserialize(Tagged { ty: &ty, text }).map(ConnObject::from)
-}
-
-/// Presents `text` as the externally tagged enum value `{ty: text}` without copying it.
-struct Tagged<'a> {
-    ty: &'a str,
-    text: &'a str,
-}
-
-impl<'de> Deserializer<'de> for Tagged<'de> {
-    type Error = serde_json::Error;
-
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-        visitor.visit_enum(self)
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option
-        unit unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
-    }
-}
-
-impl<'de> EnumAccess<'de> for Tagged<'de> {
-    type Error = serde_json::Error;
-    type Variant = Self;
-
-    fn variant_seed<S: de::DeserializeSeed<'de>>(
-        self,
-        seed: S,
-    ) -> Result<(S::Value, Self), Self::Error> {
-        let variant = seed.deserialize(self.ty.into_deserializer())?;
-        Ok((variant, self))
-    }
-}
-
-impl<'de> VariantAccess<'de> for Tagged<'de> {
-    type Error = serde_json::Error;
-
-    fn unit_variant(self) -> Result<(), Self::Error> {
-        Err(de::Error::invalid_type(
-            de::Unexpected::UnitVariant,
-            &"a struct variant",
-        ))
-    }
-
-    fn newtype_variant_seed<S: de::DeserializeSeed<'de>>(
-        self,
-        _seed: S,
-    ) -> Result<S::Value, Self::Error> {
-        Err(de::Error::invalid_type(
-            de::Unexpected::NewtypeVariant,
-            &"a struct variant",
-        ))
-    }
-
-    fn tuple_variant<V: Visitor<'de>>(
-        self,
-        _len: usize,
-        _visitor: V,
-    ) -> Result<V::Value, Self::Error> {
-        Err(de::Error::invalid_type(
-            de::Unexpected::TupleVariant,
-            &"a struct variant",
-        ))
-    }
-
-    fn struct_variant<V: Visitor<'de>>(
-        self,
-        fields: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, Self::Error> {
-        let mut de = serde_json::Deserializer::from_str(self.text);
-        let value = de::Deserializer::deserialize_struct(&mut de, "ConnObject", fields, visitor)?;
-        de.end()?;
-        Ok(value)
-    }
-}
-
-/// `ConnObject`'s fields, externally tagged: see above.
-#[derive(Deserialize)]
-enum Wire {
-    #[serde(rename = "register_channel", rename_all = "camelCase")]
-    RegisterChannel {
-        channel_name: String,
-        #[serde(default)]
-        fingerprint: Option<String>,
-        #[serde(default)]
-        codec: Option<String>,
-        #[serde(default)]
-        pid: Option<u32>,
-    },
-    #[serde(rename = "register_channel_res", rename_all = "camelCase")]
-    RegisterChannelRes {
-        #[serde(default)]
-        success: Option<bool>,
-        #[serde(default)]
-        epoch: Option<u64>,
-        #[serde(default)]
-        code: Option<String>,
-        #[serde(default)]
-        error: Option<String>,
-        #[serde(default)]
-        push_ack: Option<bool>,
-    },
-    #[serde(rename = "invoke", rename_all = "camelCase")]
-    Invoke {
-        method: String,
-        arg_length: u32,
-        oneway: bool,
-    },
-    #[serde(rename = "invoke_result", rename_all = "camelCase")]
-    InvokeResult {
-        success: bool,
-        #[serde(default)]
-        fault: Option<String>,
-    },
-    #[serde(rename = "subscribe", rename_all = "camelCase")]
-    Subscribe {
-        key: String,
-        reg: RawJson,
-        #[serde(default)]
-        method: Option<String>,
-    },
-    #[serde(rename = "unSubscribe", rename_all = "camelCase")]
-    UnSubscribe {
-        key: String,
-        reg: RawJson,
-        #[serde(default)]
-        method: Option<String>,
-    },
-    #[serde(rename = "subscribe_result", rename_all = "camelCase")]
-    SubscribeResult {
-        key: String,
-        #[serde(default)]
-        method: Option<String>,
-        #[serde(default)]
-        end: Option<String>,
-    },
-    #[serde(rename = "subscribe_result_res")]
-    SubscribeResultRes {},
-    #[serde(rename = "heartbeat")]
-    Heartbeat {},
-    #[serde(rename = "heartbeat_res")]
-    HeartbeatRes {},
-}
-
-impl From<Wire> for ConnObject {
-    fn from(wire: Wire) -> Self {
-        match wire {
-            Wire::RegisterChannel {
-                channel_name,
-                fingerprint,
-                codec,
-                pid,
-            } => ConnObject::RegisterChannel {
-                channel_name,
-                fingerprint,
-                codec,
-                pid,
-            },
-            Wire::RegisterChannelRes {
-                success,
-                epoch,
-                code,
-                error,
-                push_ack,
-            } => ConnObject::RegisterChannelRes {
-                success,
-                epoch,
-                code,
-                error,
-                push_ack,
-            },
-            Wire::Invoke {
-                method,
-                arg_length,
-                oneway,
-            } => ConnObject::Invoke {
-                method,
-                arg_length,
-                oneway,
-            },
-            Wire::InvokeResult { success, fault } => ConnObject::InvokeResult { success, fault },
-            Wire::Subscribe { key, reg, method } => ConnObject::Subscribe { key, reg, method },
-            Wire::UnSubscribe { key, reg, method } => ConnObject::UnSubscribe { key, reg, method },
-            Wire::SubscribeResult { key, method, end } => {
-                ConnObject::SubscribeResult { key, method, end }
-            }
-            Wire::SubscribeResultRes {} => ConnObject::SubscribeResultRes {},
-            Wire::Heartbeat {} => ConnObject::Heartbeat {},
-            Wire::HeartbeatRes {} => ConnObject::HeartbeatRes {},
-        }
-    }
+    read_as(&ty, text).unwrap_or_else(|| Err(de::Error::unknown_variant(&ty, TYPES)))
 }
 
 /// A JSON value kept as the exact text it arrived as, so a packet re-encodes byte for byte.

@@ -8,15 +8,18 @@
 use bytes::{BufMut, BytesMut};
 
 use super::ConnObject;
+use super::conn::{
+    Heartbeat, HeartbeatRes, Invoke, InvokeResult, SubscribeResult, SubscribeResultRes,
+};
 
 /// Appends the JSON of `conn` if it is one of the hot shapes; `false` (nothing written) otherwise.
 pub(super) fn write(conn: &ConnObject, out: &mut BytesMut) -> bool {
     match conn {
-        ConnObject::Invoke {
+        ConnObject::Invoke(Invoke {
             method,
             arg_length,
             oneway,
-        } => {
+        }) => {
             out.put_slice(INVOKE_PREFIX);
             put_str(out, method);
             out.put_slice(br#","argLength":"#);
@@ -27,18 +30,20 @@ pub(super) fn write(conn: &ConnObject, out: &mut BytesMut) -> bool {
                 br#","oneway":false}"#
             });
         }
-        ConnObject::InvokeResult {
+        ConnObject::InvokeResult(InvokeResult {
             success,
             fault: None,
-        } => out.put_slice(if *success { INVOKE_OK } else { INVOKE_ERR }),
-        ConnObject::SubscribeResult {
+        }) => out.put_slice(if *success { INVOKE_OK } else { INVOKE_ERR }),
+        ConnObject::SubscribeResult(SubscribeResult {
             key,
             method: Some(method),
             end: None,
-        } => put_push(out, key, method),
-        ConnObject::Heartbeat {} => out.put_slice(HEARTBEAT),
-        ConnObject::HeartbeatRes {} => out.put_slice(HEARTBEAT_RES),
-        ConnObject::SubscribeResultRes {} => out.put_slice(SUBSCRIBE_RESULT_RES),
+        }) => put_push(out, key, method),
+        ConnObject::Heartbeat(Heartbeat {}) => out.put_slice(HEARTBEAT),
+        ConnObject::HeartbeatRes(HeartbeatRes {}) => out.put_slice(HEARTBEAT_RES),
+        ConnObject::SubscribeResultRes(SubscribeResultRes {}) => {
+            out.put_slice(SUBSCRIBE_RESULT_RES)
+        }
         _ => return false,
     }
     true
@@ -64,40 +69,40 @@ fn put_push(out: &mut BytesMut, key: &str, method: &str) {
 pub(super) fn read(text: &[u8]) -> Option<ConnObject> {
     match text {
         INVOKE_OK => {
-            return Some(ConnObject::InvokeResult {
+            return Some(ConnObject::InvokeResult(InvokeResult {
                 success: true,
                 fault: None,
-            });
+            }));
         }
         INVOKE_ERR => {
-            return Some(ConnObject::InvokeResult {
+            return Some(ConnObject::InvokeResult(InvokeResult {
                 success: false,
                 fault: None,
-            });
+            }));
         }
-        HEARTBEAT => return Some(ConnObject::Heartbeat {}),
-        HEARTBEAT_RES => return Some(ConnObject::HeartbeatRes {}),
-        SUBSCRIBE_RESULT_RES => return Some(ConnObject::SubscribeResultRes {}),
+        HEARTBEAT => return Some(ConnObject::Heartbeat(Heartbeat {})),
+        HEARTBEAT_RES => return Some(ConnObject::HeartbeatRes(HeartbeatRes {})),
+        SUBSCRIBE_RESULT_RES => return Some(ConnObject::SubscribeResultRes(SubscribeResultRes {})),
         _ => {}
     }
     if let Some(rest) = text.strip_prefix(INVOKE_PREFIX) {
         let (method, rest) = take_str(rest)?;
         let (arg_length, oneway) = invoke_tail(rest)?;
-        return Some(ConnObject::Invoke {
+        return Some(ConnObject::Invoke(Invoke {
             method,
             arg_length,
             oneway,
-        });
+        }));
     }
     let rest = text.strip_prefix(br#"{"type":"subscribe_result","key":"#)?;
     let (key, rest) = take_str(rest)?;
     let rest = rest.strip_prefix(br#","method":"#)?;
     let (method, rest) = take_str(rest)?;
-    (rest == b"}").then_some(ConnObject::SubscribeResult {
+    (rest == b"}").then_some(ConnObject::SubscribeResult(SubscribeResult {
         key,
         method: Some(method),
         end: None,
-    })
+    }))
 }
 
 /// An `invoke` in the hot layout with a method name free of escapes: the name (borrowed from
@@ -252,24 +257,26 @@ mod tests {
     fn hot() -> impl Strategy<Value = ConnObject> {
         prop_oneof![
             (".*", any::<u32>(), any::<bool>()).prop_map(|(method, arg_length, oneway)| {
-                ConnObject::Invoke {
+                ConnObject::Invoke(Invoke {
                     method,
                     arg_length,
                     oneway,
-                }
+                })
             }),
-            any::<bool>().prop_map(|success| ConnObject::InvokeResult {
+            any::<bool>().prop_map(|success| ConnObject::InvokeResult(InvokeResult {
                 success,
                 fault: None
-            }),
-            (".*", ".*").prop_map(|(key, method)| ConnObject::SubscribeResult {
-                key,
-                method: Some(method),
-                end: None,
-            }),
-            Just(ConnObject::Heartbeat {}),
-            Just(ConnObject::HeartbeatRes {}),
-            Just(ConnObject::SubscribeResultRes {}),
+            })),
+            (".*", ".*").prop_map(
+                |(key, method)| ConnObject::SubscribeResult(SubscribeResult {
+                    key,
+                    method: Some(method),
+                    end: None,
+                })
+            ),
+            Just(ConnObject::Heartbeat(Heartbeat {})),
+            Just(ConnObject::HeartbeatRes(HeartbeatRes {})),
+            Just(ConnObject::SubscribeResultRes(SubscribeResultRes {})),
         ]
     }
 
@@ -310,7 +317,7 @@ mod tests {
             }
             if let Some((method, arg_length, oneway)) = read_invoke(&input) {
                 let slow: ConnObject = serde_json::from_slice(&input).expect("serde accepts what read_invoke accepts");
-                prop_assert_eq!(slow, ConnObject::Invoke { method: method.to_owned(), arg_length, oneway });
+                prop_assert_eq!(slow, ConnObject::Invoke(Invoke { method: method.to_owned(), arg_length, oneway }));
             }
         }
     }
@@ -320,14 +327,14 @@ mod tests {
         fn push_text_is_the_push_as_serde_reads_it(key in ".*", method in ".*") {
             let text = push_text(&key, &method);
             let conn: ConnObject = serde_json::from_slice(&text).expect("serde reads it");
-            prop_assert_eq!(conn, ConnObject::SubscribeResult { key, method: Some(method), end: None });
+            prop_assert_eq!(conn, ConnObject::SubscribeResult(SubscribeResult { key, method: Some(method), end: None }));
         }
     }
 
     proptest! {
         #[test]
         fn read_invoke_agrees_with_read(method in ".*", arg_length in any::<u32>(), oneway in any::<bool>()) {
-            let conn = ConnObject::Invoke { method: method.clone(), arg_length, oneway };
+            let conn = ConnObject::Invoke(Invoke { method: method.clone(), arg_length, oneway });
             let mut out = BytesMut::new();
             write(&conn, &mut out);
             match read_invoke(&out) {
@@ -340,10 +347,10 @@ mod tests {
 
     #[test]
     fn other_shapes_go_to_serde() {
-        let fault = ConnObject::InvokeResult {
+        let fault = ConnObject::InvokeResult(InvokeResult {
             success: false,
             fault: Some("x".into()),
-        };
+        });
         assert!(!write(&fault, &mut BytesMut::new()));
         assert_eq!(
             read(br#"{"oneway":false,"type":"invoke","method":"m","argLength":1}"#),

@@ -22,14 +22,15 @@ pub const DEFAULT_MAX_FRAME_SIZE: usize = 8 * 1024 * 1024;
 ///
 /// ```
 /// use bytes::BytesMut;
+/// use cluster_client::protocol::conn::Heartbeat;
 /// use cluster_client::protocol::{ConnObject, Packet, PacketCodec};
 /// use tokio_util::codec::{Decoder, Encoder};
 ///
 /// let mut codec = PacketCodec::new(1024);
 /// let mut buf = BytesMut::new();
-/// codec.encode(Packet::request(1, 3000, ConnObject::Heartbeat {}, Default::default()), &mut buf).unwrap();
+/// codec.encode(Packet::request(1, 3000, Heartbeat {}.into(), Default::default()), &mut buf).unwrap();
 /// let packet = codec.decode(&mut buf).unwrap().unwrap();
-/// assert_eq!(packet.conn, ConnObject::Heartbeat {});
+/// assert_eq!(packet.conn, ConnObject::Heartbeat(Heartbeat {}));
 /// ```
 #[derive(Debug, Clone, Copy)]
 pub struct PacketCodec {
@@ -216,13 +217,14 @@ mod tests {
 
     use super::*;
     use crate::protocol::ConnObject;
+    use crate::protocol::conn::Heartbeat;
 
     /// One encoded frame of `body` application bytes.
     fn frame(body: usize) -> BytesMut {
         let packet = Packet::request(
             1,
             3000,
-            ConnObject::Heartbeat {},
+            ConnObject::Heartbeat(Heartbeat {}),
             Bytes::from(vec![7; body]),
         );
         let mut out = BytesMut::new();

@@ -8,9 +8,10 @@ use super::{ConnObject, HEADER_LEN, Header, Kind, ProtocolError};
 ///
 /// ```
 /// use bytes::BytesMut;
+/// use cluster_client::protocol::conn::Heartbeat;
 /// use cluster_client::protocol::{ConnObject, Packet};
 ///
-/// let ping = Packet::request(9, 3000, ConnObject::Heartbeat {}, Default::default());
+/// let ping = Packet::request(9, 3000, ConnObject::Heartbeat(Heartbeat {}), Default::default());
 /// let mut buf = BytesMut::new();
 /// ping.encode(&mut buf).unwrap();
 /// assert_eq!(Packet::decode(buf.freeze()).unwrap(), ping);

@@ -15,7 +15,8 @@ use crate::io::writer;
 use crate::leader::LeaderChannel;
 use crate::mailbox::Mailbox;
 use crate::options::{Options, SlowConsumer};
-use crate::protocol::{ConnObject, FrameCodec, Packet, PacketCodec};
+use crate::protocol::conn::{RegisterChannel, RegisterChannelRes};
+use crate::protocol::{ConnObject, FaultCode, FrameCodec, Packet, PacketCodec, RefusalCode};
 use crate::server::{Registration, Serve};
 use crate::service::{Reply, Schema};
 use crate::transcode::{Codec, Transcode};
@@ -130,7 +131,13 @@ async fn arguments_that_do_not_decode_are_a_typed_remote_error() {
         .call(spec("add"), 1, args((2u32,)), false, Duration::from_secs(1))
         .await;
     assert!(
-        matches!(err, Err(Error::Remote { ref name, .. }) if name == "bad_arguments"),
+        matches!(
+            err,
+            Err(Error::Remote {
+                name: FaultCode::BadArguments,
+                ..
+            })
+        ),
         "{err:?}"
     );
     // A panic in the real client is answered, not lost.
@@ -144,7 +151,13 @@ async fn arguments_that_do_not_decode_are_a_typed_remote_error() {
         )
         .await;
     assert!(
-        matches!(err, Err(Error::Remote { ref name, .. }) if name == "panicked"),
+        matches!(
+            err,
+            Err(Error::Remote {
+                name: FaultCode::Panicked,
+                ..
+            })
+        ),
         "{err:?}"
     );
     // The connection still serves.
@@ -219,7 +232,9 @@ async fn schema_and_codec_mismatches_are_refused_with_typed_errors() {
     }
     let json = options.clone().codec(Codec::Json);
     match follower_with(&leader, &json, &SCHEMA).await {
-        Err(JoinError::Refused(Error::Refused { code, .. })) => assert_eq!(code, "codec_mismatch"),
+        Err(JoinError::Refused(Error::Refused { code, .. })) => {
+            assert_eq!(code, RefusalCode::CodecMismatch)
+        }
         other => panic!("expected a codec mismatch, got {:?}", other.err()),
     }
 }
@@ -289,12 +304,12 @@ async fn a_bad_frame_closes_only_that_connection() {
         .expect("registers");
     let (mut raw, b) = tokio::io::duplex(1 << 16);
     serve(&leader, b);
-    let register = ConnObject::RegisterChannel {
+    let register = ConnObject::RegisterChannel(RegisterChannel {
         channel_name: "test".into(),
         fingerprint: None,
         codec: None,
         pid: None,
-    };
+    });
     raw.write_all(
         &writer::encode(&Packet::request(1, 1000, register, Bytes::new())).expect("encodes"),
     )
@@ -308,10 +323,10 @@ async fn a_bad_frame_closes_only_that_connection() {
         .expect("whole");
     assert!(matches!(
         packet.conn,
-        ConnObject::RegisterChannelRes {
+        ConnObject::RegisterChannelRes(RegisterChannelRes {
             success: Some(true),
             ..
-        }
+        })
     ));
     // A header with version 9.
     let mut bad = [0u8; 24];
@@ -417,13 +432,13 @@ async fn an_unanswered_heartbeat_counts_as_a_dead_leader() {
         let register = tokio_util::codec::Decoder::decode(&mut PacketCodec::default(), &mut frame)
             .expect("a frame")
             .expect("whole");
-        let ok = ConnObject::RegisterChannelRes {
+        let ok = ConnObject::RegisterChannelRes(RegisterChannelRes {
             success: Some(true),
             epoch: Some(1),
             code: None,
             error: None,
             push_ack: Some(false),
-        };
+        });
         let answer =
             writer::encode(&Packet::response(register.id, 0, ok, Bytes::new())).expect("encodes");
         b.write_all(&answer).await.expect("writes");
