@@ -213,7 +213,8 @@ impl Shared {
         F: FnOnce(&mut BytesMut) -> Result<(), ProtocolError>,
     {
         let mut state = self.lock();
-        if state.closed {
+        // A stopped connection sends what was queued before the stop, and nothing after it.
+        if state.closed || self.stop.is_cancelled() {
             return Some(Err(SendError::Closed));
         }
         if state.queued() > 0 && state.queued() + hint > PENDING_LIMIT {
