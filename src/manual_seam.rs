@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use cluster_client::protocol::FaultCode;
 use cluster_client::service::{
-    BoxFuture, ItemStream, MethodKind, MethodSpec, Reply, Schema, Service, ServiceError,
+    BoxFuture, ItemStream, MethodKind, MethodSpec, Prepared, Reply, Schema, Service, ServiceError,
 };
 use cluster_client::transcode::Transcode;
 use cluster_client::{Error, Handle, Options, Subscription};
@@ -130,7 +130,7 @@ impl Service for ManualServe {
         codec: cluster_client::Codec,
         method: &str,
         app: Bytes,
-    ) -> Result<ItemStream, ServiceError> {
+    ) -> Result<Prepared, ServiceError> {
         let Some(spec) = SCHEMA
             .method(method)
             .filter(|s| s.kind == MethodKind::Subscribe)
@@ -139,25 +139,43 @@ impl Service for ManualServe {
         };
         let mut args = cluster_client::protocol::args::Args::new(app, 1);
         let service: String = arg(codec, spec.name, &mut args)?;
-        let stream = match spec.name {
-            "jobs" => self.0.jobs(service),
-            _ => self.0.watch(service),
+        // The topic's key comes from the decoded argument, as generated code derives it.
+        let reg = serde_json::to_string(&service).map_err(|err| ServiceError::BadArguments {
+            method: spec.name,
+            reason: err.to_string(),
+        })?;
+        let start = move || -> ItemStream {
+            let stream = match spec.name {
+                "jobs" => self.0.jobs(service),
+                _ => self.0.watch(service),
+            };
+            Box::pin(encoded_items(codec, stream))
         };
-        let items = stream.filter_map(move |endpoints| {
-            let mut out = BytesMut::new();
-            std::future::ready(
-                codec
-                    .encode(&endpoints, &mut out)
-                    .ok()
-                    .map(|()| out.freeze()),
-            )
-        });
-        Ok(Box::pin(items))
+        Ok(Prepared {
+            key: cluster_client::protocol::subscription_key(&reg),
+            start: Box::new(start),
+        })
     }
 
     fn close(self: Arc<Self>) -> BoxFuture<()> {
         Box::pin(async move { self.0.close().await })
     }
+}
+
+/// The items of a real client's subscription, encoded (an item that does not encode is skipped).
+fn encoded_items(
+    codec: cluster_client::Codec,
+    stream: Subscription<Vec<Endpoint>>,
+) -> impl futures::Stream<Item = Bytes> + Send + 'static {
+    stream.filter_map(move |endpoints| {
+        let mut out = BytesMut::new();
+        std::future::ready(
+            codec
+                .encode(&endpoints, &mut out)
+                .ok()
+                .map(|()| out.freeze()),
+        )
+    })
 }
 
 /// The follower side: each method encodes its arguments and calls the handle.

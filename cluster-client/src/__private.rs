@@ -17,7 +17,7 @@ pub use crate::arguments::{DecodeArgs, EncodeArgs};
 pub use crate::handle::Handle;
 pub use crate::protocol::args::Args;
 pub use crate::service::{
-    BoxFuture, ItemStream, MethodKind, MethodSpec, Reply, Schema, Service, ServiceError,
+    BoxFuture, ItemStream, MethodKind, MethodSpec, Prepared, Reply, Schema, Service, ServiceError,
 };
 pub use crate::transcode::Codec;
 pub use bytes;
@@ -190,20 +190,38 @@ where
     }
 }
 
-/// Leader side of a `#[subscribe]` method: decodes the arguments and encodes every item.
+/// Leader side of a `#[subscribe]` method: decodes the arguments, derives the subscription key
+/// from them, and on `start` subscribes the real client and encodes every item.
 pub fn serve_subscribe<A, T, F>(
     codec: Codec,
     method: &'static str,
     app: Bytes,
     call: F,
-) -> Result<ItemStream, ServiceError>
+) -> Result<Prepared, ServiceError>
 where
-    A: DecodeArgs,
+    A: DecodeArgs + EncodeArgs + Send + 'static,
     T: Serialize + DeserializeOwned + Send + 'static,
-    F: FnOnce(A) -> Subscription<T>,
+    F: FnOnce(A) -> Subscription<T> + Send + 'static,
 {
     let args = A::decode_app(codec, app).map_err(|err| bad_args(method, err))?;
-    let items = call(args).filter_map(move |item| {
+    let reg = args
+        .canonical_json()
+        .map_err(|err| ServiceError::BadArguments {
+            method,
+            reason: format!("no canonical JSON: {err}"),
+        })?;
+    Ok(Prepared {
+        key: crate::protocol::subscription_key(&reg),
+        start: Box::new(move || item_stream(codec, method, call(args))),
+    })
+}
+
+/// The encoded items of a real client's subscription.
+fn item_stream<T>(codec: Codec, method: &'static str, items: Subscription<T>) -> ItemStream
+where
+    T: Serialize + DeserializeOwned + Send + 'static,
+{
+    let items = items.filter_map(move |item| {
         let mut out = BytesMut::new();
         let encoded = match codec.encode(&item, &mut out) {
             Ok(()) => Some(out.freeze()),
@@ -214,7 +232,7 @@ where
         };
         std::future::ready(encoded)
     });
-    Ok(Box::pin(items))
+    Box::pin(items)
 }
 
 /// Asserts at compile time that a parameter or result type can cross the wire.

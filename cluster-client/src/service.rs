@@ -19,6 +19,22 @@ use crate::protocol::FaultCode;
 use crate::protocol::args::Args;
 use crate::transcode::{Codec, CodecError};
 
+/// A subscription whose arguments decoded: what [`Service::subscribe`] returns.
+pub struct Prepared {
+    /// The subscription key of the decoded arguments (`$$inner$$__` and their canonical JSON).
+    pub key: String,
+    /// Subscribes the real client; called only when no topic of this key runs yet.
+    pub start: Box<dyn FnOnce() -> ItemStream + Send>,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A boxed, sendable future.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -147,6 +163,18 @@ pub enum ServiceError {
         /// The configured cap.
         limit: usize,
     },
+    /// The subscription key a follower sent is not the key of the arguments it sent.
+    #[error(
+        "the key of a `{method}` subscription is not its arguments' ({sent} sent, {derived} derived)"
+    )]
+    KeyMismatch {
+        /// The method.
+        method: &'static str,
+        /// The key sent, cut to 64 characters.
+        sent: String,
+        /// The key of the arguments, cut to 64 characters.
+        derived: String,
+    },
     /// The follower holds as many subscriptions as it may.
     #[error("too many subscriptions (limit {limit})")]
     TooManySubscriptions {
@@ -169,7 +197,9 @@ impl ServiceError {
     pub fn fault(&self) -> FaultCode {
         match self {
             ServiceError::UnknownMethod { .. } => FaultCode::UnknownMethod,
-            ServiceError::BadArguments { .. } => FaultCode::BadArguments,
+            ServiceError::BadArguments { .. } | ServiceError::KeyMismatch { .. } => {
+                FaultCode::BadArguments
+            }
             ServiceError::Encode { .. } => FaultCode::EncodeFailed,
             ServiceError::Panicked { .. } => FaultCode::Panicked,
             ServiceError::Overloaded { .. } | ServiceError::TooManySubscriptions { .. } => {
@@ -203,13 +233,15 @@ pub trait Service: Send + Sync + 'static {
         args: Args,
     ) -> BoxFuture<Result<Reply, ServiceError>>;
 
-    /// Starts a subscription; `app` holds its arguments in the invoke-argument framing.
+    /// Decodes a subscription's arguments (`app`, in the invoke-argument framing) and prepares it:
+    /// the key the leader knows its topic by, derived from the decoded arguments, and how to
+    /// subscribe the real client if the topic is new.
     fn subscribe(
         self: Arc<Self>,
         codec: Codec,
         method: &str,
         app: Bytes,
-    ) -> Result<ItemStream, ServiceError>;
+    ) -> Result<Prepared, ServiceError>;
 
     /// Closes the real client (its `#[close]` method, if it has one).
     fn close(self: Arc<Self>) -> BoxFuture<()>;

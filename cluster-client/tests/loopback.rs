@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use cluster_client::__private::{self as seam, Args, BoxFuture, EncodeArgs, ItemStream};
+use cluster_client::__private::{self as seam, Args, BoxFuture, EncodeArgs, Prepared};
 use cluster_client::protocol::FaultCode;
 use cluster_client::service::{MethodKind, MethodSpec, Reply, Schema, Service, ServiceError};
 use cluster_client::transcode::Transcode;
@@ -83,9 +83,9 @@ impl Service for Echo {
         codec: Codec,
         method: &str,
         app: Bytes,
-    ) -> Result<ItemStream, ServiceError> {
+    ) -> Result<Prepared, ServiceError> {
         match method {
-            "watch" => seam::serve_subscribe(codec, "watch", app, |(prefix,): (String,)| {
+            "watch" => seam::serve_subscribe(codec, "watch", app, move |(prefix,): (String,)| {
                 self.upstream_subs.fetch_add(1, Ordering::SeqCst);
                 let live = Live(Arc::clone(&self.upstream_subs));
                 let rx = self.feed.subscribe();

@@ -34,6 +34,7 @@ mod caps;
 mod follower_killed;
 mod foreign_peer;
 mod frozen_leader;
+mod key_from_arguments;
 mod leader_churn;
 mod log_flood;
 mod lying_lengths;

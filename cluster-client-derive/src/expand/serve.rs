@@ -144,7 +144,7 @@ impl Generator<'_> {
                 #codec: #private::Codec,
                 method: &str,
                 #app: #private::bytes::Bytes,
-            ) -> ::core::result::Result<#private::ItemStream, #private::ServiceError> {
+            ) -> ::core::result::Result<#private::Prepared, #private::ServiceError> {
                 #body
             }
         }

@@ -13,10 +13,11 @@ use crate::io::writer;
 use crate::mailbox::Mailbox;
 use crate::protocol::conn::SubscribeResult;
 use crate::protocol::{ConnObject, Packet};
-use crate::service::{MethodKind, MethodSpec, ServiceError};
+use crate::service::{MethodKind, MethodSpec, Prepared, ServiceError};
 
 impl LeaderChannel {
-    /// Subscribes a mailbox of this process to `(spec, key)`.
+    /// Subscribes a mailbox of this process to `(spec, key)`: the key its own handle derived from
+    /// the same arguments, and unsubscribes with.
     pub(crate) fn subscribe_local(
         &self,
         spec: &'static MethodSpec,
@@ -25,17 +26,11 @@ impl LeaderChannel {
         sub_id: u64,
         mailbox: &Arc<Mailbox>,
     ) {
-        let key = TopicKey {
-            method: spec.name,
-            key: Arc::clone(key),
-        };
-        if let Err(err) = self.attach(
-            key,
-            spec,
-            Owner::Local(sub_id),
-            Sink::Local(Arc::clone(mailbox)),
-            app,
-        ) {
+        let attached = self.prepare(spec, app).and_then(|prepared| {
+            let sink = Sink::Local(Arc::clone(mailbox));
+            self.attach(spec, Arc::clone(key), Owner::Local(sub_id), sink, prepared)
+        });
+        if let Err(err) = attached {
             mailbox.close(Some(Error::Remote {
                 name: err.fault(),
                 message: err.to_string(),
@@ -52,8 +47,9 @@ impl LeaderChannel {
         self.topics.detach(Some(&key), Owner::Local(sub_id));
     }
 
-    /// A follower's `subscribe`: its connection becomes a sink of the topic, within its cap; a
-    /// refusal ends the subscription at once with a `subscribe_result` carrying the reason.
+    /// A follower's `subscribe`: its connection becomes a sink of the topic its arguments give,
+    /// within its cap. The key it sent is only a label: one that is not its arguments' is refused.
+    /// A refusal ends the subscription at once with a `subscribe_result` carrying the reason.
     pub(super) fn subscribe_remote(
         self: &Arc<Self>,
         conn: &Conn,
@@ -65,10 +61,19 @@ impl LeaderChannel {
         let limit = self.options.max_subscriptions_per_follower;
         let result = self
             .spec_for(method, &[MethodKind::Subscribe])
-            .and_then(|spec| {
+            .and_then(|spec| Ok((spec, self.prepare(spec, &app)?)))
+            .and_then(|(spec, prepared)| {
+                if prepared.key != key {
+                    return Err(ServiceError::KeyMismatch {
+                        method: spec.name,
+                        sent: key.chars().take(64).collect(),
+                        derived: prepared.key.chars().take(64).collect(),
+                    });
+                }
+                let key: Arc<str> = Arc::from(key.as_str());
                 let topic = TopicKey {
                     method: spec.name,
-                    key: Arc::from(key.as_str()),
+                    key: Arc::clone(&key),
                 };
                 // The cap counts this follower's subscriptions, whoever else holds the topic.
                 let owner = Owner::Conn(conn.id);
@@ -81,7 +86,7 @@ impl LeaderChannel {
                     outbox: conn.outbox.clone(),
                     stop: conn.stop.clone(),
                 };
-                self.attach(topic, spec, Owner::Conn(conn.id), sink, &app)
+                self.attach(spec, key, owner, sink, prepared)
             });
         if let Err(err) = result {
             if let Some(left_out) = self.warnings.admit() {
@@ -108,24 +113,33 @@ impl LeaderChannel {
         }
     }
 
-    /// Adds a sink to a topic, subscribing the real client first when the topic is new.
+    /// Decodes a subscription's arguments into its key and its upstream subscription.
+    fn prepare(&self, spec: &'static MethodSpec, app: &Bytes) -> Result<Prepared, ServiceError> {
+        Arc::clone(&self.service).subscribe(self.options.codec, spec.name, app.clone())
+    }
+
+    /// Adds a sink to the topic `(spec, key)`, subscribing the real client with `prepared` first
+    /// when the topic is new.
     fn attach(
         &self,
-        key: TopicKey,
         spec: &'static MethodSpec,
+        key: Arc<str>,
         owner: Owner,
         sink: Sink,
-        app: &Bytes,
+        prepared: Prepared,
     ) -> Result<(), ServiceError> {
+        let key = TopicKey {
+            method: spec.name,
+            key,
+        };
         if self
             .topics
             .attach(key.clone(), spec, owner, sink.clone(), None)
         {
             return Ok(());
         }
-        let upstream =
-            Arc::clone(&self.service).subscribe(self.options.codec, spec.name, app.clone())?;
         tracing::debug!(channel = %self.name, method = spec.name, key = %key.key, "subscribing the real client");
+        let upstream = (prepared.start)();
         self.topics.attach(key, spec, owner, sink, Some(upstream));
         Ok(())
     }

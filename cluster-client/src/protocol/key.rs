@@ -6,7 +6,11 @@
 pub(crate) const KEY_PREFIX: &str = "$$inner$$__";
 
 /// The key of a subscription whose arguments' canonical JSON is `reg`.
-pub(crate) fn subscription_key(reg: &str) -> String {
+///
+/// ```
+/// assert_eq!(cluster_client::protocol::subscription_key(r#""billing""#), r#"$$inner$$__"billing""#);
+/// ```
+pub fn subscription_key(reg: &str) -> String {
     format!("{KEY_PREFIX}{reg}")
 }
 

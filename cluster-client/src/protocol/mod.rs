@@ -26,5 +26,6 @@ pub(crate) use fast::{push_text, read_invoke};
 pub use frame::{DEFAULT_MAX_FRAME_SIZE, PacketCodec};
 pub(crate) use frame::{Frame, FrameCodec};
 pub use header::{HEADER_LEN, Header, Kind, VERSION};
-pub(crate) use key::{key_args, subscription_key};
+pub(crate) use key::key_args;
+pub use key::subscription_key;
 pub use packet::Packet;

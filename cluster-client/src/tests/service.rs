@@ -9,7 +9,7 @@ use bytes::Bytes;
 use crate::__private::{serve_invoke, serve_subscribe};
 use crate::protocol::args::Args;
 use crate::service::{
-    BoxFuture, ItemStream, MethodKind, MethodSpec, Reply, Schema, Service, ServiceError,
+    BoxFuture, MethodKind, MethodSpec, Prepared, Reply, Schema, Service, ServiceError,
 };
 use crate::subscription::Subscription;
 use crate::transcode::Codec;
@@ -109,12 +109,12 @@ impl Service for TestService {
         codec: Codec,
         method: &str,
         app: Bytes,
-    ) -> Result<ItemStream, ServiceError> {
+    ) -> Result<Prepared, ServiceError> {
         match method {
             "count" => serve_subscribe(codec, "count", app, |(n,): (u32,)| {
                 Subscription::from_stream(futures::stream::iter(0..n))
             }),
-            "work" => serve_subscribe(codec, "work", app, |(): ()| {
+            "work" => serve_subscribe(codec, "work", app, move |(): ()| {
                 let rx = self.feed.0.subscribe();
                 Subscription::from_stream(futures::stream::unfold(rx, |mut rx| async move {
                     rx.recv().await.ok().map(|item| (item, rx))
