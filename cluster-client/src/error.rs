@@ -100,12 +100,16 @@ pub enum Error {
         message: String,
     },
     /// A subscription ended because its consumer fell behind and the policy is to close.
-    #[error("subscription to `{method}` closed: the consumer fell {capacity} items behind")]
+    #[error(
+        "subscription to `{method}` closed: the consumer fell behind ({capacity} items or {max_bytes} bytes buffered)"
+    )]
     Lagged {
         /// The subscribe method.
         method: String,
-        /// The buffer's capacity.
+        /// The buffer's capacity in items.
         capacity: usize,
+        /// The buffer's capacity in bytes.
+        max_bytes: usize,
     },
     /// No first item arrived within `subscribe_timeout`.
     #[error("subscription to `{method}` got no first item within {ms} ms")]

@@ -12,14 +12,16 @@ use crate::options::SlowConsumer;
 
 /// A bounded queue of encoded items with a slow-consumer policy and a close reason.
 ///
-/// Delivery never blocks and never grows the queue past its capacity: with
-/// [`SlowConsumer::KeepLatest`] the oldest item is dropped, with [`SlowConsumer::Close`] the mailbox
-/// closes with [`Error::Lagged`].
+/// Delivery never blocks and never grows the queue past its capacity, in items and in bytes (one
+/// item larger than the byte capacity is still taken into an empty queue): with
+/// [`SlowConsumer::KeepLatest`] the oldest items are dropped, with [`SlowConsumer::Close`] the
+/// mailbox closes with [`Error::Lagged`].
 #[derive(Debug)]
 pub(crate) struct Mailbox {
     state: Mutex<State>,
     waker: AtomicWaker,
     capacity: usize,
+    max_bytes: usize,
     policy: SlowConsumer,
     method: &'static str,
 }
@@ -27,6 +29,8 @@ pub(crate) struct Mailbox {
 #[derive(Debug, Default)]
 struct State {
     queue: VecDeque<Bytes>,
+    /// The bytes of the items in `queue`.
+    bytes: usize,
     /// `Some` once closed: `Some(None)` ended cleanly, `Some(Some(e))` ended by `e`.
     closed: Option<Option<Error>>,
     /// Whether any item was ever delivered (for `subscribe_timeout`).
@@ -39,9 +43,16 @@ impl Mailbox {
             state: Mutex::new(State::default()),
             waker: AtomicWaker::new(),
             capacity: capacity.max(1),
+            max_bytes: usize::MAX,
             policy,
             method,
         }
+    }
+
+    /// Also bounds the queue to `max_bytes` of items.
+    pub(crate) fn max_bytes(mut self, max_bytes: usize) -> Self {
+        self.max_bytes = max_bytes;
+        self
     }
 
     /// Queues an item, applying the policy when full. Ignored once closed.
@@ -52,16 +63,24 @@ impl Mailbox {
                 return;
             }
             state.delivered = true;
-            if state.queue.len() >= self.capacity {
+            let full = |state: &State| {
+                !state.queue.is_empty()
+                    && (state.queue.len() >= self.capacity
+                        || state.bytes.saturating_add(item.len()) > self.max_bytes)
+            };
+            while full(&state) {
                 match self.policy {
                     SlowConsumer::KeepLatest => {
-                        state.queue.pop_front();
+                        let dropped = state.queue.pop_front().map_or(0, |item| item.len());
+                        state.bytes -= dropped;
                     }
                     SlowConsumer::Close => {
                         state.queue.clear();
+                        state.bytes = 0;
                         state.closed = Some(Some(Error::Lagged {
                             method: self.method.to_owned(),
                             capacity: self.capacity,
+                            max_bytes: self.max_bytes,
                         }));
                         drop(state);
                         self.waker.wake();
@@ -69,6 +88,7 @@ impl Mailbox {
                     }
                 }
             }
+            state.bytes += item.len();
             state.queue.push_back(item);
         }
         self.waker.wake();
@@ -98,6 +118,7 @@ impl Mailbox {
         self.waker.register(cx.waker());
         let mut state = self.lock();
         if let Some(item) = state.queue.pop_front() {
+            state.bytes -= item.len();
             return Poll::Ready(Some(item));
         }
         if state.closed.is_some() {
@@ -144,6 +165,32 @@ mod tests {
         }
         assert_eq!(drain(&mailbox), [2, 3, 4]);
         assert!(mailbox.close_reason().is_none());
+    }
+
+    /// Items of 1 MiB into a buffer of 100 items and 3 MiB: the bytes bound first. Before, a slow
+    /// consumer of large items held `subscription_buffer` of them, whatever their size.
+    #[test]
+    fn the_buffer_is_bounded_in_bytes_too() {
+        let mailbox = Mailbox::new("m", 100, SlowConsumer::KeepLatest).max_bytes(3 << 20);
+        for i in 0..10u8 {
+            mailbox.deliver(Bytes::from(vec![i; 1 << 20]));
+        }
+        assert_eq!(mailbox.lock().bytes, 3 << 20);
+        assert_eq!(drain(&mailbox), [7, 8, 9]);
+        assert_eq!(mailbox.lock().bytes, 0);
+        // One item larger than the whole buffer is still delivered, alone.
+        mailbox.deliver(Bytes::from(vec![1; 1 << 20]));
+        mailbox.deliver(Bytes::from(vec![2; 4 << 20]));
+        assert_eq!(drain(&mailbox), [2]);
+
+        let closing = Mailbox::new("m", 100, SlowConsumer::Close).max_bytes(2 << 20);
+        for i in 0..3u8 {
+            closing.deliver(Bytes::from(vec![i; 1 << 20]));
+        }
+        assert!(matches!(
+            closing.close_reason(),
+            Some(Error::Lagged { max_bytes, .. }) if max_bytes == 2 << 20
+        ));
     }
 
     #[test]

@@ -86,6 +86,9 @@ pub struct Options {
     pub max_frame_size: usize,
     /// How many items a subscription buffers for a slow consumer. Default 1024.
     pub subscription_buffer: usize,
+    /// How many bytes of items a subscription buffers for a slow consumer (one larger item is still
+    /// taken into an empty buffer). Default 16 MiB.
+    pub subscription_buffer_bytes: usize,
     /// What a full subscription buffer does. Default [`SlowConsumer::KeepLatest`].
     pub slow_consumer: SlowConsumer,
     /// How many follower connections a leader's port accepts at once. Default 1024.
@@ -99,6 +102,11 @@ pub struct Options {
     pub max_call_timeout: Duration,
     /// How many distinct subscriptions one follower may hold at its leader. Default 1024.
     pub max_subscriptions_per_follower: usize,
+    /// The longest subscription key a leader takes from a follower, in bytes. Default 4 KiB.
+    pub max_key_len: usize,
+    /// How many topics (distinct subscriptions, each with its upstream subscription) a leader runs
+    /// at once. Default 16,384.
+    pub max_topics: usize,
     /// How long a new connection has to send `register_channel`. Default 5 s.
     pub register_timeout: Duration,
 }
@@ -119,11 +127,14 @@ impl Default for Options {
             single_mode: env_flag(SINGLE_MODE_ENV),
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
             subscription_buffer: 1024,
+            subscription_buffer_bytes: 16 << 20,
             slow_consumer: SlowConsumer::KeepLatest,
             max_connections: 1024,
             max_calls_per_follower: 4096,
             max_call_timeout: Duration::from_secs(600),
             max_subscriptions_per_follower: 1024,
+            max_key_len: 4096,
+            max_topics: 16_384,
             register_timeout: Duration::from_secs(5),
         }
     }
@@ -186,6 +197,8 @@ impl Options {
         max_frame_size: usize,
         /// Sets the per-subscription buffer.
         subscription_buffer: usize,
+        /// Sets the per-subscription buffer in bytes.
+        subscription_buffer_bytes: usize,
         /// Sets the slow-consumer policy.
         slow_consumer: SlowConsumer,
         /// Sets the leader's connection cap.
@@ -196,6 +209,10 @@ impl Options {
         max_call_timeout: Duration,
         /// Sets the per-follower cap on subscriptions.
         max_subscriptions_per_follower: usize,
+        /// Sets the longest subscription key a leader takes.
+        max_key_len: usize,
+        /// Sets how many topics a leader runs at once.
+        max_topics: usize,
         /// Sets the time a connection has to register.
         register_timeout: Duration,
     }

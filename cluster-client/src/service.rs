@@ -175,6 +175,22 @@ pub enum ServiceError {
         /// The key of the arguments, cut to 64 characters.
         derived: String,
     },
+    /// A follower's subscription key is longer than `max_key_len`.
+    #[error("the key of a `{method}` subscription has {len} bytes (limit {limit})")]
+    KeyTooLong {
+        /// The method.
+        method: &'static str,
+        /// The key's length.
+        len: usize,
+        /// The configured cap.
+        limit: usize,
+    },
+    /// The leader runs as many topics as it may.
+    #[error("too many topics (limit {limit})")]
+    TooManyTopics {
+        /// The configured cap.
+        limit: usize,
+    },
     /// The follower holds as many subscriptions as it may.
     #[error("too many subscriptions (limit {limit})")]
     TooManySubscriptions {
@@ -197,14 +213,14 @@ impl ServiceError {
     pub fn fault(&self) -> FaultCode {
         match self {
             ServiceError::UnknownMethod { .. } => FaultCode::UnknownMethod,
-            ServiceError::BadArguments { .. } | ServiceError::KeyMismatch { .. } => {
-                FaultCode::BadArguments
-            }
+            ServiceError::BadArguments { .. }
+            | ServiceError::KeyMismatch { .. }
+            | ServiceError::KeyTooLong { .. } => FaultCode::BadArguments,
             ServiceError::Encode { .. } => FaultCode::EncodeFailed,
             ServiceError::Panicked { .. } => FaultCode::Panicked,
-            ServiceError::Overloaded { .. } | ServiceError::TooManySubscriptions { .. } => {
-                FaultCode::Overloaded
-            }
+            ServiceError::Overloaded { .. }
+            | ServiceError::TooManySubscriptions { .. }
+            | ServiceError::TooManyTopics { .. } => FaultCode::Overloaded,
         }
     }
 

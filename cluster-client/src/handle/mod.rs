@@ -225,11 +225,14 @@ impl Handle {
             return Subscription::failed(err);
         }
         let options = &self.inner.options;
-        let mailbox = Arc::new(Mailbox::new(
-            spec.name,
-            options.subscription_buffer,
-            options.slow_consumer,
-        ));
+        let mailbox = Arc::new(
+            Mailbox::new(
+                spec.name,
+                options.subscription_buffer,
+                options.slow_consumer,
+            )
+            .max_bytes(options.subscription_buffer_bytes),
+        );
         let id = self.inner.next_sub.fetch_add(1, Ordering::Relaxed);
         let mut entry = SubEntry {
             spec,

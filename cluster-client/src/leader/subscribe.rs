@@ -59,9 +59,17 @@ impl LeaderChannel {
     ) {
         let method = method.unwrap_or("subscribe");
         let limit = self.options.max_subscriptions_per_follower;
+        let max_key_len = self.options.max_key_len;
         let result = self
             .spec_for(method, &[MethodKind::Subscribe])
-            .and_then(|spec| Ok((spec, self.prepare(spec, &app)?)))
+            .and_then(|spec| match key.len() {
+                len if len > max_key_len => Err(ServiceError::KeyTooLong {
+                    method: spec.name,
+                    len,
+                    limit: max_key_len,
+                }),
+                _ => Ok((spec, self.prepare(spec, &app)?)),
+            })
             .and_then(|(spec, prepared)| {
                 if prepared.key != key {
                     return Err(ServiceError::KeyMismatch {
@@ -137,6 +145,10 @@ impl LeaderChannel {
             .attach(key.clone(), spec, owner, sink.clone(), None)
         {
             return Ok(());
+        }
+        let limit = self.options.max_topics;
+        if self.topics.len() >= limit {
+            return Err(ServiceError::TooManyTopics { limit });
         }
         tracing::debug!(channel = %self.name, method = spec.name, key = %key.key, "subscribing the real client");
         let upstream = (prepared.start)();

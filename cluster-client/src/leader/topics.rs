@@ -113,6 +113,11 @@ impl Topics {
             .is_some_and(|keys| keys.contains(key))
     }
 
+    /// How many topics run.
+    pub(crate) fn len(&self) -> usize {
+        self.lock().topics.len()
+    }
+
     /// How many topics a follower connection subscribes to.
     pub(crate) fn count_for_conn(&self, conn: u64) -> usize {
         self.lock()

@@ -4,3 +4,4 @@
 mod call_bounds;
 mod duplex;
 pub(crate) mod service;
+mod subscription_bounds;

@@ -23,6 +23,7 @@ pub(crate) static SCHEMA: Schema = Schema {
         MethodSpec::new("panic", MethodKind::Invoke),
         MethodSpec::new("blob", MethodKind::Invoke),
         MethodSpec::new("count", MethodKind::Subscribe),
+        MethodSpec::new("hold", MethodKind::Subscribe),
         MethodSpec {
             broadcast: false,
             ..MethodSpec::new("work", MethodKind::Subscribe)
@@ -30,7 +31,8 @@ pub(crate) static SCHEMA: Schema = Schema {
     ],
 };
 
-/// Adds, sleeps, panics, makes blobs, counts, and hands out work from `feed`.
+/// Adds, sleeps, panics, makes blobs, counts, holds a subscription open, and hands out work from
+/// `feed`.
 #[derive(Default)]
 pub(crate) struct TestService {
     pub(crate) feed: Feed,
@@ -113,6 +115,9 @@ impl Service for TestService {
         match method {
             "count" => serve_subscribe(codec, "count", app, |(n,): (u32,)| {
                 Subscription::from_stream(futures::stream::iter(0..n))
+            }),
+            "hold" => serve_subscribe(codec, "hold", app, |(_n,): (u32,)| {
+                Subscription::from_stream(futures::stream::pending::<u32>())
             }),
             "work" => serve_subscribe(codec, "work", app, move |(): ()| {
                 let rx = self.feed.0.subscribe();
