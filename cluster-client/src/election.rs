@@ -137,6 +137,10 @@ async fn follow(ballot: &Ballot<'_>) -> Result<Won, Lost> {
             ),
             wait,
         )),
+        Err(JoinError::Unproven(what)) => Err(unusable(
+            format!("a process that could not prove the cluster secret: {what}"),
+            Duration::ZERO,
+        )),
         Err(JoinError::Garbage(what)) => Err(unusable(
             format!("a process that does not speak this protocol ({what})"),
             Duration::ZERO,
@@ -147,6 +151,13 @@ async fn follow(ballot: &Ballot<'_>) -> Result<Won, Lost> {
         })) => {
             Err(Lost::Retry(no_leader(ballot, "the port's leader has no such channel yet".to_owned(), Duration::ZERO)))
         }
+        // A leader that serves as many connections as it may can take this one later: wait for it.
+        Err(JoinError::Refused(
+            err @ Error::Refused {
+                code: RefusalCode::TooManyConnections,
+                ..
+            },
+        )) => Err(Lost::Retry(err)),
         Err(JoinError::Refused(err @ Error::Refused { .. })) if !ballot.first => Err(Lost::Retry(err)),
         Err(JoinError::Refused(err)) => Err(Lost::Fatal(err)),
     }

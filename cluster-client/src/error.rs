@@ -1,5 +1,6 @@
 //! [`Error`]: every way a call, a subscription or `create()` can fail.
 
+use crate::auth::AuthError;
 use std::sync::Arc;
 
 use crate::protocol::{FaultCode, ProtocolError, RefusalCode};
@@ -133,6 +134,10 @@ pub enum Error {
     /// A value could not be encoded or decoded.
     #[error(transparent)]
     Codec(#[from] CodecError),
+    /// The cluster secret could not be read or created, or its file is not private; the message
+    /// says how to fix it.
+    #[error(transparent)]
+    Auth(Arc<AuthError>),
     /// A socket failed.
     #[error("i/o error: {0}")]
     Io(Arc<std::io::Error>),
@@ -159,6 +164,7 @@ impl Error {
             Error::Protocol(_) => "protocol",
             Error::Codec(_) => "codec",
             Error::Io(_) => "io",
+            Error::Auth(_) => "auth",
         }
     }
 }

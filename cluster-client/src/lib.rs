@@ -8,9 +8,10 @@
 pub mod protocol;
 pub mod transcode;
 
-// Layer 1: what the layers above share: the real client's trait and schema, argument tuples, errors,
-// options.
+// Layer 1: what the layers above share: who may join (the cluster secret and its proofs), the real
+// client's trait and schema, argument tuples, errors, options.
 mod arguments;
+mod auth;
 mod error;
 mod options;
 pub mod service;
@@ -43,6 +44,7 @@ pub mod __private;
 #[cfg(test)]
 mod tests;
 
+pub use auth::{AuthError, Secret};
 pub use cluster_client_derive::cluster_client;
 pub use election::Factory;
 pub use error::Error;

@@ -1,7 +1,9 @@
 //! [`Options`]: how a handle finds its cluster and how long it waits for things.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::auth::{AuthError, Secret, secret};
 use crate::protocol::DEFAULT_MAX_FRAME_SIZE;
 use crate::transcode::Codec;
 
@@ -107,6 +109,19 @@ pub struct Options {
     /// How many topics (distinct subscriptions, each with its upstream subscription) a leader runs
     /// at once. Default 16,384.
     pub max_topics: usize,
+    /// Only processes that prove they hold the cluster secret join, and a follower joins only a
+    /// leader that proves it too (a challenge and response at registration; the secret never
+    /// crosses the socket). Default `true`. Turn it off in every process of a channel to let
+    /// processes without the secret in, such as the Node package's.
+    pub auth: bool,
+    /// The cluster secret. Default `None`: each process reads it from the file `port-<port>.secret`
+    /// in `secret_dir`, and the first one to need it creates it there with 32 random bytes.
+    pub secret: Option<Secret>,
+    /// Where the secret files are. Default `None`: `$XDG_RUNTIME_DIR/cluster-client`, else
+    /// `<temp dir>/cluster-client-<uid>`; the directory must be this user's and private (0700),
+    /// each file too (0600), or `create()` fails with [`Error::Auth`](crate::Error::Auth) saying how
+    /// to fix it.
+    pub secret_dir: Option<PathBuf>,
     /// How long a new connection has to send `register_channel`. Default 5 s.
     pub register_timeout: Duration,
 }
@@ -136,6 +151,9 @@ impl Default for Options {
             max_key_len: 4096,
             max_topics: 16_384,
             register_timeout: Duration::from_secs(5),
+            auth: true,
+            secret: None,
+            secret_dir: None,
         }
     }
 }
@@ -213,8 +231,31 @@ impl Options {
         max_key_len: usize,
         /// Sets how many topics a leader runs at once.
         max_topics: usize,
+        /// Turns the proof of the cluster secret on or off.
+        auth: bool,
+        /// Sets where the secret files are.
+        secret_dir: Option<PathBuf>,
         /// Sets the time a connection has to register.
         register_timeout: Duration,
+    }
+
+    /// Sets the cluster secret, instead of the one in the secret file.
+    pub fn secret(mut self, secret: Secret) -> Self {
+        self.secret = Some(secret);
+        self
+    }
+
+    /// The cluster secret these options use: `None` with `auth` off, else the one given, else the
+    /// one in the secret file of this port (created if missing).
+    pub(crate) fn resolve_secret(&self) -> Result<Option<Secret>, AuthError> {
+        if !self.auth {
+            return Ok(None);
+        }
+        if let Some(secret) = &self.secret {
+            return Ok(Some(secret.clone()));
+        }
+        let dir = self.secret_dir.clone().unwrap_or_else(secret::default_dir);
+        Secret::load_or_create(&dir, &format!("port-{}", self.port)).map(Some)
     }
 
     /// The channel name: the configured one, or `default` (the trait's name).

@@ -4,6 +4,8 @@
 //! The server does not know what a leader is: a channel is opened with anything that can [`Serve`]
 //! a registered connection (the election opens it with the leader it built).
 
+mod challenge;
+
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
@@ -16,6 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::Secret;
 use crate::io::throttle::Throttle;
 use crate::io::transport::{self, FrameReader, WriteHalf};
 use crate::io::writer;
@@ -43,6 +46,8 @@ pub(crate) struct Registration {
     pub(crate) codec: Option<String>,
     /// The follower's process id.
     pub(crate) pid: Option<u32>,
+    /// The follower's nonce, asking the leader to prove the cluster secret.
+    pub(crate) nonce: Option<String>,
     /// Holds one place under the port's connection cap while the connection lives.
     pub(crate) _permit: OwnedSemaphorePermit,
 }
@@ -61,6 +66,8 @@ impl Registration {
                 fingerprint,
                 codec,
                 pid,
+                nonce,
+                proof: _,
             }),
         ) = (packet.kind, packet.conn)
         else {
@@ -72,6 +79,7 @@ impl Registration {
             fingerprint,
             codec,
             pid,
+            nonce,
             _permit: permit,
         };
         Some((channel_name, registration))
@@ -191,6 +199,8 @@ struct PortServer {
     limits: Limits,
     /// Limits the warnings that peers can provoke (bad first frames, connections over the cap).
     warnings: Throttle,
+    /// The cluster secret every registration must prove; `None` with auth off.
+    secret: Option<Secret>,
 }
 
 /// How many warnings a second one port server logs about its peers.
@@ -227,6 +237,7 @@ impl PortServer {
             channels: Mutex::default(),
             stop: CancellationToken::new(),
             warnings: Throttle::new(WARNINGS_PER_SECOND),
+            secret: options.secret.clone(),
             limits: Limits {
                 max_frame_size: options.max_frame_size,
                 register_timeout: options.register_timeout,
@@ -356,6 +367,20 @@ impl PortServer {
             )
             .await;
         }
+        if let Some(secret) = &self.secret {
+            let proven = self
+                .challenge(
+                    &mut reader,
+                    &mut write,
+                    &registration,
+                    &channel_name,
+                    secret,
+                )
+                .await;
+            if !proven {
+                return;
+            }
+        }
         // Registered: the whole frame limit applies from here on (bytes already read are kept).
         let reader = reader.map_decoder(|_| FrameCodec::new(max_frame_size));
         let slot = self
@@ -413,6 +438,8 @@ async fn refuse(
         code: Some(code),
         error: Some(message),
         push_ack: None,
+        nonce: None,
+        proof: None,
     });
     if let Ok(frame) = writer::encode(&Packet::response(
         registration.id,

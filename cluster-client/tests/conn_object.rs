@@ -30,6 +30,8 @@ fn register_channel() {
             fingerprint: None,
             codec: None,
             pid: None,
+            nonce: None,
+            proof: None,
         }),
         r#"{"type":"register_channel","channelName":"EchoClient"}"#,
     );
@@ -39,6 +41,8 @@ fn register_channel() {
             fingerprint: Some("00ff".into()),
             codec: Some("bincode".into()),
             pid: Some(4242),
+            nonce: None,
+            proof: None,
         }),
         r#"{"type":"register_channel","channelName":"EchoClient","fingerprint":"00ff","codec":"bincode","pid":4242}"#,
     );
@@ -48,6 +52,8 @@ fn register_channel() {
             fingerprint: None,
             codec: Some("json".into()),
             pid: None,
+            nonce: None,
+            proof: None,
         }),
         r#"{"type":"register_channel","channelName":"","codec":"json"}"#,
     );
@@ -62,6 +68,8 @@ fn register_channel_res() {
             code: None,
             error: None,
             push_ack: None,
+            nonce: None,
+            proof: None,
         }),
         r#"{"type":"register_channel_res"}"#,
     );
@@ -72,6 +80,8 @@ fn register_channel_res() {
             code: Some(RefusalCode::CodecMismatch),
             error: Some("bincode vs json".into()),
             push_ack: Some(false),
+            nonce: None,
+            proof: None,
         }),
         r#"{"type":"register_channel_res","success":false,"epoch":18446744073709551615,"code":"codec_mismatch","error":"bincode vs json","pushAck":false}"#,
     );
@@ -82,6 +92,8 @@ fn register_channel_res() {
             code: None,
             error: None,
             push_ack: None,
+            nonce: None,
+            proof: None,
         }),
         r#"{"type":"register_channel_res","success":true,"epoch":3}"#,
     );
@@ -290,6 +302,8 @@ fn unknown_fields_are_ignored() {
                 fingerprint: None,
                 codec: None,
                 pid: None,
+                nonce: None,
+                proof: None,
             }),
         ),
         (

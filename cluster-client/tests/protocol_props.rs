@@ -62,32 +62,45 @@ fn raw_json() -> impl Strategy<Value = RawJson> {
 
 fn conn_object() -> impl Strategy<Value = ConnObject> {
     prop_oneof![
-        (text(), opt_text(), opt_text(), option::of(any::<u32>())).prop_map(
-            |(channel_name, fingerprint, codec, pid)| ConnObject::RegisterChannel(
-                RegisterChannel {
-                    channel_name,
-                    fingerprint,
-                    codec,
-                    pid,
-                }
-            )
-        ),
         (
-            option::of(any::<bool>()),
-            option::of(any::<u64>()),
-            opt_code(),
-            opt_text(),
-            option::of(any::<bool>())
+            (text(), opt_text(), opt_text(), option::of(any::<u32>())),
+            (opt_text(), opt_text())
         )
-            .prop_map(|(success, epoch, code, error, push_ack)| {
-                ConnObject::RegisterChannelRes(RegisterChannelRes {
-                    success,
-                    epoch,
-                    code,
-                    error,
-                    push_ack,
-                })
-            }),
+            .prop_map(
+                |((channel_name, fingerprint, codec, pid), (nonce, proof))| {
+                    ConnObject::RegisterChannel(RegisterChannel {
+                        channel_name,
+                        fingerprint,
+                        codec,
+                        pid,
+                        nonce,
+                        proof,
+                    })
+                }
+            ),
+        (
+            (
+                option::of(any::<bool>()),
+                option::of(any::<u64>()),
+                opt_code(),
+                opt_text(),
+                option::of(any::<bool>())
+            ),
+            (opt_text(), opt_text())
+        )
+            .prop_map(
+                |((success, epoch, code, error, push_ack), (nonce, proof))| {
+                    ConnObject::RegisterChannelRes(RegisterChannelRes {
+                        success,
+                        epoch,
+                        code,
+                        error,
+                        push_ack,
+                        nonce,
+                        proof,
+                    })
+                }
+            ),
         (text(), any::<u32>(), any::<bool>()).prop_map(|(method, arg_length, oneway)| {
             ConnObject::Invoke(Invoke {
                 method,

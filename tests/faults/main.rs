@@ -29,6 +29,7 @@ mod support;
 mod procfs;
 mod raw;
 
+mod auth;
 mod bad_input;
 mod caps;
 mod follower_killed;

@@ -11,6 +11,7 @@ use cluster_client::protocol::conn::{
     Heartbeat, HeartbeatRes, Invoke, InvokeResult, RegisterChannel, RegisterChannelRes,
     SubscribeResult,
 };
+use cluster_client::protocol::proof::{self, Nonce, Nonces, Side};
 use cluster_client::protocol::{ConnObject, HEADER_LEN, Header, Packet, args::push_arg_with};
 use cluster_client::transcode::Transcode;
 use serde::Serialize;
@@ -173,8 +174,42 @@ impl Raw {
     }
 
     /// Sends `register_channel` and returns the answer.
+    ///
+    /// It proves the cluster secret as a member would, with the secret file the test's workers use
+    /// for this port: a leader challenges every registration.
     pub async fn register(&mut self, channel: &str) -> Packet {
-        self.send(&frame(&register_packet(1, channel))).await;
+        let ours = Nonce::fresh().expect("random bytes");
+        let mut register = register_packet(1, channel);
+        if let ConnObject::RegisterChannel(conn) = &mut register.conn {
+            conn.nonce = Some(ours.to_hex());
+        }
+        self.send(&frame(&register)).await;
+        let answer = self.answer_to_register().await;
+        let ConnObject::RegisterChannelRes(RegisterChannelRes {
+            success: None,
+            nonce: Some(theirs),
+            proof: Some(_),
+            ..
+        }) = &answer.conn
+        else {
+            return answer;
+        };
+        let port = self.stream.peer_addr().expect("connected").port();
+        let path = crate::support::secret_dir().join(format!("port-{port}.secret"));
+        let secret = std::fs::read(&path).expect("the leader's secret file");
+        let nonces = Nonces {
+            leader: Nonce::from_hex(theirs).expect("a nonce"),
+            follower: ours,
+        };
+        let mut response = register_packet(1, channel);
+        if let ConnObject::RegisterChannel(conn) = &mut response.conn {
+            conn.proof = Some(proof::prove(&secret, Side::Follower, channel, nonces));
+        }
+        self.send(&frame(&response)).await;
+        self.answer_to_register().await
+    }
+
+    async fn answer_to_register(&mut self) -> Packet {
         match self.next(crate::support::WAIT).await {
             Read::Packet(packet) => packet,
             other => panic!("no answer to register_channel: {other:?}"),
@@ -307,6 +342,8 @@ async fn squat(mut socket: TcpStream, result: &'static [u8]) {
                     code: None,
                     error: None,
                     push_ack: Some(false),
+                    nonce: None,
+                    proof: None,
                 }),
                 Bytes::new(),
             ),

@@ -82,6 +82,8 @@ impl Worker {
                 &port.to_string(),
                 "--upstream",
                 &upstream.local_addr().to_string(),
+                "--secret-dir",
+                &secret_dir().to_string_lossy(),
             ])
             .args(extra)
             .stdin(Stdio::piped())
@@ -287,6 +289,12 @@ impl Worker {
             .expect("worker exits when stdin closes")
             .expect("wait")
     }
+}
+
+/// Where this test run's workers keep their cluster secrets (one file per port), instead of the
+/// user's runtime directory.
+pub fn secret_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("cluster-client-tests-{}", std::process::id()))
 }
 
 /// Waits until `f` returns `Some`, polling every 20 ms, within [`WAIT`].

@@ -10,11 +10,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::{FollowerConn, millis};
 use crate::error::Error;
-use crate::io::transport::{self, ReadHalf, WriteHalf};
-use crate::io::writer::{self, Flush, SendError};
+use crate::io::transport::{self, FrameReader, ReadHalf, WriteHalf};
+use crate::io::writer::{self, Flush, Outbox, SendError};
 use crate::options::Options;
 use crate::protocol::conn::{RegisterChannel, RegisterChannelRes};
 use crate::protocol::ids::IdGen;
+use crate::protocol::proof::{self, Nonce, Nonces, Side};
 use crate::protocol::{ConnObject, Kind, Packet, ProtocolError, RefusalCode};
 use crate::service::Schema;
 use crate::transcode::Transcode;
@@ -32,6 +33,8 @@ pub(crate) enum JoinError {
     Garbage(String),
     /// The leader answered and refused.
     Refused(Error),
+    /// The peer could not prove the cluster secret: what it did.
+    Unproven(String),
 }
 
 impl FollowerConn {
@@ -62,41 +65,129 @@ impl FollowerConn {
         let outbox = writer::spawn(write, lost.clone());
         let mut reader = transport::frame_reader(read, options.max_frame_size);
         let ids = IdGen::default();
-        let register = ConnObject::RegisterChannel(RegisterChannel {
+        let id = ids.next();
+        let secret = options.secret.as_ref();
+        let ours = secret
+            .map(|_| Nonce::fresh())
+            .transpose()
+            .map_err(|err| JoinError::Refused(Error::Auth(Arc::new(err.into()))))?;
+        let register = RegisterChannel {
             channel_name: channel.to_owned(),
             fingerprint: Some(schema.fingerprint_hex()),
             codec: Some(options.codec.name().to_owned()),
             pid: Some(std::process::id()),
-        });
-        let id = ids.next();
-        match outbox
-            .send_packet(
-                &Packet::request(id, millis(wait), register, Bytes::new()),
-                Flush::Now,
-            )
-            .await
-        {
-            Ok(()) => {}
-            Err(SendError::Closed) => return Err(JoinError::Closed),
-            Err(SendError::Encode(err)) => return Err(JoinError::Refused(err.into())),
-        }
-        let answer = match tokio::time::timeout(wait, reader.next()).await {
-            Err(_) => return Err(JoinError::Silent(wait)),
-            Ok(None) => return Err(JoinError::Closed),
-            // A peer that closes with our registration unread resets the connection: still a close.
-            Ok(Some(Err(ProtocolError::Io(err)))) if is_reset(&err) => {
-                return Err(JoinError::Closed);
-            }
-            Ok(Some(Err(err))) => return Err(JoinError::Garbage(err.to_string())),
-            Ok(Some(Ok(frame))) => frame
-                .into_packet()
-                .map_err(|err| JoinError::Garbage(err.to_string()))?,
+            nonce: ours.map(Nonce::to_hex),
+            proof: None,
         };
+        send(&outbox, id, wait, register).await?;
+        let mut answer = next_answer(&mut reader, wait).await?;
+        match (secret.zip(ours), challenge_of(&answer)) {
+            (Some((secret, ours)), Some((nonce, proof))) => {
+                let nonces = Nonces {
+                    leader: Nonce::from_hex(nonce)
+                        .ok_or_else(|| JoinError::Unproven("a malformed challenge".into()))?,
+                    follower: ours,
+                };
+                if !proof::check(secret.as_bytes(), Side::Leader, channel, nonces, proof) {
+                    return Err(JoinError::Unproven(
+                        "its proof is of another secret (a leader that holds another one, or an \
+                         impostor)"
+                            .into(),
+                    ));
+                }
+                let response = RegisterChannel {
+                    channel_name: channel.to_owned(),
+                    fingerprint: None,
+                    codec: None,
+                    pid: None,
+                    nonce: None,
+                    proof: Some(proof::prove(
+                        secret.as_bytes(),
+                        Side::Follower,
+                        channel,
+                        nonces,
+                    )),
+                };
+                send(&outbox, id, wait, response).await?;
+                answer = next_answer(&mut reader, wait).await?;
+            }
+            (None, Some(_)) => {
+                return Err(JoinError::Refused(Error::Refused {
+                    channel: channel.to_owned(),
+                    code: RefusalCode::AuthRequired,
+                    message: "the leader asks for a proof of the cluster secret, and this process \
+                              has auth off"
+                        .to_owned(),
+                }));
+            }
+            (Some(_), None) if accepts(&answer) => {
+                return Err(JoinError::Unproven(
+                    "it accepted this process without proving the cluster secret".into(),
+                ));
+            }
+            _ => {}
+        }
         let (epoch, push_ack) = accept_answer(answer, id, channel, schema)?;
         Ok(FollowerConn::start(
             options, epoch, push_ack, outbox, ids, lost, reader,
         ))
     }
+}
+
+/// Sends a `register_channel` request.
+async fn send(
+    outbox: &Outbox,
+    id: i64,
+    wait: Duration,
+    register: RegisterChannel,
+) -> Result<(), JoinError> {
+    let register = ConnObject::RegisterChannel(register);
+    match outbox
+        .send_packet(
+            &Packet::request(id, millis(wait), register, Bytes::new()),
+            Flush::Now,
+        )
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(SendError::Closed) => Err(JoinError::Closed),
+        Err(SendError::Encode(err)) => Err(JoinError::Refused(err.into())),
+    }
+}
+
+/// The next packet from the leader, within `wait`.
+async fn next_answer(reader: &mut FrameReader, wait: Duration) -> Result<Packet, JoinError> {
+    match tokio::time::timeout(wait, reader.next()).await {
+        Err(_) => Err(JoinError::Silent(wait)),
+        Ok(None) => Err(JoinError::Closed),
+        // A peer that closes with our registration unread resets the connection: still a close.
+        Ok(Some(Err(ProtocolError::Io(err)))) if is_reset(&err) => Err(JoinError::Closed),
+        Ok(Some(Err(err))) => Err(JoinError::Garbage(err.to_string())),
+        Ok(Some(Ok(frame))) => frame
+            .into_packet()
+            .map_err(|err| JoinError::Garbage(err.to_string())),
+    }
+}
+
+/// The leader's nonce and proof, when `answer` is a challenge rather than a decision.
+fn challenge_of(answer: &Packet) -> Option<(&str, &str)> {
+    match &answer.conn {
+        ConnObject::RegisterChannelRes(RegisterChannelRes {
+            success: None,
+            nonce: Some(nonce),
+            proof: Some(proof),
+            ..
+        }) => Some((nonce, proof)),
+        _ => None,
+    }
+}
+
+/// Whether `answer` accepts the registration (anything but a refusal).
+fn accepts(answer: &Packet) -> bool {
+    matches!(
+        &answer.conn,
+        ConnObject::RegisterChannelRes(RegisterChannelRes { success, .. }) if *success != Some(false)
+    )
 }
 
 /// Checks the answer to `register_channel`: the epoch and whether pushes want acknowledgements.
@@ -112,6 +203,7 @@ fn accept_answer(
         code,
         error,
         push_ack,
+        ..
     }) = answer.conn
     else {
         return Err(JoinError::Garbage(format!(

@@ -93,6 +93,8 @@ async fn connect() -> (Arc<FollowerConn>, ScriptedLeader) {
         code: None,
         error: None,
         push_ack: Some(false),
+        nonce: None,
+        proof: None,
     });
     leader
         .send(&Packet::response(register.id, 0, accepted, Bytes::new()))

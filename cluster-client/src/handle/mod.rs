@@ -106,6 +106,13 @@ impl Handle {
         factory: Factory,
     ) -> Result<Handle, Error> {
         options.codec.available()?;
+        // From here on, `options.secret` is the secret in use: `Some` exactly when auth is on.
+        let mut options = options;
+        if !options.single_mode {
+            options.secret = options
+                .resolve_secret()
+                .map_err(|err| Error::Auth(Arc::new(err)))?;
+        }
         let inner = Inner::new(options, schema, factory);
         let (first, term) = if inner.options.single_mode {
             let leader = election::single(&inner.ballot(true)).await?;

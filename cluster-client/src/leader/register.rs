@@ -34,6 +34,8 @@ impl LeaderChannel {
             code: refusal.as_ref().map(|(code, _)| code.clone()),
             error: refusal.as_ref().map(|(_, message)| message.clone()),
             push_ack: Some(false),
+            nonce: None,
+            proof: None,
         });
         if let Some((code, message)) = &refusal {
             if let Some(left_out) = self.warnings.admit() {

@@ -167,6 +167,11 @@ codes! {
         FactoryFailed = "factory_failed",
         /// No leader of the channel on this port (none yet, or it stopped).
         UnknownChannel = "unknown_channel",
+        /// The follower did not ask the leader to prove the cluster secret, and so cannot prove it
+        /// either: its authentication is off, the leader's is on.
+        AuthRequired = "auth_required",
+        /// The follower's proof of the cluster secret is wrong: it holds another secret.
+        AuthFailed = "auth_failed",
         /// The refusal came without a code. Never sent: a follower's own name for that.
         Refused = "refused",
     }

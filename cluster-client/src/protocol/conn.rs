@@ -128,6 +128,13 @@ pub struct RegisterChannel {
     /// Extension: the follower's process id, for logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// Extension: the follower's fresh nonce (hex), asking the leader to prove the cluster secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// Extension: the follower's proof of the cluster secret (hex), in a second `register_channel`
+    /// that answers the leader's challenge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
 }
 
 /// The leader's answer to `register_channel`, sent once its real client is ready.
@@ -149,6 +156,12 @@ pub struct RegisterChannelRes {
     /// Extension: `false` when the leader wants no `subscribe_result_res` acknowledgements.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub push_ack: Option<bool>,
+    /// Extension: in a challenge (no `success` yet), the leader's fresh nonce (hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    /// Extension: in a challenge, the leader's proof of the cluster secret (hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
 }
 
 /// A method call; its arguments travel in the application object (see [`args`](super::args)).

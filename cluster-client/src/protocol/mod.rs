@@ -18,6 +18,7 @@ mod header;
 pub(crate) mod ids;
 mod key;
 mod packet;
+pub mod proof;
 
 pub use code::{FaultCode, RefusalCode};
 pub use conn::{ConnObject, RawJson};

@@ -309,6 +309,8 @@ async fn a_bad_frame_closes_only_that_connection() {
         fingerprint: None,
         codec: None,
         pid: None,
+        nonce: None,
+        proof: None,
     });
     raw.write_all(
         &writer::encode(&Packet::request(1, 1000, register, Bytes::new())).expect("encodes"),
@@ -438,6 +440,8 @@ async fn an_unanswered_heartbeat_counts_as_a_dead_leader() {
             code: None,
             error: None,
             push_ack: Some(false),
+            nonce: None,
+            proof: None,
         });
         let answer =
             writer::encode(&Packet::response(register.id, 0, ok, Bytes::new())).expect("encodes");

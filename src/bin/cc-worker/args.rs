@@ -60,6 +60,9 @@ pub fn parse_args() -> Result<Args, String> {
                 options = options
                     .max_subscriptions_per_follower(value()?.parse().map_err(|e| format!("{e}"))?)
             }
+            "--no-auth" => options = options.auth(false),
+            "--secret" => options = options.secret(cluster_client::Secret::new(value()?)),
+            "--secret-dir" => options = options.secret_dir(Some(value()?.into())),
             "--log" => {
                 log = Some(
                     value()?

@@ -1,0 +1,272 @@
+//! The cluster secret: 32 random bytes in a file only the owner can read, created by whichever
+//! process needs it first.
+//!
+//! The file is `<dir>/<name>.secret`, in a directory of mode 0700 owned by this user:
+//! `$XDG_RUNTIME_DIR/cluster-client/` when that variable is set, else
+//! `<temp dir>/cluster-client-<uid>/`. A new secret is written to a temporary file of mode 0600
+//! and hard-linked to its name, which fails if another process got there first; that process's
+//! secret is then read instead. A directory or file that others may read or write is refused with
+//! an error that says how to fix it.
+
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::AuthError;
+
+/// Bytes of a generated secret.
+pub(crate) const SECRET_LEN: usize = 32;
+
+/// Permission bits that must be clear on the directory and the file: any access by group or others.
+const OTHERS: u32 = 0o077;
+
+/// The cluster secret: key material that every member must hold to join. Its `Debug` shows
+/// nothing of it.
+///
+/// By default each process reads (or creates) it from a file only its user can read; set one with
+/// [`Options::secret`](crate::Options::secret) to share it otherwise.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(std::sync::Arc<[u8]>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl Secret {
+    /// A secret given by the user: any bytes, best 32 random ones or more.
+    pub fn new(bytes: impl AsRef<[u8]>) -> Secret {
+        Secret(bytes.as_ref().into())
+    }
+
+    /// The key bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The secret of `name` in `dir`, created (with `dir`) if missing.
+    pub(crate) fn load_or_create(dir: &Path, name: &str) -> Result<Secret, AuthError> {
+        let uid = rustix::process::geteuid().as_raw();
+        ensure_private_dir(dir, uid)?;
+        let path = dir.join(format!("{name}.secret"));
+        match read_private(&path, uid) {
+            Err(AuthError::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {}
+            other => return other,
+        }
+        create(dir, &path)?;
+        read_private(&path, uid)
+    }
+}
+
+/// The directory of the secret files: `$XDG_RUNTIME_DIR/cluster-client`, else
+/// `<temp dir>/cluster-client-<uid>`.
+pub(crate) fn default_dir() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(runtime) if !runtime.is_empty() => Path::new(&runtime).join("cluster-client"),
+        _ => std::env::temp_dir().join(format!(
+            "cluster-client-{}",
+            rustix::process::geteuid().as_raw()
+        )),
+    }
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> AuthError {
+    AuthError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Creates `dir` with mode 0700 if missing; refuses one owned by someone else or open to others.
+fn ensure_private_dir(dir: &Path, uid: u32) -> Result<(), AuthError> {
+    match DirBuilder::new().recursive(true).mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(err) if err.kind() == ErrorKind::AlreadyExists => {}
+        Err(err) => return Err(io_error(dir, err)),
+    }
+    let meta = fs::symlink_metadata(dir).map_err(|e| io_error(dir, e))?;
+    if !meta.is_dir() {
+        return Err(AuthError::Insecure {
+            path: dir.to_owned(),
+            problem: "is not a directory".to_owned(),
+            fix: format!(
+                "remove it, or point XDG_RUNTIME_DIR elsewhere: rm {}",
+                dir.display()
+            ),
+        });
+    }
+    check_private(dir, &meta, uid, "chmod 700")
+}
+
+/// Reads a secret file, refusing one owned by someone else or open to others.
+fn read_private(path: &Path, uid: u32) -> Result<Secret, AuthError> {
+    let meta = fs::symlink_metadata(path).map_err(|e| io_error(path, e))?;
+    if !meta.is_file() {
+        return Err(AuthError::Insecure {
+            path: path.to_owned(),
+            problem: "is not a regular file".to_owned(),
+            fix: format!("remove it: rm {}", path.display()),
+        });
+    }
+    check_private(path, &meta, uid, "chmod 600")?;
+    let bytes = fs::read(path).map_err(|e| io_error(path, e))?;
+    if bytes.len() < SECRET_LEN {
+        return Err(AuthError::Insecure {
+            path: path.to_owned(),
+            problem: format!("holds {} bytes, fewer than {SECRET_LEN}", bytes.len()),
+            fix: format!(
+                "remove it and let the next process create it: rm {}",
+                path.display()
+            ),
+        });
+    }
+    Ok(Secret(bytes.into()))
+}
+
+fn check_private(path: &Path, meta: &fs::Metadata, uid: u32, chmod: &str) -> Result<(), AuthError> {
+    if meta.uid() != uid {
+        return Err(AuthError::Insecure {
+            path: path.to_owned(),
+            problem: format!("is owned by uid {}, not by this user ({uid})", meta.uid()),
+            fix: format!("remove it, or run as its owner: rm -r {}", path.display()),
+        });
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & OTHERS != 0 {
+        return Err(AuthError::Insecure {
+            path: path.to_owned(),
+            problem: format!("has mode {mode:03o}: others may read or change it"),
+            fix: format!("{chmod} {}", path.display()),
+        });
+    }
+    Ok(())
+}
+
+/// Writes a fresh secret to a private temporary file and links it to `path`; if another process
+/// linked its own first, leaves that one.
+fn create(dir: &Path, path: &Path) -> Result<(), AuthError> {
+    let mut secret = [0u8; SECRET_LEN];
+    getrandom::fill(&mut secret)?;
+    // Unique to this call: racing creators of one process (two channels on a port) write apart.
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let tmp = dir.join(format!(
+        ".{}.{}.{}.tmp",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("secret"),
+        std::process::id(),
+        CALLS.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut file| {
+            file.write_all(&secret)?;
+            file.sync_all()
+        });
+    if let Err(err) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(io_error(&tmp, err));
+    }
+    let linked = fs::hard_link(&tmp, path);
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(io_error(path, err)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "cluster-client-secret-test-{}-{name}",
+            std::process::id()
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        dir.join("inner")
+    }
+
+    #[test]
+    fn the_first_caller_creates_it_and_the_others_read_the_same() {
+        let dir = scratch_dir("first");
+        let first = Secret::load_or_create(&dir, "7777").expect("created");
+        assert_eq!(first.as_bytes().len(), SECRET_LEN);
+        let again = Secret::load_or_create(&dir, "7777").expect("read");
+        assert_eq!(first, again);
+        let other = Secret::load_or_create(&dir, "7778").expect("another port");
+        assert_ne!(first, other, "one secret per name");
+        let mode = |p: &Path| fs::metadata(p).expect("exists").permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("7777.secret")), 0o600);
+        let _ = fs::remove_dir_all(dir.parent().expect("parent"));
+    }
+
+    #[test]
+    fn racing_creators_agree() {
+        let dir = scratch_dir("race");
+        let secrets: Vec<Secret> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| Secret::load_or_create(&dir, "race").expect("secret")))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("thread"))
+                .collect()
+        });
+        assert!(secrets.windows(2).all(|pair| pair[0] == pair[1]));
+        let _ = fs::remove_dir_all(dir.parent().expect("parent"));
+    }
+
+    #[test]
+    fn loose_permissions_are_refused_with_the_fix() {
+        let dir = scratch_dir("loose");
+        Secret::load_or_create(&dir, "p").expect("created");
+        let file = dir.join("p.secret");
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).expect("chmod");
+        let err = Secret::load_or_create(&dir, "p").expect_err("refused");
+        let text = err.to_string();
+        assert!(text.contains("mode 644"), "{text}");
+        assert!(
+            text.contains(&format!("chmod 600 {}", file.display())),
+            "{text}"
+        );
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).expect("chmod");
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod");
+        let text = Secret::load_or_create(&dir, "p")
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            text.contains(&format!("chmod 700 {}", dir.display())),
+            "{text}"
+        );
+        let _ = fs::remove_dir_all(dir.parent().expect("parent"));
+    }
+
+    #[test]
+    fn a_short_file_is_refused() {
+        let dir = scratch_dir("short");
+        ensure_private_dir(&dir, rustix::process::geteuid().as_raw()).expect("dir");
+        let file = dir.join("s.secret");
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&file)
+            .and_then(|mut f| f.write_all(b"short"))
+            .expect("written");
+        let text = Secret::load_or_create(&dir, "s")
+            .expect_err("refused")
+            .to_string();
+        assert!(text.contains("fewer than 32"), "{text}");
+        let _ = fs::remove_dir_all(dir.parent().expect("parent"));
+    }
+}
