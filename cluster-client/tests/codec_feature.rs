@@ -2,6 +2,10 @@
 //! is not compiled in. CI runs this file with default features and again with
 //! `--no-default-features`.
 
+mod common;
+
+use common::free_port;
+
 use cluster_client::transcode::{CodecError, Transcode};
 use cluster_client::{Codec, Error, Options, cluster_client};
 use serde::{Deserialize, Serialize};
@@ -27,11 +31,6 @@ impl Ping for Real {
     async fn ping(&self) -> Result<u32, PingError> {
         Ok(7)
     }
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local addr").port()
 }
 
 async fn create(codec: Codec) -> Result<PingClient, Error> {

@@ -1,6 +1,9 @@
 //! One process, loopback TCP: a leader handle and a follower handle of the same channel, driven
 //! through a hand-written implementation of the service seam.
 
+mod common;
+
+use common::free_port;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -109,14 +112,6 @@ impl Service for Echo {
     fn close(self: Arc<Self>) -> BoxFuture<()> {
         Box::pin(async {})
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn handle(port: u16, subs: Arc<AtomicUsize>) -> Handle {
