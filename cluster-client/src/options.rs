@@ -122,6 +122,10 @@ pub struct Options {
     /// each file too (0600), or `create()` fails with [`Error::Auth`](crate::Error::Auth) saying how
     /// to fix it.
     pub secret_dir: Option<PathBuf>,
+    /// How many connections a leader's port holds that have not yet registered (and, with auth on,
+    /// proved the cluster secret): their own budget, apart from `max_connections`, so that they
+    /// never take a member's place. Default 64.
+    pub max_unproven_connections: usize,
     /// How long a new connection has to send `register_channel`. Default 5 s.
     pub register_timeout: Duration,
 }
@@ -149,6 +153,7 @@ impl Default for Options {
             max_call_timeout: Duration::from_secs(600),
             max_subscriptions_per_follower: 1024,
             max_key_len: 4096,
+            max_unproven_connections: 64,
             max_topics: 16_384,
             register_timeout: Duration::from_secs(5),
             auth: true,
@@ -235,6 +240,8 @@ impl Options {
         auth: bool,
         /// Sets where the secret files are.
         secret_dir: Option<PathBuf>,
+        /// Sets how many connections that have not yet registered a port holds.
+        max_unproven_connections: usize,
         /// Sets the time a connection has to register.
         register_timeout: Duration,
     }

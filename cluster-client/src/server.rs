@@ -8,6 +8,7 @@ mod challenge;
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
+use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
@@ -48,7 +49,8 @@ pub(crate) struct Registration {
     pub(crate) pid: Option<u32>,
     /// The follower's nonce, asking the leader to prove the cluster secret.
     pub(crate) nonce: Option<String>,
-    /// Holds one place under the port's connection cap while the connection lives.
+    /// Holds the connection's place: among those that have not proved themselves, then under the
+    /// port's connection cap while it lives.
     pub(crate) _permit: OwnedSemaphorePermit,
 }
 
@@ -166,9 +168,6 @@ enum Slot {
     Failed(String),
 }
 
-/// Connections past the cap answered with a refusal at once; more are closed unanswered.
-const REFUSALS: usize = 16;
-
 /// How long to pause after a failed `accept` (for example, out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -216,8 +215,10 @@ struct Limits {
     register_timeout: Duration,
     connections: Arc<Semaphore>,
     max_connections: usize,
-    /// Connections past the cap that are being told so.
-    refusals: Arc<Semaphore>,
+    /// Connections that have not yet proved themselves (registered, and with auth on proved the
+    /// secret): a budget of their own, so that they never take a member's place.
+    unproven: Arc<Semaphore>,
+    max_unproven: usize,
 }
 
 impl PortServer {
@@ -243,7 +244,8 @@ impl PortServer {
                 register_timeout: options.register_timeout,
                 connections: Arc::new(Semaphore::new(max_connections)),
                 max_connections,
-                refusals: Arc::new(Semaphore::new(REFUSALS)),
+                unproven: Arc::new(Semaphore::new(options.max_unproven_connections.max(1))),
+                max_unproven: options.max_unproven_connections.max(1),
             },
         });
         tokio::spawn(Arc::clone(&server).accept_loop(listener));
@@ -289,21 +291,7 @@ impl PortServer {
                 accepted = listener.accept() => accepted,
             };
             match accepted {
-                Ok((socket, peer)) => {
-                    if let Ok(permit) = Arc::clone(&self.limits.connections).try_acquire_owned() {
-                        tokio::spawn(Arc::clone(&self).handshake(socket, permit, false));
-                    } else if let Ok(permit) = Arc::clone(&self.limits.refusals).try_acquire_owned()
-                    {
-                        if let Some(left_out) = self.warnings.admit() {
-                            tracing::warn!(port = self.port, %peer, limit = self.limits.max_connections, left_out, "connection cap reached; refusing a new connection");
-                        }
-                        tokio::spawn(Arc::clone(&self).handshake(socket, permit, true));
-                    } else {
-                        if let Some(left_out) = self.warnings.admit() {
-                            tracing::warn!(port = self.port, %peer, limit = self.limits.max_connections, left_out, "connection cap reached; closing a new connection");
-                        }
-                    }
-                }
+                Ok((socket, peer)) => self.admit(socket, peer),
                 Err(err) => {
                     if let Some(left_out) = self.warnings.admit() {
                         tracing::warn!(port = self.port, error = %err, left_out, "accept failed");
@@ -315,14 +303,26 @@ impl PortServer {
         tracing::debug!(port = self.port, "released the port");
     }
 
-    /// Reads the first packet of a connection and hands the socket to its channel's leader; a
-    /// connection `over_cap` gets a `too_many_connections` refusal instead.
-    async fn handshake(
-        self: Arc<Self>,
-        socket: TcpStream,
-        permit: OwnedSemaphorePermit,
-        over_cap: bool,
-    ) {
+    /// Starts the handshake of a new connection within the budget of connections that have not
+    /// proved themselves; closes it at once when that budget is spent.
+    fn admit(self: &Arc<Self>, socket: TcpStream, peer: SocketAddr) {
+        match Arc::clone(&self.limits.unproven).try_acquire_owned() {
+            Ok(permit) => {
+                tokio::spawn(Arc::clone(self).handshake(socket, permit));
+            }
+            Err(_) => {
+                if let Some(left_out) = self.warnings.admit() {
+                    tracing::warn!(port = self.port, %peer, limit = self.limits.max_unproven, left_out, "too many connections have not registered yet; closing a new one");
+                }
+            }
+        }
+    }
+
+    /// Reads the first packet of a connection, has it prove the cluster secret (with auth on), then
+    /// gives it a place under the connection cap (or a `too_many_connections` refusal) and hands the
+    /// socket to its channel's leader. `permit` holds its place among the connections that have not
+    /// proved themselves until then.
+    async fn handshake(self: Arc<Self>, socket: TcpStream, permit: OwnedSemaphorePermit) {
         let (read, mut write) = transport::split_tcp(socket);
         let max_frame_size = self.limits.max_frame_size;
         let mut reader = transport::reader(read, max_frame_size.min(REGISTER_MAX_FRAME));
@@ -346,7 +346,8 @@ impl PortServer {
             }
             Ok(Some(Ok(packet))) => packet,
         };
-        let Some((channel_name, registration)) = Registration::from_packet(packet, permit) else {
+        let Some((channel_name, mut registration)) = Registration::from_packet(packet, permit)
+        else {
             if let Some(left_out) = self.warnings.admit() {
                 tracing::warn!(
                     port = self.port,
@@ -356,17 +357,6 @@ impl PortServer {
             }
             return;
         };
-        if over_cap {
-            let limit = self.limits.max_connections;
-            let message = format!("the leader serves {limit} connections already");
-            return refuse(
-                &mut write,
-                &registration,
-                RefusalCode::TooManyConnections,
-                message,
-            )
-            .await;
-        }
         if let Some(secret) = &self.secret {
             let proven = self
                 .challenge(
@@ -379,6 +369,29 @@ impl PortServer {
                 .await;
             if !proven {
                 return;
+            }
+        }
+        // Proved: from here on the connection holds a place under the connection cap instead.
+        match Arc::clone(&self.limits.connections).try_acquire_owned() {
+            Ok(member) => registration._permit = member,
+            Err(_) => {
+                let limit = self.limits.max_connections;
+                if let Some(left_out) = self.warnings.admit() {
+                    tracing::warn!(
+                        port = self.port,
+                        limit,
+                        left_out,
+                        "connection cap reached; refusing a new connection"
+                    );
+                }
+                let message = format!("the leader serves {limit} connections already");
+                return refuse(
+                    &mut write,
+                    &registration,
+                    RefusalCode::TooManyConnections,
+                    message,
+                )
+                .await;
             }
         }
         // Registered: the whole frame limit applies from here on (bytes already read are kept).

@@ -155,9 +155,10 @@ async fn caps_are_enforced() {
     // max_connections = 4: the follower and `raw` hold two; two more fit; the fifth is closed.
     let second = Raw::registered(port, "registry").await;
     let _third = Raw::registered(port, "registry").await;
+    // It proves the secret first: only then does it learn about the cap.
     let mut over = Raw::connect(port).await;
-    over.send(&frame(&register_packet(1, "registry"))).await;
-    match over.next(WAIT).await {
+    let packet = over.register("registry").await;
+    match Read::Packet(packet) {
         Read::Packet(packet) => assert!(
             matches!(
                 &packet.conn,

@@ -40,6 +40,7 @@ mod leader_churn;
 mod log_flood;
 mod lying_lengths;
 mod panics;
+mod unproven;
 
 use std::time::Duration;
 

@@ -56,6 +56,10 @@ pub fn parse_args() -> Result<Args, String> {
                 options =
                     options.max_calls_per_follower(value()?.parse().map_err(|e| format!("{e}"))?)
             }
+            "--max-unproven" => {
+                options =
+                    options.max_unproven_connections(value()?.parse().map_err(|e| format!("{e}"))?)
+            }
             "--max-subs" => {
                 options = options
                     .max_subscriptions_per_follower(value()?.parse().map_err(|e| format!("{e}"))?)
