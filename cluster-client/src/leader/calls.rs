@@ -65,8 +65,8 @@ impl LeaderChannel {
         let kinds = [MethodKind::Invoke, MethodKind::Oneway, MethodKind::Publish];
         let limit = self.options.max_calls_per_follower;
         let to = AnswerTo {
-            outbox: conn.outbox.clone(),
-            stop: conn.stop.clone(),
+            outbox: &conn.outbox,
+            stop: &conn.stop,
             id,
             timeout,
             oneway,
@@ -95,7 +95,16 @@ impl LeaderChannel {
         let in_flight = Arc::clone(&conn.in_flight);
         let this = Arc::clone(self);
         let deadline = self.deadline(timeout);
+        // Only a call that waits holds its own handles on the connection.
+        let (outbox, stop) = (conn.outbox.clone(), conn.stop.clone());
         self.tasks.spawn(async move {
+            let to = AnswerTo {
+                outbox: &outbox,
+                stop: &stop,
+                id,
+                timeout,
+                oneway,
+            };
             let started = Instant::now();
             // The connection's stop is a child of the leader's: a leader that stops, and a follower
             // that leaves, both cancel the call.
@@ -125,7 +134,7 @@ impl LeaderChannel {
     }
 
     /// Queues an `invoke_result` (nothing for a oneway call; its failure is logged).
-    fn answer(&self, to: &AnswerTo, result: Result<Reply, ServiceError>, flush: Flush) {
+    fn answer(&self, to: &AnswerTo<'_>, result: Result<Reply, ServiceError>, flush: Flush) {
         let (success, fault, app) = match result {
             Ok(Reply::Value(bytes)) => (true, None, bytes),
             Ok(Reply::Error(bytes)) => (false, None, bytes),
@@ -145,14 +154,14 @@ impl LeaderChannel {
         }
         let conn_object = ConnObject::InvokeResult(InvokeResult { success, fault });
         let packet = Packet::response(to.id, to.timeout, conn_object, app);
-        send(&to.outbox, &to.stop, &packet, flush);
+        send(to.outbox, to.stop, &packet, flush);
     }
 }
 
 /// Where a follower's call is answered.
-struct AnswerTo {
-    outbox: Outbox,
-    stop: CancellationToken,
+struct AnswerTo<'a> {
+    outbox: &'a Outbox,
+    stop: &'a CancellationToken,
     id: i64,
     timeout: i32,
     oneway: bool,
