@@ -202,9 +202,6 @@ struct PortServer {
     secret: Option<Secret>,
 }
 
-/// How many warnings a second one port server logs about its peers.
-const WARNINGS_PER_SECOND: u32 = 10;
-
 /// The share of the process's file descriptor limit that follower connections may use: the rest is
 /// left to the process itself (its own sockets and files, the follower side of other channels).
 const FD_SHARE: (u64, u64) = (3, 4);
@@ -237,7 +234,7 @@ impl PortServer {
             port,
             channels: Mutex::default(),
             stop: CancellationToken::new(),
-            warnings: Throttle::new(WARNINGS_PER_SECOND),
+            warnings: Throttle::for_peer_warnings(),
             secret: options.secret.clone(),
             limits: Limits {
                 max_frame_size: options.max_frame_size,

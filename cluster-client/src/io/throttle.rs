@@ -22,7 +22,16 @@ struct Window {
     suppressed: u64,
 }
 
+/// How many warnings a second a member logs about what one source of peers does (one leader
+/// channel, one port server).
+const PEER_WARNINGS_PER_SECOND: u32 = 10;
+
 impl Throttle {
+    /// The limit on warnings that peers can provoke: [`PEER_WARNINGS_PER_SECOND`].
+    pub(crate) fn for_peer_warnings() -> Throttle {
+        Throttle::new(PEER_WARNINGS_PER_SECOND)
+    }
+
     /// At most `per_second` events a second.
     pub(crate) fn new(per_second: u32) -> Throttle {
         Throttle {

@@ -94,6 +94,8 @@ struct State {
     blocked: bool,
     /// The writer task should let queued tasks add their frames before writing ([`Flush::Soon`]).
     settle: bool,
+    /// Stopped by a sender ([`Outbox::stop`]): what is pending still goes, nothing more is taken.
+    stopping: bool,
     closed: bool,
 }
 
@@ -110,7 +112,7 @@ impl Outbox {
     /// (a subscription fan-out) without making their system calls one after another.
     pub(crate) fn try_send(&self, frame: &Bytes) -> Result<(), SendFailure> {
         let mut state = self.shared.lock();
-        if state.closed {
+        if state.closed || state.stopping {
             return Err(SendFailure::Closed);
         }
         if state.queued() > 0 && state.queued() + frame.len() > PENDING_LIMIT {
@@ -119,6 +121,13 @@ impl Outbox {
         state.pending.extend_from_slice(frame);
         self.shared.kick(state, Flush::Handoff);
         Ok(())
+    }
+
+    /// Stops the connection (a peer that does not read what it is sent): from now on nothing more is
+    /// queued, and what is pending is still sent within the stop's bound.
+    pub(crate) fn stop(&self) {
+        self.shared.lock().stopping = true;
+        self.shared.stop.cancel();
     }
 
     /// Encodes `packet` straight into the pending buffer (no frame of its own), waiting for room.
@@ -213,8 +222,9 @@ impl Shared {
         F: FnOnce(&mut BytesMut) -> Result<(), ProtocolError>,
     {
         let mut state = self.lock();
-        // A stopped connection sends what was queued before the stop, and nothing after it.
-        if state.closed || self.stop.is_cancelled() {
+        // A stopped connection sends what was queued before the stop, and nothing after it. A stop
+        // through the outbox is seen at once; any other, once the writer's signal is raised.
+        if state.closed || state.stopping || self.stopped.is_raised() {
             return Some(Err(SendError::Closed));
         }
         if state.queued() > 0 && state.queued() + hint > PENDING_LIMIT {

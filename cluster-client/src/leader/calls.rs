@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::FutureExt;
-use tokio_util::sync::CancellationToken;
 
 use super::LeaderChannel;
 use super::connection::{Conn, send};
@@ -66,7 +65,6 @@ impl LeaderChannel {
         let limit = self.options.max_calls_per_follower;
         let to = AnswerTo {
             outbox: &conn.outbox,
-            stop: &conn.stop,
             id,
             timeout,
             oneway,
@@ -100,7 +98,6 @@ impl LeaderChannel {
         self.tasks.spawn(async move {
             let to = AnswerTo {
                 outbox: &outbox,
-                stop: &stop,
                 id,
                 timeout,
                 oneway,
@@ -109,7 +106,7 @@ impl LeaderChannel {
             // The connection's stop is a child of the leader's: a leader that stops, and a follower
             // that leaves, both cancel the call.
             let result = tokio::select! {
-                () = to.stop.cancelled() => None,
+                () = stop.cancelled() => None,
                 result = tokio::time::timeout(deadline, call) => result.ok(),
             };
             match result {
@@ -154,14 +151,13 @@ impl LeaderChannel {
         }
         let conn_object = ConnObject::InvokeResult(InvokeResult { success, fault });
         let packet = Packet::response(to.id, to.timeout, conn_object, app);
-        send(to.outbox, to.stop, &packet, flush);
+        send(to.outbox, &packet, flush);
     }
 }
 
 /// Where a follower's call is answered.
 struct AnswerTo<'a> {
     outbox: &'a Outbox,
-    stop: &'a CancellationToken,
     id: i64,
     timeout: i32,
     oneway: bool,

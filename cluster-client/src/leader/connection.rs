@@ -173,7 +173,7 @@ impl LeaderChannel {
                     ConnObject::HeartbeatRes(HeartbeatRes {}),
                     Bytes::new(),
                 );
-                send(&conn.outbox, &conn.stop, &pong, conn.flush());
+                send(&conn.outbox, &pong, conn.flush());
             }
             (Kind::Response, ConnObject::SubscribeResultRes(SubscribeResultRes {})) => {}
             _ => return Err("unexpected packet type"),
@@ -185,18 +185,13 @@ impl LeaderChannel {
 /// Queues a packet for a follower without waiting for room; `false` when the connection is gone,
 /// the packet cannot be encoded, or the follower has left too much unread: its connection is then
 /// closed as too slow, as it is for unread subscription pushes.
-pub(super) fn send(
-    outbox: &Outbox,
-    stop: &CancellationToken,
-    packet: &Packet,
-    flush: Flush,
-) -> bool {
+pub(super) fn send(outbox: &Outbox, packet: &Packet, flush: Flush) -> bool {
     match outbox.try_send_packet(packet, flush) {
         Ok(()) => true,
         Err(TrySendError::Closed) => false,
         Err(TrySendError::Full) => {
             tracing::warn!("follower is not reading its answers; closing its connection");
-            stop.cancel();
+            outbox.stop();
             false
         }
         Err(TrySendError::Encode(err)) => {

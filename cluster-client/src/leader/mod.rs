@@ -25,9 +25,6 @@ use crate::service::{MethodKind, MethodSpec, Schema, Service, ServiceError};
 use topics::Topics;
 
 /// One channel's leadership term.
-/// How many warnings a second one channel logs about what its followers do.
-const WARNINGS_PER_SECOND: u32 = 10;
-
 pub(crate) struct LeaderChannel {
     name: String,
     schema: &'static Schema,
@@ -64,7 +61,7 @@ impl LeaderChannel {
             next_conn: AtomicU64::new(1),
             stop: CancellationToken::new(),
             tasks: TaskTracker::new(),
-            warnings: Throttle::new(WARNINGS_PER_SECOND),
+            warnings: Throttle::for_peer_warnings(),
             lease: OnceLock::new(),
         })
     }

@@ -45,7 +45,7 @@ impl LeaderChannel {
             tracing::debug!(channel = %self.name, pid = reg.pid, conn = conn.id, "follower registered");
         }
         let answer = Packet::response(reg.id, reg.timeout, conn_object, Bytes::new());
-        let sent = send(&conn.outbox, &conn.stop, &answer, Flush::Now);
+        let sent = send(&conn.outbox, &answer, Flush::Now);
         sent && refusal.is_none()
     }
 }

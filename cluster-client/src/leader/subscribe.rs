@@ -26,9 +26,10 @@ impl LeaderChannel {
         sub_id: u64,
         mailbox: &Arc<Mailbox>,
     ) {
-        let attached = self.prepare(spec, app).and_then(|prepared| {
-            let sink = Sink::Local(Arc::clone(mailbox));
-            self.attach(spec, Arc::clone(key), Owner::Local(sub_id), sink, prepared)
+        // Its arguments are decoded only if the topic is new: the key is this process's own.
+        let sink = Sink::Local(Arc::clone(mailbox));
+        let attached = self.attach(spec, Arc::clone(key), Owner::Local(sub_id), sink, || {
+            self.prepare(spec, app)
         });
         if let Err(err) = attached {
             mailbox.close(Some(Error::Remote {
@@ -92,9 +93,8 @@ impl LeaderChannel {
                 }
                 let sink = Sink::Remote {
                     outbox: conn.outbox.clone(),
-                    stop: conn.stop.clone(),
                 };
-                self.attach(spec, key, owner, sink, prepared)
+                self.attach(spec, key, owner, sink, || Ok(prepared))
             });
         if let Err(err) = result {
             if let Some(left_out) = self.warnings.admit() {
@@ -126,15 +126,15 @@ impl LeaderChannel {
         Arc::clone(&self.service).subscribe(self.options.codec, spec.name, app.clone())
     }
 
-    /// Adds a sink to the topic `(spec, key)`, subscribing the real client with `prepared` first
-    /// when the topic is new.
+    /// Adds a sink to the topic `(spec, key)`; when the topic is new, first subscribes the real
+    /// client with what `prepare` gives.
     fn attach(
         &self,
         spec: &'static MethodSpec,
         key: Arc<str>,
         owner: Owner,
         sink: Sink,
-        prepared: Prepared,
+        prepare: impl FnOnce() -> Result<Prepared, ServiceError>,
     ) -> Result<(), ServiceError> {
         let key = TopicKey {
             method: spec.name,
@@ -150,6 +150,7 @@ impl LeaderChannel {
         if self.topics.len() >= limit {
             return Err(ServiceError::TooManyTopics { limit });
         }
+        let prepared = prepare()?;
         tracing::debug!(channel = %self.name, method = spec.name, key = %key.key, "subscribing the real client");
         let upstream = (prepared.start)();
         self.topics.attach(key, spec, owner, sink, Some(upstream));

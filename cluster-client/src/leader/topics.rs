@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use bytes::Bytes;
 use futures::StreamExt;
 use tokio::task::AbortHandle;
-use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
 use crate::io::writer::{self, Outbox, SendFailure};
@@ -32,10 +31,10 @@ pub(crate) struct TopicKey {
 pub(crate) enum Sink {
     /// A subscription of a handle in this process.
     Local(Arc<Mailbox>),
-    /// A follower connection; a full queue closes it (`stop`).
+    /// A follower connection; a full queue stops it ([`Outbox::stop`]).
     Remote {
+        /// The connection's sending side.
         outbox: Outbox,
-        stop: CancellationToken,
     },
 }
 
@@ -246,13 +245,13 @@ impl Topics {
     fn deliver_frame(&self, sink: &Sink, item: &Bytes, frame: Option<&Bytes>) {
         match sink {
             Sink::Local(mailbox) => mailbox.deliver(item.clone()),
-            Sink::Remote { outbox, stop } => {
+            Sink::Remote { outbox } => {
                 let Some(frame) = frame else { return };
                 if outbox.try_send(frame) == Err(SendFailure::Full) {
                     tracing::warn!(
                         "follower is not reading its subscription pushes; closing its connection"
                     );
-                    stop.cancel();
+                    outbox.stop();
                 }
             }
         }
