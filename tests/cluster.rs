@@ -1,34 +1,43 @@
-//! End-to-end scenarios in real processes, each run twice, as two tests: `generated::<scenario>`
-//! through the code `#[cluster_client]` generates, and `manual::<scenario>` through the
-//! hand-written service seam (no macro). The scenarios are in `tests/support/scenarios.rs`.
+//! End-to-end scenarios in real processes, each run three times, as three tests:
+//! `generated::<scenario>` through the code `#[cluster_client]` generates, `manual::<scenario>`
+//! through the hand-written service seam (no macro), both over loopback TCP, and
+//! `unix::<scenario>` through the generated code over the Unix-socket transport. The scenarios are
+//! in `tests/support/scenarios.rs`.
 
 mod support;
 
-/// One module of tests, `$seam`, that runs every scenario through that seam of `cc-worker`.
-macro_rules! seam {
-    ($(#[$doc:meta])* $seam:ident: $($name:ident),*) => {
+/// One module of tests, `$module`, that runs every scenario through one seam of `cc-worker` over
+/// one transport.
+macro_rules! via {
+    ($(#[$doc:meta])* $module:ident = $seam:literal over $transport:literal: $($name:ident),*) => {
         $(#[$doc])*
-        mod $seam {
+        mod $module {
+            use crate::support::Via;
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    crate::support::scenarios::$name(stringify!($seam)).await;
+                    let via = Via { seam: $seam, transport: $transport };
+                    crate::support::scenarios::$name(via).await;
                 }
             )*
         }
     };
 }
 
-/// Every scenario, through both seams.
+/// Every scenario, through both seams over TCP, and through the generated code over a Unix socket.
 macro_rules! scenarios {
     ($($name:ident),* $(,)?) => {
-        seam!(
+        via!(
             /// Through the code `#[cluster_client]` generates.
-            generated: $($name),*
+            generated = "generated" over "tcp": $($name),*
         );
-        seam!(
+        via!(
             /// Through the hand-written service seam (no macro).
-            manual: $($name),*
+            manual = "manual" over "tcp": $($name),*
+        );
+        via!(
+            /// Through the code `#[cluster_client]` generates, over the Unix-socket transport.
+            unix = "generated" over "unix": $($name),*
         );
     };
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::Error;
 use crate::follower::{FollowerConn, JoinError};
+use crate::io::transport::Endpoint;
 use crate::leader::LeaderChannel;
 use crate::options::{Options, Role};
 use crate::protocol::RefusalCode;
@@ -47,7 +48,11 @@ pub(crate) struct Ballot<'a> {
 /// One election round.
 pub(crate) async fn run(ballot: &Ballot<'_>) -> Result<Won, Lost> {
     if ballot.options.role != Role::Follower {
-        let claimed = server::claim(ballot.options.port, ballot.channel, ballot.options);
+        let claimed = server::claim(
+            &Endpoint::of(ballot.options),
+            ballot.channel,
+            ballot.options,
+        );
         match claimed.map_err(|err| Lost::Fatal(err.into()))? {
             Some(lease) => return lead(ballot, lease).await,
             None if ballot.options.role == Role::Leader => {

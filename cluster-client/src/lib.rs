@@ -49,6 +49,8 @@ pub use cluster_client_derive::cluster_client;
 pub use election::Factory;
 pub use error::Error;
 pub use handle::Handle;
-pub use options::{DEFAULT_PORT, Options, PORT_ENV, Role, SINGLE_MODE_ENV, SlowConsumer};
+pub use options::{
+    DEFAULT_PORT, Options, PORT_ENV, Role, SINGLE_MODE_ENV, SlowConsumer, Transport,
+};
 pub use subscription::Subscription;
 pub use transcode::Codec;

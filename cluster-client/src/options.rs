@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::auth::{AuthError, Secret, secret};
+use crate::auth::{AuthError, Secret, dir};
 use crate::protocol::DEFAULT_MAX_FRAME_SIZE;
 use crate::transcode::Codec;
 
@@ -26,6 +26,21 @@ pub enum Role {
     /// Never lead: wait up to `max_wait_time` for a leader, or fail with
     /// [`Error::NoLeader`](crate::Error::NoLeader).
     Follower,
+}
+
+/// How the members of a cluster reach each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Transport {
+    /// Loopback TCP on `127.0.0.1:<port>`: the leader is whoever binds the port (the default, and
+    /// the Node package's way).
+    #[default]
+    Tcp,
+    /// A Unix-domain socket, `port-<port>.sock` in the private `runtime_dir` (Linux and other
+    /// Unixes): the leader is whoever holds the `flock` of `port-<port>.lock` there, which the
+    /// kernel releases when it dies. Only processes of this user can reach the socket, and each side
+    /// checks the other's uid.
+    Unix,
 }
 
 /// What a subscription does when its consumer falls behind by a whole buffer.
@@ -56,7 +71,8 @@ pub enum SlowConsumer {
 pub struct Options {
     /// The channel name; `None` (the default) means the trait's name.
     pub name: Option<String>,
-    /// The loopback port of the election. Default [`DEFAULT_PORT`] (7777), or [`PORT_ENV`] when set.
+    /// The loopback port of the election, or with [`Transport::Unix`] the number that names the
+    /// socket. Default [`DEFAULT_PORT`] (7777), or [`PORT_ENV`] when set.
     pub port: u16,
     /// The role this process may take. Default [`Role::Auto`].
     pub role: Role,
@@ -115,19 +131,29 @@ pub struct Options {
     /// processes without the secret in, such as the Node package's.
     pub auth: bool,
     /// The cluster secret. Default `None`: each process reads it from the file `port-<port>.secret`
-    /// in `secret_dir`, and the first one to need it creates it there with 32 random bytes.
+    /// in `runtime_dir`, and the first one to need it creates it there with 32 random bytes.
     pub secret: Option<Secret>,
-    /// Where the secret files are. Default `None`: `$XDG_RUNTIME_DIR/cluster-client`, else
-    /// `<temp dir>/cluster-client-<uid>`; the directory must be this user's and private (0700),
-    /// each file too (0600), or `create()` fails with [`Error::Auth`](crate::Error::Auth) saying how
-    /// to fix it.
-    pub secret_dir: Option<PathBuf>,
+    /// How members reach each other. Default [`Transport::Tcp`], as the Node package.
+    pub transport: Transport,
+    /// Where this user's cluster files are: the secret files, and with [`Transport::Unix`] the
+    /// sockets (`port-<port>.sock`) and their lock files (`port-<port>.lock`). Default `None`:
+    /// `$XDG_RUNTIME_DIR/cluster-client`, else `<temp dir>/cluster-client-<uid>`. The directory must
+    /// be this user's and private (0700), each secret file too (0600), or `create()` fails with
+    /// [`Error::Auth`](crate::Error::Auth) saying how to fix it.
+    pub runtime_dir: Option<PathBuf>,
     /// How many connections a leader's port holds that have not yet registered (and, with auth on,
     /// proved the cluster secret): their own budget, apart from `max_connections`, so that they
     /// never take a member's place. Default 64.
     pub max_unproven_connections: usize,
     /// How long a new connection has to send `register_channel`. Default 5 s.
     pub register_timeout: Duration,
+    /// How many bytes a leader buffers for all its followers together: frames of 64 KiB or more
+    /// that have begun to arrive but are not whole, and output queued but not yet written. A frame
+    /// that would go past it closes the connection it came on (or is going to). Default 64 MiB.
+    pub max_buffered_bytes: usize,
+    /// How long a frame may take to arrive whole at a leader, from its first bytes; a follower that
+    /// sends part of a frame and stalls is closed after it. Default 10 s.
+    pub frame_timeout: Duration,
 }
 
 impl Default for Options {
@@ -156,9 +182,12 @@ impl Default for Options {
             max_unproven_connections: 64,
             max_topics: 16_384,
             register_timeout: Duration::from_secs(5),
+            max_buffered_bytes: 64 << 20,
+            frame_timeout: Duration::from_secs(10),
             auth: true,
             secret: None,
-            secret_dir: None,
+            transport: Transport::Tcp,
+            runtime_dir: None,
         }
     }
 }
@@ -238,12 +267,18 @@ impl Options {
         max_topics: usize,
         /// Turns the proof of the cluster secret on or off.
         auth: bool,
-        /// Sets where the secret files are.
-        secret_dir: Option<PathBuf>,
+        /// Sets how members reach each other.
+        transport: Transport,
+        /// Sets where this user's cluster files are.
+        runtime_dir: Option<PathBuf>,
         /// Sets how many connections that have not yet registered a port holds.
         max_unproven_connections: usize,
         /// Sets the time a connection has to register.
         register_timeout: Duration,
+        /// Sets how many bytes a leader buffers for all its followers together.
+        max_buffered_bytes: usize,
+        /// Sets how long a frame may take to arrive whole at a leader.
+        frame_timeout: Duration,
     }
 
     /// Sets the cluster secret, instead of the one in the secret file.
@@ -253,16 +288,24 @@ impl Options {
     }
 
     /// The cluster secret these options use: `None` with `auth` off, else the one given, else the
-    /// one in the secret file of this port (created if missing).
+    /// one in the secret file of this port (created if missing). With [`Transport::Unix`] it also
+    /// makes sure the private directory of the socket is there.
     pub(crate) fn resolve_secret(&self) -> Result<Option<Secret>, AuthError> {
+        if self.transport == Transport::Unix {
+            dir::ensure_private_dir(&self.files_dir(), rustix::process::geteuid().as_raw())?;
+        }
         if !self.auth {
             return Ok(None);
         }
         if let Some(secret) = &self.secret {
             return Ok(Some(secret.clone()));
         }
-        let dir = self.secret_dir.clone().unwrap_or_else(secret::default_dir);
-        Secret::load_or_create(&dir, &format!("port-{}", self.port)).map(Some)
+        Secret::load_or_create(&self.files_dir(), &format!("port-{}", self.port)).map(Some)
+    }
+
+    /// The directory of this user's cluster files: `runtime_dir`, else the default one.
+    pub(crate) fn files_dir(&self) -> PathBuf {
+        self.runtime_dir.clone().unwrap_or_else(dir::default_dir)
     }
 
     /// The channel name: the configured one, or `default` (the trait's name).

@@ -1,4 +1,5 @@
-//! The port server: this process's table of the ports it listens on, and on each port the acceptor
+//! The port server: this process's table of the endpoints it listens on (loopback ports or Unix
+//! sockets), and on each the acceptor
 //! that routes every socket by its `register_channel` to that channel's leader in this process.
 //!
 //! The server does not know what a leader is: a channel is opened with anything that can [`Serve`]
@@ -7,23 +8,21 @@
 mod challenge;
 
 use std::collections::HashMap;
-use std::io::ErrorKind;
-use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Secret;
 use crate::io::throttle::Throttle;
-use crate::io::transport::{self, FrameReader, WriteHalf};
+use crate::io::transport::{self, Accepted, Endpoint, FrameReader, Listener, WriteHalf};
 use crate::io::writer;
 use crate::options::Options;
+use crate::protocol::budget::Budget;
 use crate::protocol::conn::{RegisterChannel, RegisterChannelRes};
 use crate::protocol::{ConnObject, FrameCodec, Kind, Packet, RefusalCode};
 
@@ -49,6 +48,8 @@ pub(crate) struct Registration {
     pub(crate) pid: Option<u32>,
     /// The follower's nonce, asking the leader to prove the cluster secret.
     pub(crate) nonce: Option<String>,
+    /// The endpoint's budget of buffered bytes, which the connection's output counts against.
+    pub(crate) budget: Budget,
     /// Holds the connection's place: among those that have not proved themselves, then under the
     /// port's connection cap while it lives.
     pub(crate) _permit: OwnedSemaphorePermit,
@@ -60,6 +61,7 @@ impl Registration {
     pub(crate) fn from_packet(
         packet: Packet,
         permit: OwnedSemaphorePermit,
+        budget: Budget,
     ) -> Option<(String, Registration)> {
         let (
             Kind::Request,
@@ -82,14 +84,15 @@ impl Registration {
             codec,
             pid,
             nonce,
+            budget,
             _permit: permit,
         };
         Some((channel_name, registration))
     }
 }
 
-/// The port servers of this process, by port.
-static PORTS: LazyLock<Mutex<HashMap<u16, Weak<PortServer>>>> = LazyLock::new(Mutex::default);
+/// The port servers of this process, by endpoint.
+static PORTS: LazyLock<Mutex<HashMap<Endpoint, Weak<PortServer>>>> = LazyLock::new(Mutex::default);
 
 /// A channel reserved for a leader of this process on a port server: registrations wait until it
 /// is [opened](Self::open) or [failed](Self::fail); [`release`](Self::release) gives it up.
@@ -99,27 +102,28 @@ pub(crate) struct Lease {
     slot: watch::Sender<Slot>,
 }
 
-/// Takes `channel` on this process's server of `port`, binding the port if this process has none
+/// Takes `channel` on this process's server of `endpoint`, binding it if this process has none
 /// (with the limits of `options`); `None` if someone leads it already: another process holds the
-/// port, or another handle of this process has the channel.
-pub(crate) fn claim(port: u16, channel: &str, options: &Options) -> std::io::Result<Option<Lease>> {
+/// endpoint, or another handle of this process has the channel.
+pub(crate) fn claim(
+    endpoint: &Endpoint,
+    channel: &str,
+    options: &Options,
+) -> std::io::Result<Option<Lease>> {
     let mut ports = PORTS.lock().unwrap_or_else(PoisonError::into_inner);
     let server = match ports
-        .get(&port)
+        .get(endpoint)
         .and_then(Weak::upgrade)
         .filter(|s| !s.is_stopped())
     {
         Some(server) => server,
-        None => match std::net::TcpListener::bind(("127.0.0.1", port)) {
-            Ok(listener) => {
-                listener.set_nonblocking(true)?;
-                let listener = TcpListener::from_std(listener)?;
-                let server = PortServer::start(listener, port, options);
-                ports.insert(port, Arc::downgrade(&server));
+        None => match transport::bind(endpoint)? {
+            Some(listener) => {
+                let server = PortServer::start(listener, endpoint.clone(), options);
+                ports.insert(endpoint.clone(), Arc::downgrade(&server));
                 server
             }
-            Err(err) if err.kind() == ErrorKind::AddrInUse => return Ok(None),
-            Err(err) => return Err(err),
+            None => return Ok(None),
         },
     };
     Ok(server.add_channel(channel).map(|slot| Lease {
@@ -148,10 +152,10 @@ impl Lease {
         if server.remove_channel(&self.channel) {
             let mut ports = PORTS.lock().unwrap_or_else(PoisonError::into_inner);
             if ports
-                .get(&server.port)
+                .get(&server.endpoint)
                 .is_some_and(|s| s.ptr_eq(&Arc::downgrade(server)))
             {
-                ports.remove(&server.port);
+                ports.remove(&server.endpoint);
             }
         }
     }
@@ -190,9 +194,11 @@ fn connection_cap(configured: usize) -> usize {
     }
 }
 
-/// One listening port and the channels this process leads on it.
+/// One listening endpoint and the channels this process leads on it.
 struct PortServer {
-    port: u16,
+    endpoint: Endpoint,
+    /// This process's user: the only one served.
+    uid: u32,
     channels: Mutex<HashMap<String, watch::Sender<Slot>>>,
     stop: CancellationToken,
     limits: Limits,
@@ -200,6 +206,8 @@ struct PortServer {
     warnings: Throttle,
     /// The cluster secret every registration must prove; `None` with auth off.
     secret: Option<Secret>,
+    /// The bytes buffered for all the connections: large frames arriving, output not yet written.
+    budget: Budget,
 }
 
 /// The share of the process's file descriptor limit that follower connections may use: the rest is
@@ -220,22 +228,24 @@ struct Limits {
 
 impl PortServer {
     /// Starts serving `listener`; the limits come from the options of the first channel.
-    fn start(listener: TcpListener, port: u16, options: &Options) -> Arc<Self> {
+    fn start(listener: Listener, endpoint: Endpoint, options: &Options) -> Arc<Self> {
         let max_connections = connection_cap(options.max_connections);
         if max_connections < options.max_connections {
             tracing::debug!(
-                port,
+                %endpoint,
                 max_connections,
                 configured = options.max_connections,
                 "connection cap lowered to stay within the file descriptor limit"
             );
         }
         let server = Arc::new(PortServer {
-            port,
+            endpoint,
+            uid: transport::own_uid(),
             channels: Mutex::default(),
             stop: CancellationToken::new(),
             warnings: Throttle::for_peer_warnings(),
             secret: options.secret.clone(),
+            budget: Budget::new(options.max_buffered_bytes),
             limits: Limits {
                 max_frame_size: options.max_frame_size,
                 register_timeout: options.register_timeout,
@@ -280,36 +290,44 @@ impl PortServer {
         self.stop.is_cancelled()
     }
 
-    async fn accept_loop(self: Arc<Self>, listener: TcpListener) {
-        tracing::debug!(port = self.port, "leading the port");
+    async fn accept_loop(self: Arc<Self>, listener: Listener) {
+        tracing::debug!(endpoint = %self.endpoint, "leading the port");
         loop {
             let accepted = tokio::select! {
                 () = self.stop.cancelled() => break,
                 accepted = listener.accept() => accepted,
             };
             match accepted {
-                Ok((socket, peer)) => self.admit(socket, peer),
+                Ok(accepted) => self.admit(accepted),
                 Err(err) => {
                     if let Some(left_out) = self.warnings.admit() {
-                        tracing::warn!(port = self.port, error = %err, left_out, "accept failed");
+                        tracing::warn!(endpoint = %self.endpoint, error = %err, left_out, "accept failed");
                     }
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                 }
             }
         }
-        tracing::debug!(port = self.port, "released the port");
+        tracing::debug!(endpoint = %self.endpoint, "released the port");
     }
 
     /// Starts the handshake of a new connection within the budget of connections that have not
-    /// proved themselves; closes it at once when that budget is spent.
-    fn admit(self: &Arc<Self>, socket: TcpStream, peer: SocketAddr) {
+    /// proved themselves; closes it at once when that budget is spent, or when the kernel says it
+    /// comes from another user.
+    fn admit(self: &Arc<Self>, accepted: Accepted) {
+        let peer = &accepted.peer;
+        if let Some(uid) = accepted.uid.filter(|&uid| uid != self.uid) {
+            if let Some(left_out) = self.warnings.admit() {
+                tracing::warn!(endpoint = %self.endpoint, peer, uid, left_out, "closing a connection of another user");
+            }
+            return;
+        }
         match Arc::clone(&self.limits.unproven).try_acquire_owned() {
             Ok(permit) => {
-                tokio::spawn(Arc::clone(self).handshake(socket, permit));
+                tokio::spawn(Arc::clone(self).handshake(accepted, permit));
             }
             Err(_) => {
                 if let Some(left_out) = self.warnings.admit() {
-                    tracing::warn!(port = self.port, %peer, limit = self.limits.max_unproven, left_out, "too many connections have not registered yet; closing a new one");
+                    tracing::warn!(endpoint = %self.endpoint, peer, limit = self.limits.max_unproven, left_out, "too many connections have not registered yet; closing a new one");
                 }
             }
         }
@@ -319,8 +337,10 @@ impl PortServer {
     /// gives it a place under the connection cap (or a `too_many_connections` refusal) and hands the
     /// socket to its channel's leader. `permit` holds its place among the connections that have not
     /// proved themselves until then.
-    async fn handshake(self: Arc<Self>, socket: TcpStream, permit: OwnedSemaphorePermit) {
-        let (read, mut write) = transport::split_tcp(socket);
+    async fn handshake(self: Arc<Self>, accepted: Accepted, permit: OwnedSemaphorePermit) {
+        let Accepted {
+            read, mut write, ..
+        } = accepted;
         let max_frame_size = self.limits.max_frame_size;
         let mut reader = transport::reader(read, max_frame_size.min(REGISTER_MAX_FRAME));
         let first = tokio::select! {
@@ -330,24 +350,25 @@ impl PortServer {
         let packet = match first {
             Err(_) => {
                 if let Some(left_out) = self.warnings.admit() {
-                    tracing::warn!(port = self.port, timeout = ?self.limits.register_timeout, left_out, "closing a connection that did not register in time");
+                    tracing::warn!(endpoint = %self.endpoint, timeout = ?self.limits.register_timeout, left_out, "closing a connection that did not register in time");
                 }
                 return;
             }
             Ok(None) => return,
             Ok(Some(Err(err))) => {
                 if let Some(left_out) = self.warnings.admit() {
-                    tracing::warn!(port = self.port, error = %err, left_out, "closing a connection: bad first frame");
+                    tracing::warn!(endpoint = %self.endpoint, error = %err, left_out, "closing a connection: bad first frame");
                 }
                 return;
             }
             Ok(Some(Ok(packet))) => packet,
         };
-        let Some((channel_name, mut registration)) = Registration::from_packet(packet, permit)
+        let Some((channel_name, mut registration)) =
+            Registration::from_packet(packet, permit, self.budget.clone())
         else {
             if let Some(left_out) = self.warnings.admit() {
                 tracing::warn!(
-                    port = self.port,
+                    endpoint = %self.endpoint,
                     left_out,
                     "closing a connection whose first packet is not a register_channel request"
                 );
@@ -375,7 +396,7 @@ impl PortServer {
                 let limit = self.limits.max_connections;
                 if let Some(left_out) = self.warnings.admit() {
                     tracing::warn!(
-                        port = self.port,
+                        endpoint = %self.endpoint,
                         limit,
                         left_out,
                         "connection cap reached; refusing a new connection"
@@ -392,13 +413,14 @@ impl PortServer {
             }
         }
         // Registered: the whole frame limit applies from here on (bytes already read are kept).
-        let reader = reader.map_decoder(|_| FrameCodec::new(max_frame_size));
+        let budget = self.budget.clone();
+        let reader = reader.map_decoder(|_| FrameCodec::new(max_frame_size).with_budget(budget));
         let slot = self
             .channels()
             .get(&channel_name)
             .map(watch::Sender::subscribe);
         let Some(mut slot) = slot else {
-            tracing::debug!(port = self.port, channel = %channel_name, "no leader of this channel here");
+            tracing::debug!(endpoint = %self.endpoint, channel = %channel_name, "no leader of this channel here");
             return refuse(
                 &mut write,
                 &registration,

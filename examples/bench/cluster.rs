@@ -7,22 +7,25 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use cluster_client::{Options, Role};
+use cluster_client::{Options, Role, Transport};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
 use crate::api::{Bench, BenchClient, CHANNEL, Hub, Real, TOPIC};
 use crate::util::{FeedLog, Summary, commands, emit, field, now_ns, on_worker, payload};
 
-fn options(port: u16, role: Role) -> Options {
-    Options::new(CHANNEL).port(port).role(role)
+fn options(port: u16, transport: Transport, role: Role) -> Options {
+    Options::new(CHANNEL)
+        .port(port)
+        .transport(transport)
+        .role(role)
 }
 
-/// `--role leader --port P`: leads the channel and serves commands: `stats`, `reset`, `push`.
-pub async fn leader(port: u16) -> ExitCode {
+/// `--role leader --port P [--transport unix]`: leads the channel and serves commands: `stats`, `reset`, `push`.
+pub async fn leader(port: u16, transport: Transport) -> ExitCode {
     let hub = Arc::new(Hub::default());
     let shared = Arc::clone(&hub);
-    let created = BenchClient::create(options(port, Role::Leader), move || {
+    let created = BenchClient::create(options(port, transport, Role::Leader), move || {
         let hub = Arc::clone(&shared);
         async move { Ok::<_, Infallible>(Real(hub)) }
     })
@@ -78,8 +81,8 @@ async fn push(hub: &Hub, command: &Value) -> Value {
 
 /// `--role follower --port P`: follows and serves commands: `seq`, `tput`, `oneway`, `subscribe`,
 /// `unsubscribe`, `feed_stats`, `feed_reset`.
-pub async fn follower(port: u16) -> ExitCode {
-    let created = BenchClient::create(options(port, Role::Follower), || async {
+pub async fn follower(port: u16, transport: Transport) -> ExitCode {
+    let created = BenchClient::create(options(port, transport, Role::Follower), || async {
         Err::<Real, _>("a benchmark follower never leads")
     })
     .await;

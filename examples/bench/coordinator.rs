@@ -41,6 +41,8 @@ pub struct Opts {
     pub main_thread: bool,
     /// Turns cluster-client and its baseline take in phases a, b and d.
     pub rounds: usize,
+    /// How the cluster's members reach each other: `tcp` or `unix` (the baselines are TCP).
+    pub transport: String,
 }
 
 pub const USAGE: &str = "\
@@ -55,6 +57,7 @@ usage: cargo run --release --example bench -- [options]
                      code in #[tokio::main] does), not from a spawned task
   --rounds R         turns cluster-client and its baseline take in phases a, b, d (default 10)
   --only a,b,...     phases: a sequential, b throughput, c oneway, d fan-out, e memory
+  --transport T      the cluster's transport: tcp (default) or unix (the baselines stay TCP)
   --json PATH        also write every figure to PATH";
 
 impl Opts {
@@ -72,6 +75,7 @@ impl Opts {
             small: 100,
             main_thread: false,
             rounds: 10,
+            transport: "tcp".to_owned(),
         };
         let mut quick = false;
         let (mut duration, mut items, mut rounds) = (None, None, None);
@@ -89,6 +93,12 @@ impl Opts {
                 "--main-thread" => opts.main_thread = true,
                 "--rounds" => rounds = Some(number(value()?)?.max(1) as usize),
                 "--json" => opts.json = Some(PathBuf::from(value()?)),
+                "--transport" => {
+                    opts.transport = value()?;
+                    if !matches!(opts.transport.as_str(), "tcp" | "unix") {
+                        return Err(format!("--transport: tcp or unix, not {}", opts.transport));
+                    }
+                }
                 "--only" => {
                     opts.only = value()?
                         .split(',')
@@ -120,6 +130,7 @@ impl Opts {
 
     fn config(&self) -> Value {
         json!({
+            "transport": self.transport,
             "followers": self.followers,
             "concurrency": self.concurrency,
             "duration_ms": self.duration_ms,
@@ -472,7 +483,12 @@ impl Counted {
 /// clients.
 async fn invoke_phases(opts: &Opts, results: &mut Results) -> Res<()> {
     let port = try_free_port()?.to_string();
-    let port_args = ["--port".to_owned(), port];
+    let port_args = [
+        "--port".to_owned(),
+        port,
+        "--transport".to_owned(),
+        opts.transport.clone(),
+    ];
     let mut leader = Child::spawn("leader".into(), "leader", &port_args).await?;
     let mut followers =
         Child::spawn_many("follower", "follower", &port_args, opts.followers).await?;
@@ -856,7 +872,12 @@ async fn fanout(
 async fn fanout_phases(opts: &Opts, results: &mut Results) -> Res<()> {
     let most = opts.fanout.iter().copied().max().unwrap_or(64).max(64);
     let port = try_free_port()?.to_string();
-    let port_args = ["--port".to_owned(), port];
+    let port_args = [
+        "--port".to_owned(),
+        port,
+        "--transport".to_owned(),
+        opts.transport.clone(),
+    ];
     let mut leader = Child::spawn("leader".into(), "leader", &port_args).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let leader_idle = leader.rss_kib().unwrap_or(0);

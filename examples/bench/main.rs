@@ -58,9 +58,13 @@ fn main() -> ExitCode {
         };
     };
     let port = util::arg(&args, "--port").and_then(|p| p.parse::<u16>().ok());
+    let transport = match util::arg(&args, "--transport").as_deref() {
+        Some("unix") => cluster_client::Transport::Unix,
+        _ => cluster_client::Transport::Tcp,
+    };
     match (role.as_str(), port) {
-        ("leader", Some(port)) => block_on(cluster::leader(port)),
-        ("follower", Some(port)) => block_on(cluster::follower(port)),
+        ("leader", Some(port)) => block_on(cluster::leader(port, transport)),
+        ("follower", Some(port)) => block_on(cluster::follower(port, transport)),
         ("echo-server", _) => block_on(raw::echo_server()),
         ("echo-client", Some(port)) => block_on(raw::echo_client(port)),
         ("push-server", _) => block_on(raw::push_server()),

@@ -108,7 +108,7 @@ async fn a_secret_file_others_may_read_is_refused() {
     std::fs::write(&file, [7u8; 32]).expect("written");
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let dir_text = dir.to_string_lossy().into_owned();
-    let (_w, event) = Worker::start("loose", SEAM, port, &up, &["--secret-dir", &dir_text]).await;
+    let (_w, event) = Worker::start("loose", SEAM, port, &up, &["--runtime-dir", &dir_text]).await;
     eprintln!("a loose secret file: {event}");
     assert_eq!(event["kind"], "auth", "{event}");
     let error = event["error"].as_str().expect("a message");

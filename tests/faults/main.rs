@@ -8,7 +8,10 @@
 //!   killed while its call runs; the other followers do not notice.
 //! - [`bad_input`], [`caps`]: a raw socket breaking the protocol on a live leader's port, and the
 //!   leader's caps.
+//! - [`buffered`]: the budget of bytes a leader buffers for all its followers, and the frame
+//!   deadline.
 //! - [`lying_lengths`]: application objects whose length prefixes lie, in both directions.
+//! - [`other_user`]: a process of another user is turned away before it sends a byte.
 //! - [`foreign_peer`]: `create()` fails with a typed error that says what it found on the port.
 //! - [`panics`]: the "no process panics" checks of the others can fail.
 //!
@@ -31,6 +34,7 @@ mod raw;
 
 mod auth;
 mod bad_input;
+mod buffered;
 mod caps;
 mod follower_killed;
 mod foreign_peer;
@@ -39,6 +43,7 @@ mod key_from_arguments;
 mod leader_churn;
 mod log_flood;
 mod lying_lengths;
+mod other_user;
 mod panics;
 mod unproven;
 

@@ -158,7 +158,12 @@ impl Raw {
 
     /// Connects and registers on `channel`; panics unless the leader accepts.
     pub async fn registered(port: u16, channel: &str) -> Raw {
-        let mut raw = Raw::connect(port).await;
+        Raw::connect(port).await.accepted(channel).await
+    }
+
+    /// Registers on `channel`; panics unless the leader accepts.
+    pub async fn accepted(mut self, channel: &str) -> Raw {
+        let raw = &mut self;
         let answer = raw.register(channel).await;
         assert!(
             matches!(
@@ -170,7 +175,7 @@ impl Raw {
             ),
             "registration accepted: {answer:?}"
         );
-        raw
+        self
     }
 
     /// Sends `register_channel` and returns the answer.
@@ -195,7 +200,7 @@ impl Raw {
             return answer;
         };
         let port = self.stream.peer_addr().expect("connected").port();
-        let path = crate::support::secret_dir().join(format!("port-{port}.secret"));
+        let path = crate::support::runtime_dir().join(format!("port-{port}.secret"));
         let secret = std::fs::read(&path).expect("the leader's secret file");
         let nonces = Nonces {
             leader: Nonce::from_hex(theirs).expect("a nonce"),

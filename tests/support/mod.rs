@@ -54,6 +54,23 @@ pub async fn watches(up: &RegistryServer, service: &str, n: usize) {
     .await;
 }
 
+/// How a worker reaches the cluster: through which seam of `cc-worker` (`generated` or `manual`) and
+/// over which transport (`tcp` or `unix`). A seam's name alone means TCP.
+#[derive(Debug, Clone, Copy)]
+pub struct Via {
+    pub seam: &'static str,
+    pub transport: &'static str,
+}
+
+impl From<&'static str> for Via {
+    fn from(seam: &'static str) -> Via {
+        Via {
+            seam,
+            transport: "tcp",
+        }
+    }
+}
+
 /// One `cc-worker` process.
 pub struct Worker {
     pub name: String,
@@ -69,21 +86,24 @@ impl Worker {
     /// Starts a worker on `port` with the given seam and extra flags; does not wait for it to be ready.
     pub fn spawn(
         name: &str,
-        seam: &str,
+        via: impl Into<Via>,
         port: u16,
         upstream: &RegistryServer,
         extra: &[&str],
     ) -> Worker {
+        let via = via.into();
         let mut child = Command::new(env!("CARGO_BIN_EXE_cc-worker"))
             .args([
                 "--seam",
-                seam,
+                via.seam,
+                "--transport",
+                via.transport,
                 "--port",
                 &port.to_string(),
                 "--upstream",
                 &upstream.local_addr().to_string(),
-                "--secret-dir",
-                &secret_dir().to_string_lossy(),
+                "--runtime-dir",
+                &runtime_dir().to_string_lossy(),
             ])
             .args(extra)
             .stdin(Stdio::piped())
@@ -119,12 +139,12 @@ impl Worker {
     /// Starts a worker and waits for its `ready` (or `failed`) event.
     pub async fn start(
         name: &str,
-        seam: &str,
+        via: impl Into<Via>,
         port: u16,
         upstream: &RegistryServer,
         extra: &[&str],
     ) -> (Worker, Value) {
-        let mut worker = Worker::spawn(name, seam, port, upstream, extra);
+        let mut worker = Worker::spawn(name, via, port, upstream, extra);
         let event = worker
             .expect(|v| v["event"] == "ready" || v["event"] == "failed")
             .await;
@@ -134,12 +154,12 @@ impl Worker {
     /// Starts a worker that must become ready.
     pub async fn ready(
         name: &str,
-        seam: &str,
+        via: impl Into<Via>,
         port: u16,
         upstream: &RegistryServer,
         extra: &[&str],
     ) -> Worker {
-        let (worker, event) = Worker::start(name, seam, port, upstream, extra).await;
+        let (worker, event) = Worker::start(name, via, port, upstream, extra).await;
         assert_eq!(event["event"], "ready", "{name} did not start: {event}");
         worker
     }
@@ -291,9 +311,9 @@ impl Worker {
     }
 }
 
-/// Where this test run's workers keep their cluster secrets (one file per port), instead of the
-/// user's runtime directory.
-pub fn secret_dir() -> std::path::PathBuf {
+/// Where this test run's workers keep their cluster files (secrets, Unix sockets and their locks,
+/// named by port), instead of the user's runtime directory.
+pub fn runtime_dir() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("cluster-client-tests-{}", std::process::id()))
 }
 

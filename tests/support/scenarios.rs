@@ -7,26 +7,26 @@ use cluster_client_registry_fixture::RegistryServer;
 use serde_json::json;
 
 use super::{
-    WAIT, Worker, endpoints, endpoints_json, eventually, free_port, live_connections, upstream,
-    watches,
+    Via, WAIT, Worker, endpoints, endpoints_json, eventually, free_port, live_connections,
+    upstream, watches,
 };
 
 /// Starts a leader, then followers, on a fresh port.
-async fn cluster(seam: &str, up: &RegistryServer, n: usize, extra: &[&str]) -> (u16, Vec<Worker>) {
+async fn cluster(via: Via, up: &RegistryServer, n: usize, extra: &[&str]) -> (u16, Vec<Worker>) {
     let port = free_port();
-    let mut workers = vec![Worker::ready("w0", seam, port, up, extra).await];
+    let mut workers = vec![Worker::ready("w0", via, port, up, extra).await];
     assert!(workers[0].status().await.0, "the first worker leads");
     for i in 1..n {
-        workers.push(Worker::ready(&format!("w{i}"), seam, port, up, extra).await);
+        workers.push(Worker::ready(&format!("w{i}"), via, port, up, extra).await);
     }
     (port, workers)
 }
 
 /// One leader and three followers: invoke, oneway, publish and subscribe, over one upstream connection.
-pub async fn leader_and_three_followers(seam: &str) {
+pub async fn leader_and_three_followers(via: Via) {
     let up = upstream().await;
     up.set("billing", endpoints(&[("10.0.0.1", 80)]));
-    let (_, mut w) = cluster(seam, &up, 4, &[]).await;
+    let (_, mut w) = cluster(via, &up, 4, &[]).await;
     live_connections(&up, 1).await;
     let epoch = w[0].status().await.1;
     for worker in &mut w[1..] {
@@ -99,10 +99,10 @@ pub async fn leader_and_three_followers(seam: &str) {
 }
 
 /// A late subscriber gets the leader's cached item at once, without a second upstream watch.
-pub async fn late_subscriber_gets_the_cached_item(seam: &str) {
+pub async fn late_subscriber_gets_the_cached_item(via: Via) {
     let up = upstream().await;
     up.set("cfg", endpoints(&[("a", 1)]));
-    let (_, mut w) = cluster(seam, &up, 3, &[]).await;
+    let (_, mut w) = cluster(via, &up, 3, &[]).await;
     w[1].send(json!({ "cmd": "watch", "sub": "c", "service": "cfg" }))
         .await;
     assert_eq!(w[1].item("c").await, endpoints_json(&[("a", 1)]));
@@ -121,10 +121,10 @@ pub async fn late_subscriber_gets_the_cached_item(seam: &str) {
 }
 
 /// Unsubscribing stops delivery; the upstream watch ends when the last subscriber is gone.
-pub async fn unsubscribe_ends_the_upstream_watch(seam: &str) {
+pub async fn unsubscribe_ends_the_upstream_watch(via: Via) {
     let up = upstream().await;
     up.set("q", endpoints(&[("a", 1)]));
-    let (_, mut w) = cluster(seam, &up, 3, &[]).await;
+    let (_, mut w) = cluster(via, &up, 3, &[]).await;
     for worker in &mut w[1..] {
         worker
             .send(json!({ "cmd": "watch", "sub": "q", "service": "q" }))
@@ -148,11 +148,11 @@ pub async fn unsubscribe_ends_the_upstream_watch(seam: &str) {
 }
 
 /// `kill -9` of the leader while followers call and subscribe.
-pub async fn leader_killed_while_followers_call_and_subscribe(seam: &str) {
+pub async fn leader_killed_while_followers_call_and_subscribe(via: Via) {
     let up = upstream().await;
     up.set("svc", endpoints(&[("a", 1)]));
     let (_, mut w) = cluster(
-        seam,
+        via,
         &up,
         4,
         &["--heartbeat-ms", "500", "--response-ms", "2000"],
@@ -223,13 +223,13 @@ pub async fn leader_killed_while_followers_call_and_subscribe(seam: &str) {
 }
 
 /// Two channels on one port: the port's owner leads both; another process follows both.
-pub async fn two_channels_share_one_port(seam: &str) {
+pub async fn two_channels_share_one_port(via: Via) {
     let up = upstream().await;
     let port = free_port();
     let both = ["--channels", "alpha,beta"];
-    let (mut first, ready) = Worker::start("first", seam, port, &up, &both).await;
+    let (mut first, ready) = Worker::start("first", via, port, &up, &both).await;
     assert_eq!(ready["leaders"], json!([true, true]), "{ready}");
-    let (mut second, ready) = Worker::start("second", seam, port, &up, &both).await;
+    let (mut second, ready) = Worker::start("second", via, port, &up, &both).await;
     assert_eq!(ready["leaders"], json!([false, false]), "{ready}");
     for ch in [0, 1] {
         let answer = second
@@ -242,22 +242,22 @@ pub async fn two_channels_share_one_port(seam: &str) {
 }
 
 /// Leader-only fails with a typed error when the port is taken.
-pub async fn leader_only_with_the_port_taken(seam: &str) {
+pub async fn leader_only_with_the_port_taken(via: Via) {
     let up = upstream().await;
-    let (port, _w) = cluster(seam, &up, 1, &[]).await;
-    let (_, event) = Worker::start("wannabe", seam, port, &up, &["--role", "leader"]).await;
+    let (port, _w) = cluster(via, &up, 1, &[]).await;
+    let (_, event) = Worker::start("wannabe", via, port, &up, &["--role", "leader"]).await;
     assert_eq!(event["event"], "failed");
     assert_eq!(event["kind"], "port_taken", "{event}");
 }
 
 /// Follower-only waits up to `max_wait_time` for a leader, then fails with a typed error.
-pub async fn follower_only_with_no_leader(seam: &str) {
+pub async fn follower_only_with_no_leader(via: Via) {
     let up = upstream().await;
     let port = free_port();
     let started = std::time::Instant::now();
     let (_, event) = Worker::start(
         "lonely",
-        seam,
+        via,
         port,
         &up,
         &["--role", "follower", "--max-wait-ms", "400"],
@@ -270,11 +270,11 @@ pub async fn follower_only_with_no_leader(seam: &str) {
 }
 
 /// Single mode: every process is its own leader, with its own upstream connection, no port.
-pub async fn single_mode(seam: &str) {
+pub async fn single_mode(via: Via) {
     let up = upstream().await;
     let port = free_port();
-    let mut a = Worker::ready("a", seam, port, &up, &["--single"]).await;
-    let mut b = Worker::ready("b", seam, port, &up, &["--single"]).await;
+    let mut a = Worker::ready("a", via, port, &up, &["--single"]).await;
+    let mut b = Worker::ready("b", via, port, &up, &["--single"]).await;
     assert!(
         a.status().await.0 && b.status().await.0,
         "both lead in single mode"
@@ -291,10 +291,10 @@ pub async fn single_mode(seam: &str) {
 }
 
 /// A non-broadcast subscription hands each item to exactly one subscriber, across processes.
-pub async fn work_goes_to_one_subscriber(seam: &str) {
+pub async fn work_goes_to_one_subscriber(via: Via) {
     let up = upstream().await;
     up.set("q", endpoints(&[("v", 0)]));
-    let (_, mut w) = cluster(seam, &up, 3, &[]).await;
+    let (_, mut w) = cluster(via, &up, 3, &[]).await;
     for worker in &mut w {
         worker
             .send(json!({ "cmd": "jobs", "sub": "j", "queue": "q" }))

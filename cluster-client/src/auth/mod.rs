@@ -1,9 +1,11 @@
 //! Who may join: only processes that can prove they hold the cluster's secret, which by default is
 //! a file only this user can read.
 //!
-//! [`secret`] finds or creates the secret; the challenge and response over it is part of the wire,
+//! [`dir`] is this user's private directory of cluster files; [`secret`] finds or creates the
+//! secret there; the challenge and response over it is part of the wire,
 //! in [`crate::protocol::proof`].
 
+pub(crate) mod dir;
 pub(crate) mod secret;
 
 pub use secret::Secret;

@@ -1,26 +1,23 @@
 //! The cluster secret: 32 random bytes in a file only the owner can read, created by whichever
 //! process needs it first.
 //!
-//! The file is `<dir>/<name>.secret`, in a directory of mode 0700 owned by this user:
-//! `$XDG_RUNTIME_DIR/cluster-client/` when that variable is set, else
-//! `<temp dir>/cluster-client-<uid>/`. A new secret is written to a temporary file of mode 0600
+//! The file is `<dir>/<name>.secret`, in this user's private directory of cluster files (see
+//! [`super::dir`]). A new secret is written to a temporary file of mode 0600
 //! and hard-linked to its name, which fails if another process got there first; that process's
 //! secret is then read instead. A directory or file that others may read or write is refused with
 //! an error that says how to fix it.
 
-use std::fs::{self, DirBuilder, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{ErrorKind, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::AuthError;
+use super::dir::{check_private, ensure_private_dir, io_error};
 
 /// Bytes of a generated secret.
 pub(crate) const SECRET_LEN: usize = 32;
-
-/// Permission bits that must be clear on the directory and the file: any access by group or others.
-const OTHERS: u32 = 0o077;
 
 /// The cluster secret: key material that every member must hold to join. Its `Debug` shows
 /// nothing of it.
@@ -61,46 +58,6 @@ impl Secret {
     }
 }
 
-/// The directory of the secret files: `$XDG_RUNTIME_DIR/cluster-client`, else
-/// `<temp dir>/cluster-client-<uid>`.
-pub(crate) fn default_dir() -> PathBuf {
-    match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(runtime) if !runtime.is_empty() => Path::new(&runtime).join("cluster-client"),
-        _ => std::env::temp_dir().join(format!(
-            "cluster-client-{}",
-            rustix::process::geteuid().as_raw()
-        )),
-    }
-}
-
-fn io_error(path: &Path, source: std::io::Error) -> AuthError {
-    AuthError::Io {
-        path: path.to_owned(),
-        source,
-    }
-}
-
-/// Creates `dir` with mode 0700 if missing; refuses one owned by someone else or open to others.
-fn ensure_private_dir(dir: &Path, uid: u32) -> Result<(), AuthError> {
-    match DirBuilder::new().recursive(true).mode(0o700).create(dir) {
-        Ok(()) => {}
-        Err(err) if err.kind() == ErrorKind::AlreadyExists => {}
-        Err(err) => return Err(io_error(dir, err)),
-    }
-    let meta = fs::symlink_metadata(dir).map_err(|e| io_error(dir, e))?;
-    if !meta.is_dir() {
-        return Err(AuthError::Insecure {
-            path: dir.to_owned(),
-            problem: "is not a directory".to_owned(),
-            fix: format!(
-                "remove it, or point XDG_RUNTIME_DIR elsewhere: rm {}",
-                dir.display()
-            ),
-        });
-    }
-    check_private(dir, &meta, uid, "chmod 700")
-}
-
 /// Reads a secret file, refusing one owned by someone else or open to others.
 fn read_private(path: &Path, uid: u32) -> Result<Secret, AuthError> {
     let meta = fs::symlink_metadata(path).map_err(|e| io_error(path, e))?;
@@ -124,25 +81,6 @@ fn read_private(path: &Path, uid: u32) -> Result<Secret, AuthError> {
         });
     }
     Ok(Secret(bytes.into()))
-}
-
-fn check_private(path: &Path, meta: &fs::Metadata, uid: u32, chmod: &str) -> Result<(), AuthError> {
-    if meta.uid() != uid {
-        return Err(AuthError::Insecure {
-            path: path.to_owned(),
-            problem: format!("is owned by uid {}, not by this user ({uid})", meta.uid()),
-            fix: format!("remove it, or run as its owner: rm -r {}", path.display()),
-        });
-    }
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & OTHERS != 0 {
-        return Err(AuthError::Insecure {
-            path: path.to_owned(),
-            problem: format!("has mode {mode:03o}: others may read or change it"),
-            fix: format!("{chmod} {}", path.display()),
-        });
-    }
-    Ok(())
 }
 
 /// Writes a fresh secret to a private temporary file and links it to `path`; if another process
@@ -185,6 +123,8 @@ fn create(dir: &Path, path: &Path) -> Result<(), AuthError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
 
     fn scratch_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!(

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{FollowerConn, millis};
 use crate::error::Error;
-use crate::io::transport::{self, FrameReader, ReadHalf, WriteHalf};
+use crate::io::transport::{self, Endpoint, FrameReader, ReadHalf, WriteHalf};
 use crate::io::writer::{self, Flush, Outbox, SendError};
 use crate::options::Options;
 use crate::protocol::conn::{RegisterChannel, RegisterChannelRes};
@@ -45,7 +45,7 @@ impl FollowerConn {
         channel: &str,
     ) -> Result<Arc<Self>, JoinError> {
         let wait = options.connect_timeout;
-        match tokio::time::timeout(wait, transport::connect(options.port)).await {
+        match tokio::time::timeout(wait, transport::connect(&Endpoint::of(options))).await {
             Ok(Ok((read, write))) => Self::register(read, write, options, schema, channel).await,
             Ok(Err(err)) => Err(JoinError::Unreachable(err)),
             Err(_) => Err(JoinError::Silent(wait)),

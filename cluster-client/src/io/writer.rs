@@ -4,6 +4,7 @@
 //! same write), so writes coalesce under load and cost no hop when idle.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -15,6 +16,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::signal::Signal;
+use crate::protocol::budget::Budget;
 use crate::protocol::{Packet, ProtocolError};
 
 /// Bytes a connection may have pending before senders wait (or [`Outbox::try_send`] reports
@@ -80,6 +82,19 @@ struct Shared {
     /// Wakes senders waiting for room.
     room: Notify,
     stop: CancellationToken,
+    /// The member's budget of buffered bytes, which what is queued here counts against until it
+    /// is written (a leader's connections); `None` for a follower's own connection.
+    budget: Option<Budget>,
+    /// Bytes taken from `budget` and not yet written (given back on drop).
+    charged: AtomicUsize,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Some(budget) = &self.budget {
+            budget.give(*self.charged.get_mut());
+        }
+    }
 }
 
 #[derive(Default)]
@@ -116,6 +131,9 @@ impl Outbox {
             return Err(SendFailure::Closed);
         }
         if state.queued() > 0 && state.queued() + frame.len() > PENDING_LIMIT {
+            return Err(SendFailure::Full);
+        }
+        if !self.shared.charge(frame.len()) {
             return Err(SendFailure::Full);
         }
         state.pending.extend_from_slice(frame);
@@ -227,7 +245,10 @@ impl Shared {
         if state.closed || state.stopping || self.stopped.is_raised() {
             return Some(Err(SendError::Closed));
         }
-        if state.queued() > 0 && state.queued() + hint > PENDING_LIMIT {
+        if encode.is_none() {
+            return None;
+        }
+        if state.queued() > 0 && state.queued() + hint > PENDING_LIMIT || !self.charge(hint) {
             state.blocked = true;
             return None;
         }
@@ -235,10 +256,46 @@ impl Shared {
         let start = state.pending.len();
         if let Err(err) = encode(&mut state.pending) {
             state.pending.truncate(start);
+            self.written(hint);
             return Some(Err(SendError::Encode(err)));
+        }
+        // The hint was taken from the budget; settle it to the frame's real size.
+        let size = state.pending.len() - start;
+        match size.checked_sub(hint) {
+            Some(more) => self.charge_over(more),
+            None => self.written(hint - size),
         }
         self.kick(state, flush);
         Some(Ok(()))
+    }
+
+    /// Takes `bytes` from the budget, if there is one; `false` if they do not fit.
+    fn charge(&self, bytes: usize) -> bool {
+        let Some(budget) = &self.budget else {
+            return true;
+        };
+        if !budget.try_take(bytes) {
+            return false;
+        }
+        self.charged.fetch_add(bytes, Ordering::Relaxed);
+        true
+    }
+
+    /// Takes `bytes` from the budget even past its limit: the few bytes by which an encoded frame
+    /// outgrew the size it was charged for.
+    fn charge_over(&self, bytes: usize) {
+        if let Some(budget) = &self.budget {
+            budget.take_over(bytes);
+            self.charged.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// Gives `bytes` back to the budget: written, or never queued.
+    fn written(&self, bytes: usize) {
+        if let Some(budget) = &self.budget {
+            budget.give(bytes);
+            self.charged.fetch_sub(bytes, Ordering::Relaxed);
+        }
     }
 
     /// After a push: if nobody is writing, write now in this thread, or wake the writer task.
@@ -269,7 +326,10 @@ impl Shared {
                 let mut io = self.io.lock().unwrap_or_else(PoisonError::into_inner);
                 while !chunk.is_empty() {
                     match io.as_mut().poll_write(&mut cx, &chunk) {
-                        Poll::Ready(Ok(n)) if n > 0 => chunk.advance(n),
+                        Poll::Ready(Ok(n)) if n > 0 => {
+                            chunk.advance(n);
+                            self.written(n);
+                        }
                         Poll::Ready(Ok(_)) | Poll::Ready(Err(_)) => {
                             drop(io);
                             return self.fail();
@@ -336,7 +396,10 @@ impl Shared {
                 Poll::Ready(Ok(0)) => {
                     return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
                 }
-                Poll::Ready(Ok(n)) => chunk.advance(n),
+                Poll::Ready(Ok(n)) => {
+                    chunk.advance(n);
+                    self.written(n);
+                }
                 Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
                 Poll::Pending => return Poll::Pending,
             }
@@ -383,6 +446,15 @@ pub(crate) fn spawn<W>(io: W, stop: CancellationToken) -> Outbox
 where
     W: AsyncWrite + Send + 'static,
 {
+    spawn_within(io, stop, None)
+}
+
+/// [`spawn`], with what is queued counted against `budget` until it is written: a frame that does
+/// not fit is refused as if the connection's own buffer were full.
+pub(crate) fn spawn_within<W>(io: W, stop: CancellationToken, budget: Option<Budget>) -> Outbox
+where
+    W: AsyncWrite + Send + 'static,
+{
     let shared = Arc::new(Shared {
         state: Mutex::default(),
         io: Mutex::new(Box::pin(io)),
@@ -390,6 +462,8 @@ where
         stopped: Signal::on_cancel(&stop),
         room: Notify::new(),
         stop: stop.clone(),
+        budget,
+        charged: AtomicUsize::new(0),
     });
     tokio::spawn(write_loop(Arc::clone(&shared)));
     Outbox {
@@ -450,5 +524,60 @@ impl Shared {
             io.as_mut().poll_shutdown(cx)
         });
         let _ = tokio::time::timeout(FLUSH_ON_STOP, close).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncReadExt;
+
+    use super::*;
+
+    /// What is queued counts against the budget until the socket takes it: a frame that does not
+    /// fit is refused as `Full`, written bytes are given back, and so is whatever a connection that
+    /// ends still held.
+    #[tokio::test]
+    async fn queued_output_counts_against_the_budget_until_written() {
+        let (ours, mut theirs) = tokio::io::duplex(1024);
+        let budget = Budget::new(10_000);
+        let outbox = spawn_within(ours, CancellationToken::new(), Some(budget.clone()));
+        let frame = Bytes::from(vec![7u8; 4000]);
+        assert_eq!(outbox.try_send(&frame), Ok(()));
+        assert_eq!(outbox.try_send(&frame), Ok(()));
+        // At most 1024 bytes are in the pipe: 12,000 bytes would not fit in 10,000.
+        assert_eq!(outbox.try_send(&frame), Err(SendFailure::Full));
+        assert!(
+            (8000 - 1024..=8000).contains(&budget.used()),
+            "{}",
+            budget.used()
+        );
+
+        let mut read = vec![0u8; 8000];
+        theirs.read_exact(&mut read).await.expect("both frames");
+        for _ in 0..100 {
+            if budget.used() == 0 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(budget.used(), 0, "written bytes are given back");
+
+        // A connection that ends with output queued gives it back too.
+        assert_eq!(outbox.try_send(&frame), Ok(()));
+        assert_eq!(outbox.try_send(&frame), Ok(()));
+        assert!(budget.used() > 0);
+        drop(theirs);
+        drop(outbox);
+        for _ in 0..1000 {
+            if budget.used() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(
+            budget.used(),
+            0,
+            "a closed connection gives back what it held"
+        );
     }
 }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -46,8 +46,14 @@ impl Conn {
     }
 }
 
-/// Ticks of the silence timer in one idle limit (three heartbeat intervals).
+/// Ticks of the connection's timer in one idle limit (three heartbeat intervals).
 const SILENCE_STEPS: u32 = 4;
+
+/// Ticks of the connection's timer in one frame deadline.
+const FRAME_STEPS: u32 = 2;
+
+/// The shortest tick of the connection's timer, whatever the options.
+const MIN_STEP: Duration = Duration::from_millis(10);
 
 impl Serve for LeaderChannel {
     /// Takes over a registered follower connection.
@@ -55,7 +61,7 @@ impl Serve for LeaderChannel {
         let stop = self.stop.child_token();
         let conn = Conn {
             id: self.next_conn_id(),
-            outbox: writer::spawn(writer, stop.clone()),
+            outbox: writer::spawn_within(writer, stop.clone(), Some(registration.budget.clone())),
             stop,
             in_flight: Arc::default(),
             more_read: AtomicBool::new(false),
@@ -79,28 +85,42 @@ impl LeaderChannel {
             .options
             .heartbeat_check
             .then(|| self.options.heartbeat_interval * 3);
-        // One timer for the connection, ticking every quarter of the idle limit, rather than one
-        // per packet; a packet only sets `heard` (no clock read). The connection closes after
-        // between one and one and a quarter idle limits of silence.
-        let step = idle.unwrap_or_default() / SILENCE_STEPS;
+        let frame_timeout = self.options.frame_timeout;
+        // One timer for the connection, ticking every quarter of the idle limit (and every half of
+        // the frame deadline), rather than one per packet; a packet only sets `heard` (no clock
+        // read). The connection closes after between one and one and a quarter idle limits of
+        // silence, and when a frame is not whole one and a half frame deadlines after its first
+        // bytes.
+        let step = idle.map_or(Duration::MAX, |idle| idle / SILENCE_STEPS);
+        let step = step.min(frame_timeout / FRAME_STEPS).max(MIN_STEP);
         let tick = clock::sleep_until(Instant::now() + step);
         let stopped = Signal::on_cancel(&conn.stop);
         tokio::pin!(tick);
-        let (mut heard, mut silent_steps) = (false, 0);
+        let (mut heard, mut heard_at) = (false, Instant::now());
         loop {
             let next = tokio::select! {
                 biased;
                 next = reader.next() => next,
                 () = stopped.raised() => return,
-                () = &mut tick, if idle.is_some() => {
-                    silent_steps = if std::mem::take(&mut heard) { 0 } else { silent_steps + 1 };
-                    if silent_steps >= SILENCE_STEPS {
+                () = &mut tick => {
+                    let now = Instant::now();
+                    if std::mem::take(&mut heard) {
+                        heard_at = now;
+                    }
+                    if let Some(idle) = idle.filter(|&idle| now - heard_at >= idle) {
                         if let Some(left_out) = self.warnings.admit() {
-                            tracing::warn!(channel = %self.name, conn = conn.id, idle = ?idle.unwrap_or_default(), left_out, "closing a follower connection silent for three heartbeat intervals");
+                            tracing::warn!(channel = %self.name, conn = conn.id, ?idle, left_out, "closing a follower connection silent for three heartbeat intervals");
                         }
                         return;
                     }
-                    tick.set(clock::sleep_until(Instant::now() + step));
+                    let stalled = reader.decoder().partial_since();
+                    if stalled.is_some_and(|since| now - since >= frame_timeout) {
+                        if let Some(left_out) = self.warnings.admit() {
+                            tracing::warn!(channel = %self.name, conn = conn.id, ?frame_timeout, left_out, "closing a follower connection: a frame did not arrive whole in time");
+                        }
+                        return;
+                    }
+                    tick.set(clock::sleep_until(now + step));
                     continue;
                 }
             };

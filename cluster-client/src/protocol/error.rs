@@ -43,6 +43,17 @@ pub enum ProtocolError {
         /// The configured `max_frame_size`.
         limit: usize,
     },
+    /// A frame large enough to count against the bytes a member buffers for all its peers did not
+    /// fit in what is left of them; the connection is closed, the others are served on.
+    #[error(
+        "a frame of {size} bytes does not fit in the {limit} bytes buffered for all connections"
+    )]
+    OverBudget {
+        /// The frame's size, header included.
+        size: usize,
+        /// The configured `max_buffered_bytes`.
+        limit: usize,
+    },
     /// A whole frame given to [`Packet::decode`](super::Packet::decode) is not as long as its header says.
     #[error("header announces a {announced}-byte frame but {actual} bytes were given")]
     FrameLength {

@@ -1,9 +1,12 @@
 //! [`PacketCodec`]: whole packets over a byte stream, for `tokio_util::codec::Framed`; and
 //! [`FrameCodec`], the same framing with the connection object left unparsed.
 
+use std::time::Instant;
+
 use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
+use super::budget::{Budget, Taken};
 use super::{HEADER_LEN, Header, Packet, ProtocolError};
 
 /// The least room the reader keeps when it replaces its buffer for a frame cut short.
@@ -164,15 +167,67 @@ impl Frame {
     }
 }
 
+/// Frames below this size do not count against a [`Budget`]: the caps on connections bound them.
+const UNCOUNTED: usize = 64 * 1024;
+
 /// The framing of [`PacketCodec`], yielding [`Frame`]s: a reader that recognises a hot frame by its
 /// connection object's text need not parse it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct FrameCodec(PacketCodec);
+///
+/// With a [`Budget`], a large frame takes its size from the budget once its header is in and gives
+/// it back once it is whole (or the connection drops); a frame that does not fit is refused with
+/// [`ProtocolError::OverBudget`]. The codec also notes when the frame now arriving began, for a
+/// reader that sets a deadline on it.
+#[derive(Debug)]
+pub(crate) struct FrameCodec {
+    codec: PacketCodec,
+    budget: Option<Budget>,
+    /// The budget taken by the frame now arriving.
+    held: Option<Taken>,
+    /// When the first bytes of the frame now arriving were read.
+    partial_since: Option<Instant>,
+}
 
 impl FrameCodec {
     /// A codec refusing frames larger than `max_frame_size` bytes (header included).
     pub(crate) fn new(max_frame_size: usize) -> Self {
-        FrameCodec(PacketCodec::new(max_frame_size))
+        FrameCodec {
+            codec: PacketCodec::new(max_frame_size),
+            budget: None,
+            held: None,
+            partial_since: None,
+        }
+    }
+
+    /// The same codec, counting large frames against `budget` while they arrive.
+    pub(crate) fn with_budget(mut self, budget: Budget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// When the first bytes of a frame not yet whole were read; `None` between frames.
+    pub(crate) fn partial_since(&self) -> Option<Instant> {
+        self.partial_since
+    }
+
+    /// Takes the budget of the frame now arriving, once its header is in.
+    fn charge(&mut self, src: &BytesMut) -> Result<(), ProtocolError> {
+        let Some(budget) = self.budget.as_ref().filter(|_| self.held.is_none()) else {
+            return Ok(());
+        };
+        let Some(header) = src.get(..HEADER_LEN) else {
+            return Ok(());
+        };
+        // Checked against `max_frame_size` already, so it fits in usize.
+        let size = usize::try_from(Header::parse(header)?.frame_len()).unwrap_or(usize::MAX);
+        if size >= UNCOUNTED {
+            let limit = budget.limit();
+            self.held = Some(
+                budget
+                    .take(size)
+                    .ok_or(ProtocolError::OverBudget { size, limit })?,
+            );
+        }
+        Ok(())
     }
 }
 
@@ -181,7 +236,15 @@ impl Decoder for FrameCodec {
     type Error = ProtocolError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, ProtocolError> {
-        self.0.decode_frame(src)
+        let frame = self.codec.decode_frame(src)?;
+        if frame.is_some() || src.is_empty() {
+            self.held = None;
+            self.partial_since = None;
+        } else {
+            self.partial_since.get_or_insert_with(Instant::now);
+            self.charge(src)?;
+        }
+        Ok(frame)
     }
 }
 

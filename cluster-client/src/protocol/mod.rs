@@ -9,6 +9,7 @@
 //! modules). Nothing here does I/O beyond framing, and nothing in decoding panics.
 
 pub mod args;
+pub(crate) mod budget;
 mod code;
 pub mod conn;
 mod error;

@@ -38,7 +38,7 @@ impl PortServer {
         let ours = match Nonce::fresh() {
             Ok(nonce) => nonce,
             Err(err) => {
-                tracing::error!(port = self.port, error = %err, "no nonce for a registration");
+                tracing::error!(endpoint = %self.endpoint, error = %err, "no nonce for a registration");
                 return false;
             }
         };
@@ -105,7 +105,7 @@ impl PortServer {
     ) {
         if let Some(left_out) = self.warnings.admit() {
             tracing::warn!(
-                port = self.port,
+                endpoint = %self.endpoint,
                 pid = registration.pid,
                 code = code.as_str(),
                 left_out,

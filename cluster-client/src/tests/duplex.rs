@@ -15,6 +15,7 @@ use crate::io::writer;
 use crate::leader::LeaderChannel;
 use crate::mailbox::Mailbox;
 use crate::options::{Options, SlowConsumer};
+use crate::protocol::budget::Budget;
 use crate::protocol::conn::{RegisterChannel, RegisterChannelRes};
 use crate::protocol::{ConnObject, FaultCode, FrameCodec, Packet, PacketCodec, RefusalCode};
 use crate::server::{Registration, Serve};
@@ -52,8 +53,8 @@ pub(super) fn serve(leader: &Arc<LeaderChannel>, stream: DuplexStream) {
         let permit = Arc::new(Semaphore::new(1))
             .try_acquire_owned()
             .expect("a fresh semaphore has a permit");
-        let (_, registration) =
-            Registration::from_packet(first, permit).expect("register_channel first");
+        let (_, registration) = Registration::from_packet(first, permit, Budget::new(64 << 20))
+            .expect("register_channel first");
         let reader = reader.map_decoder(|_| FrameCodec::new(1 << 20));
         leader.serve(reader, write, registration);
     });

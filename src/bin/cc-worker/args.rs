@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use cluster_client::{Options, Role};
+use cluster_client::{Options, Role, Transport};
 
 /// What the command line asks for.
 pub struct Args {
@@ -64,9 +64,20 @@ pub fn parse_args() -> Result<Args, String> {
                 options = options
                     .max_subscriptions_per_follower(value()?.parse().map_err(|e| format!("{e}"))?)
             }
+            "--max-buffered-bytes" => {
+                options = options.max_buffered_bytes(value()?.parse().map_err(|e| format!("{e}"))?)
+            }
+            "--frame-ms" => options = options.frame_timeout(ms(value()?)?),
             "--no-auth" => options = options.auth(false),
             "--secret" => options = options.secret(cluster_client::Secret::new(value()?)),
-            "--secret-dir" => options = options.secret_dir(Some(value()?.into())),
+            "--runtime-dir" => options = options.runtime_dir(Some(value()?.into())),
+            "--transport" => {
+                options = options.transport(match value()?.as_str() {
+                    "tcp" => Transport::Tcp,
+                    "unix" => Transport::Unix,
+                    other => return Err(format!("unknown transport {other}: tcp or unix")),
+                })
+            }
             "--log" => {
                 log = Some(
                     value()?
