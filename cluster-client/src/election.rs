@@ -27,6 +27,9 @@ pub(crate) enum Won {
 
 /// Why a round failed.
 pub(crate) enum Lost {
+    /// The endpoint is changing hands (nothing listens, or what listened went away before it
+    /// answered): worth another round at once.
+    Moving(Error),
     /// Worth another round after a pause (the leader is starting, dying, or frozen).
     Retry(Error),
     /// Will not get better by retrying.
@@ -130,8 +133,8 @@ async fn follow(ballot: &Ballot<'_>) -> Result<Won, Lost> {
     };
     match FollowerConn::join(ballot.options, ballot.schema, ballot.channel).await {
         Ok(conn) => Ok(Won::Follower(conn)),
-        Err(JoinError::Unreachable(err)) => Err(Lost::Retry(no_leader(ballot, format!("{err}"), Duration::ZERO))),
-        Err(JoinError::Closed) => Err(Lost::Retry(Error::ForeignPeer {
+        Err(JoinError::Unreachable(err)) => Err(Lost::Moving(no_leader(ballot, format!("{err}"), Duration::ZERO))),
+        Err(JoinError::Closed) => Err(Lost::Moving(Error::ForeignPeer {
             port,
             found: "a process that accepted the connection and closed it without answering register_channel".to_owned(),
         })),
@@ -192,8 +195,61 @@ fn next_epoch(last: u64) -> u64 {
     now.max(last.saturating_add(1))
 }
 
+/// Rounds retried at once while the endpoint changes hands, and then after a millisecond, before
+/// the pauses of real trouble.
+const AT_ONCE: u32 = 8;
+const AFTER_A_MILLISECOND: u32 = 4;
+
+/// The pauses between the rounds of one election.
+#[derive(Debug, Default)]
+pub(crate) struct Retries {
+    /// Rounds lost to real trouble (a foreign process, a refusal, a frozen leader).
+    troubled: u32,
+    /// Rounds lost while the endpoint changed hands.
+    moving: u32,
+}
+
+impl Retries {
+    /// How long to wait after `lost` before the next round: nothing (`Duration::ZERO`, after a
+    /// yield) while the endpoint changes hands, as when a leader has just died and the survivors
+    /// race for its place, so that failover sleeps on no transition; a growing pause otherwise.
+    pub(crate) fn pause(&mut self, lost: &Lost) -> Duration {
+        if let Lost::Moving(_) = lost {
+            self.moving += 1;
+            if self.moving <= AT_ONCE {
+                return Duration::ZERO;
+            }
+            if self.moving <= AT_ONCE + AFTER_A_MILLISECOND {
+                return Duration::from_millis(1);
+            }
+        }
+        let pause = backoff(self.troubled);
+        self.troubled += 1;
+        pause
+    }
+
+    /// Rounds lost so far.
+    pub(crate) fn lost(&self) -> u32 {
+        self.troubled + self.moving
+    }
+
+    /// Rounds lost so far to real trouble, or to a change of hands that went on too long.
+    pub(crate) fn troubled(&self) -> u32 {
+        self.troubled
+    }
+}
+
+/// Waits `pause`; a zero pause only lets the other tasks of this thread run first.
+pub(crate) async fn wait(pause: Duration) {
+    if pause.is_zero() {
+        tokio::task::yield_now().await;
+    } else {
+        tokio::time::sleep(pause).await;
+    }
+}
+
 /// A pause between rounds: `base` doubled per failed round up to one second, with ±50 % jitter.
-pub(crate) fn backoff(round: u32) -> Duration {
+fn backoff(round: u32) -> Duration {
     use std::hash::BuildHasher;
     let base = Duration::from_millis(20)
         .saturating_mul(1 << round.min(6))

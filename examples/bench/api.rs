@@ -45,6 +45,9 @@ pub trait Bench {
     /// Returns its argument.
     async fn echo(&self, payload: String) -> Result<String, BenchError>;
 
+    /// The process id of the leader that runs the real client.
+    async fn pid(&self) -> Result<u32, BenchError>;
+
     /// Counts the call in the leader.
     #[oneway]
     async fn sink(&self, payload: String);
@@ -115,6 +118,10 @@ pub struct Real(pub Arc<Hub>);
 impl Bench for Real {
     async fn echo(&self, payload: String) -> Result<String, BenchError> {
         Ok(payload)
+    }
+
+    async fn pid(&self) -> Result<u32, BenchError> {
+        Ok(std::process::id())
     }
 
     async fn sink(&self, _payload: String) {

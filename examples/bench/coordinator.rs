@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{ChildStdin, ChildStdout, Command};
 
 use crate::report::{Cost, CostRow, Figure, Results, Target, Unit, cost_table, document, table};
-use crate::util::{Summary, rss_kib};
+use crate::util::{Summary, now_ns, rss_kib};
 
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -43,6 +43,8 @@ pub struct Opts {
     pub rounds: usize,
     /// How the cluster's members reach each other: `tcp` or `unix` (the baselines are TCP).
     pub transport: String,
+    /// Reps of phases f and h.
+    pub reps: usize,
 }
 
 pub const USAGE: &str = "\
@@ -56,7 +58,9 @@ usage: cargo run --release --example bench -- [options]
   --main-thread      make calls, and emit the fan-out's items, from the thread in block_on (as
                      code in #[tokio::main] does), not from a spawned task
   --rounds R         turns cluster-client and its baseline take in phases a, b, d (default 10)
-  --only a,b,...     phases: a sequential, b throughput, c oneway, d fan-out, e memory
+  --only a,b,...     phases: a sequential, b throughput, c oneway, d fan-out, e memory,
+                     f failover (kill -9 of the leader), h late subscriber
+  --reps N           reps of phases f and h (default 30)
   --transport T      the cluster's transport: tcp (default) or unix (the baselines stay TCP)
   --json PATH        also write every figure to PATH";
 
@@ -67,7 +71,7 @@ impl Opts {
             concurrency: 64,
             duration_ms: 2000,
             warmup_ms: 300,
-            only: "abcde".chars().collect(),
+            only: "abcdefh".chars().collect(),
             json: None,
             fanout: vec![16, 64],
             fanout_items: 2000,
@@ -76,6 +80,7 @@ impl Opts {
             main_thread: false,
             rounds: 10,
             transport: "tcp".to_owned(),
+            reps: 30,
         };
         let mut quick = false;
         let (mut duration, mut items, mut rounds) = (None, None, None);
@@ -93,6 +98,7 @@ impl Opts {
                 "--main-thread" => opts.main_thread = true,
                 "--rounds" => rounds = Some(number(value()?)?.max(1) as usize),
                 "--json" => opts.json = Some(PathBuf::from(value()?)),
+                "--reps" => opts.reps = number(value()?)?.max(1) as usize,
                 "--transport" => {
                     opts.transport = value()?;
                     if !matches!(opts.transport.as_str(), "tcp" | "unix") {
@@ -104,7 +110,7 @@ impl Opts {
                         .split(',')
                         .filter_map(|p| p.trim().chars().next())
                         .collect();
-                    if let Some(bad) = opts.only.iter().find(|p| !"abcde".contains(**p)) {
+                    if let Some(bad) = opts.only.iter().find(|p| !"abcdefh".contains(**p)) {
                         return Err(format!("--only: unknown phase {bad}"));
                     }
                 }
@@ -288,6 +294,16 @@ pub async fn run(opts: Opts) -> ExitCode {
         if let Err(err) = invoke_phases(&opts, &mut results).await {
             progress(&format!("invoke phases failed: {err}"));
             failed = true;
+        }
+    }
+    if opts.has('f') {
+        if let Err(err) = failover_phase(&opts, &mut results).await {
+            progress(&format!("failover phase failed: {err}"));
+        }
+    }
+    if opts.has('h') {
+        if let Err(err) = late_subscriber_phase(&opts, &mut results).await {
+            progress(&format!("late-subscriber phase failed: {err}"));
         }
     }
     if opts.has('d') || opts.has('e') {
@@ -1020,5 +1036,167 @@ async fn fanout_phases(opts: &Opts, results: &mut Results) -> Res<()> {
             }),
         );
     }
+    Ok(())
+}
+
+/// The arguments of a cluster process: the port and the transport.
+fn cluster_args(opts: &Opts) -> Res<Vec<String>> {
+    Ok(vec![
+        "--port".to_owned(),
+        try_free_port()?.to_string(),
+        "--transport".to_owned(),
+        opts.transport.clone(),
+    ])
+}
+
+/// f (failover): per rep, a leader and four followers on a fresh port, four lanes each calling
+/// `pid()` with a 1 ms pause; `kill -9` of the leader; then what the survivors saw.
+async fn failover_phase(opts: &Opts, results: &mut Results) -> Res<()> {
+    const SURVIVORS: usize = 4;
+    let (mut elected, mut recovered, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+    let mut errors = std::collections::BTreeMap::<String, u64>::new();
+    progress(&format!(
+        "f: failover, {} reps: 1 leader + {SURVIVORS} followers, 4 lanes each calling pid() every 1 ms, kill -9 of the leader",
+        opts.reps
+    ));
+    for rep in 0..opts.reps {
+        let args = cluster_args(opts)?;
+        let mut leader = Child::spawn("member0".into(), "member", &args).await?;
+        if leader.ready["leader"] != true {
+            return Err("the first member did not lead".into());
+        }
+        let mut members = Child::spawn_many("member", "member", &args, SURVIVORS).await?;
+        let lanes = json!({ "cmd": "lanes", "lanes": 4, "pause_ms": 1 });
+        leader.ask(lanes.clone(), SLACK).await?;
+        ask_all(&mut members, &lanes, SLACK).await?;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let old = leader.pid;
+        let kill_ns = now_ns();
+        leader.process.start_kill()?;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let reports = ask_all(&mut members, &json!({ "cmd": "report" }), SLACK).await?;
+        stop_all(members).await;
+        let _ = leader.process.wait().await;
+        let Some(figures) = crate::failover::read_rep(&reports, old, kill_ns) else {
+            progress(&format!(
+                "f: rep {rep}: a survivor was never served again: {reports:?}"
+            ));
+            failed.push(u64::MAX);
+            continue;
+        };
+        elected.push(figures.elected_ns);
+        recovered.push(figures.recovered_ns);
+        failed.push(figures.failed);
+        for (kind, n) in figures.errors {
+            *errors.entry(kind).or_default() += n;
+        }
+    }
+    let (elected_s, recovered_s) = (Summary::of(&mut elected), Summary::of(&mut recovered));
+    let mut failed_sorted = failed.clone();
+    failed_sorted.sort_unstable();
+    let median_failed = failed_sorted
+        .get(failed_sorted.len() / 2)
+        .copied()
+        .unwrap_or(0);
+    progress(&format!(
+        "f: failed calls per rep {failed:?}; by kind {errors:?}"
+    ));
+    let nanos = |id: &str, label: &str, v: u64| Figure::new(id, label, Unit::Nanos, v as f64, None);
+    results.figures.extend([
+        nanos(
+            "f.elected_p50",
+            "f. failover: elected, median",
+            elected_s.p50_ns,
+        ),
+        nanos(
+            "f.elected_p99",
+            "f. failover: elected, p99",
+            elected_s.p99_ns,
+        ),
+        nanos(
+            "f.recovered_p50",
+            "f. failover: all survivors served again, median",
+            recovered_s.p50_ns,
+        )
+        .target(Target::AtMost { value: 3e6 }),
+        nanos(
+            "f.recovered_p99",
+            "f. failover: all survivors served again, p99",
+            recovered_s.p99_ns,
+        )
+        .target(Target::AtMost { value: 10e6 }),
+        nanos(
+            "f.recovered_max",
+            "f. failover: all survivors served again, max",
+            recovered_s.max_ns,
+        ),
+        Figure::new(
+            "f.failed_p50",
+            "f. failover: failed calls per rep, median (of 16 lanes)",
+            Unit::Count,
+            median_failed as f64,
+            None,
+        ),
+        Figure::new(
+            "f.failed_total",
+            &format!("f. failover: failed calls in {} reps", opts.reps),
+            Unit::Count,
+            failed.iter().filter(|&&f| f != u64::MAX).sum::<u64>() as f64,
+            None,
+        ),
+    ]);
+    Ok(())
+}
+
+/// h (late subscriber): a leader, and a follower subscribed so that the topic is live and its
+/// latest item cached; then, per rep, a new process subscribes and times its first item from the
+/// start of its `create()`.
+async fn late_subscriber_phase(opts: &Opts, results: &mut Results) -> Res<()> {
+    let args = cluster_args(opts)?;
+    let mut leader = Child::spawn("leader".into(), "leader", &args).await?;
+    let mut follower = Child::spawn("follower".into(), "follower", &args).await?;
+    follower.ask(json!({ "cmd": "subscribe" }), SLACK).await?;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    leader
+        .ask(json!({ "cmd": "push", "count": 1 }), SLACK)
+        .await?;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    progress(&format!(
+        "h: late subscriber, {} reps: a new process subscribes to a topic with a cached item",
+        opts.reps
+    ));
+    let (mut first, mut created) = (Vec::new(), Vec::new());
+    for rep in 0..opts.reps {
+        let late = Child::spawn(format!("late{rep}"), "late", &args).await?;
+        first.push(u64_of(&late.ready, "first_item_ns"));
+        created.push(u64_of(&late.ready, "create_ns"));
+        late.stop().await;
+    }
+    follower.stop().await;
+    leader.stop().await;
+    let (first_s, created_s) = (Summary::of(&mut first), Summary::of(&mut created));
+    results.figures.extend([
+        Figure::new(
+            "h.create_p50",
+            "h. late subscriber: create(), median",
+            Unit::Nanos,
+            created_s.p50_ns as f64,
+            None,
+        ),
+        Figure::new(
+            "h.first_item_p50",
+            "h. late subscriber: create() to the cached item, median",
+            Unit::Nanos,
+            first_s.p50_ns as f64,
+            None,
+        ),
+        Figure::new(
+            "h.first_item_p99",
+            "h. late subscriber: create() to the cached item, p99",
+            Unit::Nanos,
+            first_s.p99_ns as f64,
+            None,
+        ),
+    ]);
     Ok(())
 }

@@ -14,7 +14,9 @@
 //! - b. invoke throughput with C calls in flight per follower, F = 1 and F = `--followers`;
 //! - c. oneway throughput, counted where the real client runs them;
 //! - d. subscription fan-out to 16 and 64 followers at a fixed rate: delivery latency and items/s;
-//! - e. the leader's resident memory alone and with 64 followers, and a follower's.
+//! - e. the leader's resident memory alone and with 64 followers, and a follower's;
+//! - f. failover: `kill -9` of the leader under load, 30 reps: elected, all recovered, failed calls;
+//! - h. a late subscriber: from `create()` to the cached item.
 //!
 //! Every figure is printed beside its raw baseline, the ratio and the target of the issue. This is a
 //! benchmark, not a test: nothing here asserts a time.
@@ -22,6 +24,7 @@
 mod api;
 mod cluster;
 mod coordinator;
+mod failover;
 mod raw;
 mod report;
 mod util;
@@ -65,6 +68,8 @@ fn main() -> ExitCode {
     match (role.as_str(), port) {
         ("leader", Some(port)) => block_on(cluster::leader(port, transport)),
         ("follower", Some(port)) => block_on(cluster::follower(port, transport)),
+        ("member", Some(port)) => block_on(failover::member(port, transport)),
+        ("late", Some(port)) => block_on(failover::late(port, transport)),
         ("echo-server", _) => block_on(raw::echo_server()),
         ("echo-client", Some(port)) => block_on(raw::echo_client(port)),
         ("push-server", _) => block_on(raw::push_server()),

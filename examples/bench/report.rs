@@ -13,6 +13,8 @@ pub enum Unit {
     PerSecond,
     /// KiB; lower is better.
     KiB,
+    /// A count (of failed calls); lower is better.
+    Count,
 }
 
 /// A target: on the ratio to the baseline, or on the figure itself.
@@ -77,12 +79,14 @@ impl Figure {
 
 fn value(unit: Unit, v: f64) -> String {
     match unit {
+        Unit::Nanos if v >= 1e6 => format!("{:.2} ms", v / 1e6),
         Unit::Nanos => format!("{:.1} µs", v / 1000.0),
         Unit::PerSecond if v >= 1e6 => format!("{:.2} M/s", v / 1e6),
         Unit::PerSecond if v >= 1e3 => format!("{:.1} k/s", v / 1e3),
         Unit::PerSecond => format!("{v:.0} /s"),
         Unit::KiB if v >= 10.0 * 1024.0 => format!("{:.1} MiB", v / 1024.0),
         Unit::KiB => format!("{v:.1} KiB"),
+        Unit::Count => format!("{v:.0}"),
     }
 }
 

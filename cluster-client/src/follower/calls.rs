@@ -18,6 +18,34 @@ use crate::protocol::conn::{Invoke, InvokeResult};
 use crate::protocol::{ConnObject, FaultCode, Packet};
 use crate::service::{MethodSpec, Reply};
 
+/// Why a call to the leader failed.
+#[derive(Debug)]
+pub(crate) enum CallError {
+    /// The leader was lost before a byte of the call left this process: it can go to the next
+    /// leader, whatever its method.
+    Unsent,
+    /// It failed: on the wire when the leader was lost ([`Error::LeaderLost`]), or otherwise.
+    Failed(Error),
+}
+
+impl CallError {
+    /// The error a caller that cannot send the call elsewhere sees.
+    pub(crate) fn into_error(self, method: &str) -> Error {
+        match self {
+            CallError::Unsent => Error::LeaderLost {
+                method: method.to_owned(),
+            },
+            CallError::Failed(err) => err,
+        }
+    }
+}
+
+impl From<Error> for CallError {
+    fn from(err: Error) -> Self {
+        CallError::Failed(err)
+    }
+}
+
 /// A call waiting for its answer.
 pub(super) struct PendingCall {
     pub(super) method: &'static str,
@@ -48,6 +76,7 @@ impl FollowerConn {
         let deadline = Instant::now() + timeout;
         self.call_until(spec, argc, app, oneway, deadline, timeout)
             .await
+            .map_err(|err| err.into_error(spec.name))
     }
 
     /// Sends a call; a two-way call waits for its answer until `deadline` (`timeout` after the call
@@ -60,7 +89,7 @@ impl FollowerConn {
         oneway: bool,
         deadline: Instant,
         timeout: Duration,
-    ) -> Result<Reply, Error> {
+    ) -> Result<Reply, CallError> {
         let conn = ConnObject::Invoke(Invoke {
             method: spec.name.to_owned(),
             arg_length: argc,
@@ -82,14 +111,14 @@ impl FollowerConn {
             }) => Ok(Reply::Error(answer.app)),
             ConnObject::InvokeResult(InvokeResult {
                 fault: Some(name), ..
-            }) => Err(Error::Remote {
+            }) => Err(CallError::Failed(Error::Remote {
                 name,
                 message: String::from_utf8_lossy(&answer.app).into_owned(),
-            }),
-            other => Err(Error::Remote {
+            })),
+            other => Err(CallError::Failed(Error::Remote {
                 name: FaultCode::UnexpectedAnswer,
                 message: format!("`{}` answered with {}", spec.name, other.type_name()),
-            }),
+            })),
         }
     }
 
@@ -102,12 +131,9 @@ impl FollowerConn {
         wait: bool,
         deadline: Instant,
         timeout: Duration,
-    ) -> Result<Option<Packet>, Error> {
-        let lost = || Error::LeaderLost {
-            method: method.to_owned(),
-        };
+    ) -> Result<Option<Packet>, CallError> {
         if self.is_lost() {
-            return Err(lost());
+            return Err(CallError::Unsent);
         }
         let (id, rx, in_flight) = if wait {
             let (tx, rx) = oneshot::channel();
@@ -122,7 +148,7 @@ impl FollowerConn {
             // this call, and nothing else would end it.
             if self.is_lost() {
                 self.pending.remove(id);
-                return Err(lost());
+                return Err(CallError::Unsent);
             }
             (id, Some(rx), in_flight)
         } else {
@@ -139,18 +165,32 @@ impl FollowerConn {
             .outbox
             .send_packet(&Packet::request(id, millis(timeout), conn, app), flush)
             .await;
-        if let Err(err) = sent {
-            self.pending.remove(id);
-            return Err(match err {
-                SendError::Closed => lost(),
-                SendError::Encode(err) => err.into(),
-            });
-        }
+        let offset = match sent {
+            Ok(offset) => offset,
+            Err(err) => {
+                self.pending.remove(id);
+                return Err(match err {
+                    SendError::Closed => CallError::Unsent,
+                    SendError::Encode(err) => CallError::Failed(err.into()),
+                });
+            }
+        };
         let Some(rx) = rx else { return Ok(None) };
-        // The answer, or the sweeper's `Timeout` at the deadline, or `LeaderLost`.
+        // The answer, or the sweeper's `Timeout` at the deadline, or `LeaderLost` (or a dropped
+        // sender) when the connection is gone: then the call was on the wire only if the socket
+        // took its first byte before the outbox was sealed.
         match rx.await {
-            Ok(answer) => answer.map(Some),
-            Err(_) => Err(lost()),
+            Ok(Ok(answer)) => Ok(Some(answer)),
+            Ok(Err(Error::LeaderLost { .. })) | Err(_) => {
+                if self.outbox.sealed_at().is_some_and(|sent| offset >= sent) {
+                    Err(CallError::Unsent)
+                } else {
+                    Err(CallError::Failed(Error::LeaderLost {
+                        method: method.to_owned(),
+                    }))
+                }
+            }
+            Ok(Err(err)) => Err(CallError::Failed(err)),
         }
     }
 

@@ -28,7 +28,7 @@ impl FollowerConn {
                 Instant::now() + wait,
                 wait,
             );
-            if let Err(err) = ping.await {
+            if let Err(err) = ping.await.map_err(|err| err.into_error("heartbeat")) {
                 if !self.is_lost() {
                     tracing::warn!(error = %err, "heartbeat unanswered; treating the leader as dead");
                     self.mark_lost();

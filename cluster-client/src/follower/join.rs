@@ -149,7 +149,7 @@ async fn send(
         )
         .await
     {
-        Ok(()) => Ok(()),
+        Ok(_) => Ok(()),
         Err(SendError::Closed) => Err(JoinError::Closed),
         Err(SendError::Encode(err)) => Err(JoinError::Refused(err.into())),
     }

@@ -35,6 +35,7 @@ use calls::PendingCall;
 use pending::Pending;
 use topics::Topics;
 
+pub(crate) use calls::CallError;
 pub(crate) use join::JoinError;
 
 /// A live connection to the leader of one channel.
@@ -50,6 +51,8 @@ pub(crate) struct FollowerConn {
     lost: CancellationToken,
     /// Set with `lost`, readable without its lock (calls check it on every send).
     gone: AtomicBool,
+    /// Set by [`close`](Self::close): this process left, the leader was not lost.
+    closing: AtomicBool,
     /// The sweeper's next wake-up, in nanoseconds after `born` (`u64::MAX`: none). One timer for
     /// the whole connection instead of one per call: a call lowers it, the sweeper resets it.
     sweep_at: AtomicU64,
@@ -80,6 +83,7 @@ impl FollowerConn {
             topics: Mutex::default(),
             lost,
             gone: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
             sweep_at: AtomicU64::new(u64::MAX),
             sweep: Notify::new(),
             born: Instant::now(),
@@ -115,6 +119,7 @@ impl FollowerConn {
 
     /// Closes the connection; calls in flight fail with [`Error::LeaderLost`].
     pub(crate) fn close(&self) {
+        self.closing.store(true, Ordering::Release);
         self.mark_lost();
     }
 
@@ -138,6 +143,11 @@ impl FollowerConn {
             }
         }
         self.mark_lost();
+        // Unless this process closes the connection itself (then what is queued still goes), what
+        // the socket has not taken stays here: calls not yet written can go to the next leader.
+        if !self.closing.load(Ordering::Acquire) {
+            self.outbox.seal();
+        }
         for call in self.pending.drain() {
             let _ = call.tx.send(Err(Error::LeaderLost {
                 method: call.method.to_owned(),

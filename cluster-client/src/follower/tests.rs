@@ -298,3 +298,51 @@ async fn pushes_are_matched_by_their_text_or_by_what_they_mean() {
         mailbox.close_reason()
     );
 }
+
+/// When the leader is lost, a call whose bytes never left this process (still in the outbox,
+/// behind a socket that took no more) is `Unsent`, free to go to the next leader; a call the socket
+/// took, even in part, is on the wire and fails with `LeaderLost`.
+#[tokio::test]
+async fn calls_not_yet_written_when_the_leader_is_lost_are_unsent() {
+    use super::CallError;
+
+    let (conn, leader) = connect().await;
+    // The pipe holds 64 KiB and the leader reads none of it: of twelve 16 KiB calls, the first few
+    // fill the pipe and the rest wait in the outbox.
+    let mut calls = Vec::new();
+    for _ in 0..12 {
+        let conn = Arc::clone(&conn);
+        calls.push(tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + WAIT;
+            conn.call_until(
+                spec(),
+                0,
+                Bytes::from(vec![0u8; 16 << 10]),
+                false,
+                deadline,
+                WAIT,
+            )
+            .await
+        }));
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(leader);
+    let (mut on_the_wire, mut unsent) = (0, 0);
+    for call in calls {
+        match tokio::time::timeout(WAIT, call)
+            .await
+            .expect("ends")
+            .expect("no panic")
+        {
+            Err(CallError::Failed(Error::LeaderLost { .. })) => on_the_wire += 1,
+            Err(CallError::Unsent) => unsent += 1,
+            other => panic!("unexpected: {other:?}"),
+        }
+    }
+    assert!(
+        (4..=6).contains(&on_the_wire),
+        "the pipe took {on_the_wire} calls"
+    );
+    assert_eq!(on_the_wire + unsent, 12);
+}

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::election::{self, Ballot, Factory};
 use crate::error::Error;
+use crate::follower::CallError;
 use crate::mailbox::Mailbox;
 use crate::options::Options;
 use crate::protocol::{FaultCode, subscription_key};
@@ -170,9 +171,10 @@ impl Handle {
     /// framed arguments.
     ///
     /// On a leader the real client runs it in this process; on a follower it goes to the leader. A call
-    /// made during an election waits for it within the call's deadline. A call in flight when the leader
-    /// is lost fails at once with [`Error::LeaderLost`], unless its method is idempotent: then it is sent
-    /// once more to the new leader.
+    /// made during an election waits for it within the call's deadline, and so does a call that had
+    /// not left this process when the leader was lost: it goes to the new leader. A call on the wire
+    /// when the leader is lost fails at once with [`Error::LeaderLost`] (its outcome is unknown),
+    /// unless its method is idempotent: then it is sent once more to the new leader.
     pub async fn call(
         &self,
         spec: &'static MethodSpec,
@@ -194,13 +196,18 @@ impl Handle {
             let state = self.inner.ready(deadline, spec.name, timeout).await?;
             let result = match state {
                 State::Role(role) => role.call(spec, argc, app.clone(), deadline, timeout).await,
-                State::Unavailable(err) => Err(err),
-                State::Closed => Err(Error::Closed),
+                State::Unavailable(err) => return Err(err),
+                State::Closed => return Err(Error::Closed),
                 State::Electing => continue,
             };
             match result {
-                Err(Error::LeaderLost { .. }) if spec.idempotent && !retried => retried = true,
-                result => return result,
+                Ok(reply) => return Ok(reply),
+                // Waits for the next leader (`ready` passes over the lost one).
+                Err(CallError::Unsent) => {}
+                Err(CallError::Failed(Error::LeaderLost { .. })) if spec.idempotent && !retried => {
+                    retried = true;
+                }
+                Err(CallError::Failed(err)) => return Err(err),
             }
         }
     }

@@ -9,8 +9,7 @@ use tokio::time::Instant;
 
 use super::SubEntry;
 use crate::election::Won;
-use crate::error::Error;
-use crate::follower::FollowerConn;
+use crate::follower::{CallError, FollowerConn};
 use crate::leader::LeaderChannel;
 use crate::service::{MethodKind, MethodSpec, Reply};
 
@@ -68,11 +67,11 @@ impl Role {
         app: Bytes,
         deadline: Instant,
         timeout: Duration,
-    ) -> Result<Reply, Error> {
+    ) -> Result<Reply, CallError> {
         match self {
             Role::Leader(leader) => {
                 let remaining = deadline.saturating_duration_since(Instant::now());
-                leader.call_local(spec, argc, app, remaining).await
+                Ok(leader.call_local(spec, argc, app, remaining).await?)
             }
             Role::Follower(conn) => {
                 let oneway = spec.kind != MethodKind::Invoke;

@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use super::role::Role;
 use super::{Inner, State};
-use crate::election::{self, Lost, Won};
+use crate::election::{self, Lost, Retries, Won};
 use crate::error::Error;
 
 impl Inner {
@@ -15,31 +15,31 @@ impl Inner {
     pub(super) async fn first_election(&self) -> Result<Won, Error> {
         let started = Instant::now();
         let give_up = started + self.options.max_wait_time;
-        let mut round = 0;
+        let mut retries = Retries::default();
         loop {
-            match election::run(&self.ballot(true)).await {
+            let lost = match election::run(&self.ballot(true)).await {
                 Ok(won) => return Ok(won),
                 Err(Lost::Fatal(err)) => return Err(err),
-                Err(Lost::Retry(mut err)) => {
-                    let now = Instant::now();
-                    if now >= give_up {
-                        if let Error::NoLeader { waited_ms, .. } = &mut err {
-                            *waited_ms = started.elapsed().as_millis() as u64;
-                        }
-                        return Err(err);
-                    }
-                    tracing::debug!(channel = %self.channel, error = %err, "no leader yet; retrying");
-                    tokio::time::sleep(election::backoff(round).min(give_up - now)).await;
-                    round += 1;
+                Err(lost) => lost,
+            };
+            let pause = retries.pause(&lost);
+            let (Lost::Moving(mut err) | Lost::Retry(mut err) | Lost::Fatal(mut err)) = lost;
+            let now = Instant::now();
+            if now >= give_up {
+                if let Error::NoLeader { waited_ms, .. } = &mut err {
+                    *waited_ms = started.elapsed().as_millis() as u64;
                 }
+                return Err(err);
             }
+            tracing::debug!(channel = %self.channel, error = %err, "no leader yet; retrying");
+            election::wait(pause.min(give_up - now)).await;
         }
     }
 }
 
 /// Watches the current role and runs the election again whenever the leader is lost.
 pub(super) async fn supervise(inner: Weak<Inner>) {
-    let mut round = 0;
+    let mut retries = Retries::default();
     loop {
         let Some(strong) = inner.upgrade() else {
             return;
@@ -67,7 +67,7 @@ pub(super) async fn supervise(inner: Weak<Inner>) {
         if matches!(&*strong.state.borrow(), State::Role(role) if !role.is_leader()) {
             tracing::info!(channel = %strong.channel, "leader lost; electing a new one");
             strong.state.send_replace(State::Electing);
-            round = 0;
+            retries = Retries::default();
         }
         let result = election::run(&strong.ballot(false)).await;
         match result {
@@ -78,19 +78,27 @@ pub(super) async fn supervise(inner: Weak<Inner>) {
                     return;
                 }
                 strong.set_state(State::Role(role), Some(term));
-                round = 0;
+                retries = Retries::default();
             }
-            Err(Lost::Retry(err) | Lost::Fatal(err)) => {
-                tracing::warn!(channel = %strong.channel, error = %err, round, "election round failed; retrying");
-                if round > 0 {
-                    strong.state.send_replace(State::Unavailable(err));
+            Err(lost) => {
+                let (round, troubled) = (retries.lost(), retries.troubled());
+                let pause = retries.pause(&lost);
+                let (Lost::Moving(err) | Lost::Retry(err) | Lost::Fatal(err)) = lost;
+                if retries.troubled() == troubled {
+                    tracing::debug!(channel = %strong.channel, error = %err, round, "the endpoint is changing hands; retrying");
+                } else {
+                    tracing::warn!(channel = %strong.channel, error = %err, round, "election round failed; retrying");
+                    // Calls wait through the first pause for trouble; from the second on, they
+                    // fail with the reason.
+                    if troubled > 0 {
+                        strong.state.send_replace(State::Unavailable(err));
+                    }
                 }
                 drop(strong);
                 tokio::select! {
                     () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(election::backoff(round)) => {}
+                    () = election::wait(pause) => {}
                 }
-                round += 1;
             }
         }
     }

@@ -4,7 +4,7 @@
 //! same write), so writes coalesce under load and cost no hop when idle.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -87,6 +87,10 @@ struct Shared {
     budget: Option<Budget>,
     /// Bytes taken from `budget` and not yet written (given back on drop).
     charged: AtomicUsize,
+    /// Bytes the socket has taken since the connection began; changed only under `io`.
+    sent: AtomicU64,
+    /// Set under `io` by [`Outbox::seal`]: nothing more is written.
+    sealed: AtomicBool,
 }
 
 impl Drop for Shared {
@@ -112,6 +116,8 @@ struct State {
     /// Stopped by a sender ([`Outbox::stop`]): what is pending still goes, nothing more is taken.
     stopping: bool,
     closed: bool,
+    /// Bytes queued since the connection began: the offset of the next frame in its byte stream.
+    queued_total: u64,
 }
 
 impl State {
@@ -137,8 +143,37 @@ impl Outbox {
             return Err(SendFailure::Full);
         }
         state.pending.extend_from_slice(frame);
+        state.queued_total += frame.len() as u64;
         self.shared.kick(state, Flush::Handoff);
         Ok(())
+    }
+
+    /// Writes nothing more, not even what is pending, and says how many bytes of the connection's
+    /// byte stream the socket took: a frame at an offset (from [`send_packet`](Self::send_packet))
+    /// at or past it never left this process, so it can go elsewhere. Called when the peer is lost.
+    pub(crate) fn seal(&self) -> u64 {
+        let io = self
+            .shared
+            .io
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.shared.sealed.store(true, Ordering::Relaxed);
+        let sent = self.shared.sent.load(Ordering::Relaxed);
+        drop(io);
+        sent
+    }
+
+    /// What [`seal`](Self::seal) returned, once sealed.
+    pub(crate) fn sealed_at(&self) -> Option<u64> {
+        let _io = self
+            .shared
+            .io
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.shared
+            .sealed
+            .load(Ordering::Relaxed)
+            .then(|| self.shared.sent.load(Ordering::Relaxed))
     }
 
     /// Stops the connection (a peer that does not read what it is sent): from now on nothing more is
@@ -148,11 +183,16 @@ impl Outbox {
         self.shared.stop.cancel();
     }
 
-    /// Encodes `packet` straight into the pending buffer (no frame of its own), waiting for room.
+    /// Encodes `packet` straight into the pending buffer (no frame of its own), waiting for room;
+    /// returns the frame's offset in the connection's byte stream (see [`seal`](Self::seal)).
     ///
     /// [`Flush::Now`] writes it at once if nobody is writing (the lowest latency); [`Flush::Soon`]
     /// leaves it to the writer task, so that the frames of a burst go out in one write.
-    pub(crate) async fn send_packet(&self, packet: &Packet, flush: Flush) -> Result<(), SendError> {
+    pub(crate) async fn send_packet(
+        &self,
+        packet: &Packet,
+        flush: Flush,
+    ) -> Result<u64, SendError> {
         let hint = 64 + packet.app.len();
         self.send_with(hint, flush, |buf| packet.encode(buf)).await
     }
@@ -171,7 +211,7 @@ impl Outbox {
         let mut encode = Some(|buf: &mut BytesMut| packet.encode(buf));
         match self.shared.push(hint, flush, &mut encode) {
             None => Err(TrySendError::Full),
-            Some(Ok(())) => Ok(()),
+            Some(Ok(_)) => Ok(()),
             Some(Err(SendError::Closed)) => Err(TrySendError::Closed),
             Some(Err(SendError::Encode(err))) => Err(TrySendError::Encode(err)),
         }
@@ -182,7 +222,7 @@ impl Outbox {
         hint: usize,
         flush: Flush,
         encode: impl FnOnce(&mut BytesMut) -> Result<(), ProtocolError>,
-    ) -> Result<(), SendError> {
+    ) -> Result<u64, SendError> {
         let mut encode = Some(encode);
         loop {
             if let Some(pushed) = self.shared.push(hint, flush, &mut encode) {
@@ -235,7 +275,7 @@ impl Shared {
         hint: usize,
         flush: Flush,
         encode: &mut Option<F>,
-    ) -> Option<Result<(), SendError>>
+    ) -> Option<Result<u64, SendError>>
     where
         F: FnOnce(&mut BytesMut) -> Result<(), ProtocolError>,
     {
@@ -265,8 +305,10 @@ impl Shared {
             Some(more) => self.charge_over(more),
             None => self.written(hint - size),
         }
+        let offset = state.queued_total;
+        state.queued_total += size as u64;
         self.kick(state, flush);
-        Some(Ok(()))
+        Some(Ok(offset))
     }
 
     /// Takes `bytes` from the budget, if there is one; `false` if they do not fit.
@@ -325,9 +367,14 @@ impl Shared {
             {
                 let mut io = self.io.lock().unwrap_or_else(PoisonError::into_inner);
                 while !chunk.is_empty() {
+                    if self.sealed.load(Ordering::Relaxed) {
+                        drop(io);
+                        return self.fail();
+                    }
                     match io.as_mut().poll_write(&mut cx, &chunk) {
                         Poll::Ready(Ok(n)) if n > 0 => {
                             chunk.advance(n);
+                            self.sent.fetch_add(n as u64, Ordering::Relaxed);
                             self.written(n);
                         }
                         Poll::Ready(Ok(_)) | Poll::Ready(Err(_)) => {
@@ -392,12 +439,16 @@ impl Shared {
     ) -> Poll<std::io::Result<()>> {
         let mut io = self.io.lock().unwrap_or_else(PoisonError::into_inner);
         while !chunk.is_empty() {
+            if self.sealed.load(Ordering::Relaxed) {
+                return Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into()));
+            }
             match io.as_mut().poll_write(cx, chunk) {
                 Poll::Ready(Ok(0)) => {
                     return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
                 }
                 Poll::Ready(Ok(n)) => {
                     chunk.advance(n);
+                    self.sent.fetch_add(n as u64, Ordering::Relaxed);
                     self.written(n);
                 }
                 Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
@@ -464,6 +515,8 @@ where
         stop: stop.clone(),
         budget,
         charged: AtomicUsize::new(0),
+        sent: AtomicU64::new(0),
+        sealed: AtomicBool::new(false),
     });
     tokio::spawn(write_loop(Arc::clone(&shared)));
     Outbox {
