@@ -154,6 +154,10 @@ pub struct Options {
     /// How long a frame may take to arrive whole at a leader, from its first bytes; a follower that
     /// sends part of a frame and stalls is closed after it. Default 10 s.
     pub frame_timeout: Duration,
+    /// How long a leader that closes waits for its followers to move to a successor, answering
+    /// their calls and pushing their items meanwhile, before it closes their connections and its
+    /// real client. Default 10 s.
+    pub handover_timeout: Duration,
 }
 
 impl Default for Options {
@@ -184,6 +188,7 @@ impl Default for Options {
             register_timeout: Duration::from_secs(5),
             max_buffered_bytes: 64 << 20,
             frame_timeout: Duration::from_secs(10),
+            handover_timeout: Duration::from_secs(10),
             auth: true,
             secret: None,
             transport: Transport::Tcp,
@@ -279,6 +284,8 @@ impl Options {
         max_buffered_bytes: usize,
         /// Sets how long a frame may take to arrive whole at a leader.
         frame_timeout: Duration,
+        /// Sets how long a leader that closes waits for its followers to move.
+        handover_timeout: Duration,
     }
 
     /// Sets the cluster secret, instead of the one in the secret file.

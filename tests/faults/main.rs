@@ -3,6 +3,8 @@
 //!
 //! - [`leader_churn`]: `kill -9` of the leader 20 times while followers call and hold
 //!   subscriptions.
+//! - [`handover`]: a rolling restart (SIGTERM, then start again, each member in turn) fails no
+//!   call and loses no item.
 //! - [`frozen_leader`]: a `SIGSTOP`ped leader; recovery after `SIGCONT`, then after `kill -9`.
 //! - [`follower_killed`]: the leader drops the connection and the subscriptions of a follower
 //!   killed while its call runs; the other followers do not notice.
@@ -39,6 +41,7 @@ mod caps;
 mod follower_killed;
 mod foreign_peer;
 mod frozen_leader;
+mod handover;
 mod key_from_arguments;
 mod leader_churn;
 mod log_flood;

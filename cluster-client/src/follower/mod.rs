@@ -53,6 +53,8 @@ pub(crate) struct FollowerConn {
     gone: AtomicBool,
     /// Set by [`close`](Self::close): this process left, the leader was not lost.
     closing: AtomicBool,
+    /// Fires when the leader says it is leaving.
+    leaving: CancellationToken,
     /// The sweeper's next wake-up, in nanoseconds after `born` (`u64::MAX`: none). One timer for
     /// the whole connection instead of one per call: a call lowers it, the sweeper resets it.
     sweep_at: AtomicU64,
@@ -84,6 +86,7 @@ impl FollowerConn {
             lost,
             gone: AtomicBool::new(false),
             closing: AtomicBool::new(false),
+            leaving: CancellationToken::new(),
             sweep_at: AtomicU64::new(u64::MAX),
             sweep: Notify::new(),
             born: Instant::now(),
@@ -115,6 +118,17 @@ impl FollowerConn {
     /// Resolves once the connection is gone.
     pub(crate) async fn lost(&self) {
         self.lost.cancelled().await;
+    }
+
+    /// Resolves once the leader says it is leaving: a successor is to be elected, while this
+    /// connection still answers its calls and pushes items.
+    pub(crate) async fn leaving(&self) {
+        self.leaving.cancelled().await;
+    }
+
+    /// Calls waiting for their answers.
+    pub(crate) fn calls_in_flight(&self) -> usize {
+        self.pending.len()
     }
 
     /// Closes the connection; calls in flight fail with [`Error::LeaderLost`].
@@ -176,6 +190,10 @@ impl FollowerConn {
                 ConnObject::SubscribeResult(SubscribeResult { key, method, end }) => {
                     self.on_push(&key, method.as_deref(), end.as_deref(), packet.app);
                     self.ack_push(packet.id);
+                }
+                ConnObject::LeaderLeaving(_) => {
+                    tracing::debug!("the leader is leaving");
+                    self.leaving.cancel();
                 }
                 other => tracing::debug!(
                     kind = other.type_name(),

@@ -17,6 +17,8 @@ use crate::service::MethodSpec;
 /// The subscriptions of this process to one (method, key) on this connection.
 pub(super) struct Topic {
     method: &'static str,
+    /// Every subscriber gets every item (not one subscriber of the cluster each).
+    broadcast: bool,
     sinks: Vec<(u64, Arc<Mailbox>)>,
     latest: Option<Bytes>,
 }
@@ -55,6 +57,7 @@ impl FollowerConn {
             .entry(push_text(key, spec.name))
             .or_insert_with(|| Topic {
                 method: spec.name,
+                broadcast: spec.broadcast,
                 sinks: Vec::new(),
                 latest: None,
             });
@@ -70,6 +73,14 @@ impl FollowerConn {
         if first {
             self.send_subscription(spec, key, app.clone(), true);
         }
+    }
+
+    /// Whether the leader has served every broadcast subscription of this connection at least one
+    /// item (one that gets no item, such as a work queue's, cannot tell).
+    pub(crate) fn subscriptions_served(&self) -> bool {
+        self.topics()
+            .values()
+            .all(|topic| !topic.broadcast || topic.latest.is_some())
     }
 
     /// Drops a subscription of this process; the leader is told when it was the last for its key.

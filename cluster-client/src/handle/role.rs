@@ -59,6 +59,30 @@ impl Role {
         }
     }
 
+    /// Resolves when the leader says it is leaving (a leader's own role never does).
+    pub(super) async fn leaving(&self) {
+        match self {
+            Role::Leader(_) => std::future::pending().await,
+            Role::Follower(conn) => conn.leaving().await,
+        }
+    }
+
+    /// Calls of this role waiting for their answers.
+    pub(super) fn calls_in_flight(&self) -> usize {
+        match self {
+            Role::Leader(_) => 0,
+            Role::Follower(conn) => conn.calls_in_flight(),
+        }
+    }
+
+    /// Whether every broadcast subscription attached to this role has had an item.
+    pub(super) fn subscriptions_served(&self) -> bool {
+        match self {
+            Role::Leader(leader) => leader.subscriptions_served(),
+            Role::Follower(conn) => conn.subscriptions_served(),
+        }
+    }
+
     /// Runs an invoke, oneway or publish call until `deadline` (`timeout` after the call began).
     pub(super) async fn call(
         &self,

@@ -2,6 +2,7 @@
 //! whenever the leader is lost.
 
 use std::sync::Weak;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -37,9 +38,16 @@ impl Inner {
     }
 }
 
-/// Watches the current role and runs the election again whenever the leader is lost.
+/// Watches the current role and runs the election again whenever the leader is lost or leaves.
+///
+/// A leader that leaves says so first and serves on meanwhile: this process elects its successor
+/// at once, moves to it, and closes the old connection only once the old leader has answered its
+/// calls and the successor has served each of its subscriptions ([`drain`]), so that no call
+/// fails and no item falls between the two.
 pub(super) async fn supervise(inner: Weak<Inner>) {
     let mut retries = Retries::default();
+    // The role of a leader that is leaving, kept until its successor is elected.
+    let mut moving_from: Option<Role> = None;
     loop {
         let Some(strong) = inner.upgrade() else {
             return;
@@ -54,6 +62,7 @@ pub(super) async fn supervise(inner: Weak<Inner>) {
                 tokio::select! {
                     () = shutdown.cancelled() => return,
                     () = role.lost() => {}
+                    () = role.leaving() => moving_from = Some(role.clone()),
                 }
             }
             State::Electing | State::Unavailable(_) => {}
@@ -65,7 +74,11 @@ pub(super) async fn supervise(inner: Weak<Inner>) {
             return;
         }
         if matches!(&*strong.state.borrow(), State::Role(role) if !role.is_leader()) {
-            tracing::info!(channel = %strong.channel, "leader lost; electing a new one");
+            if moving_from.is_some() {
+                tracing::info!(channel = %strong.channel, "leader leaving; electing its successor");
+            } else {
+                tracing::info!(channel = %strong.channel, "leader lost; electing a new one");
+            }
             strong.state.send_replace(State::Electing);
             retries = Retries::default();
         }
@@ -77,8 +90,11 @@ pub(super) async fn supervise(inner: Weak<Inner>) {
                     role.leave().await;
                     return;
                 }
-                strong.set_state(State::Role(role), Some(term));
+                strong.set_state(State::Role(role.clone()), Some(term));
                 retries = Retries::default();
+                if let Some(old) = moving_from.take() {
+                    tokio::spawn(drain(old, role, strong.options.handover_timeout));
+                }
             }
             Err(lost) => {
                 let (round, troubled) = (retries.lost(), retries.troubled());
@@ -102,4 +118,21 @@ pub(super) async fn supervise(inner: Weak<Inner>) {
             }
         }
     }
+}
+
+/// Closes the connection to a leader that left, once it has answered this process's calls and
+/// the successor (`new`) has served each broadcast subscription an item, or after `bound`.
+async fn drain(old: Role, new: Role, bound: Duration) {
+    let settled = async {
+        while old.calls_in_flight() > 0 || !new.subscriptions_served() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    if tokio::time::timeout(bound, settled).await.is_err() {
+        tracing::warn!(
+            calls = old.calls_in_flight(),
+            "the old leader's connection closed before it settled"
+        );
+    }
+    old.leave().await;
 }

@@ -67,9 +67,18 @@ impl Serve for LeaderChannel {
             more_read: AtomicBool::new(false),
         };
         let this = Arc::clone(&self);
+        // A follower of this crate (it says its pid) can move to a successor when this leader leaves.
+        let movable = registration.pid.is_some();
         self.tasks.spawn(async move {
             if this.admit(&conn, &registration).await {
+                if movable {
+                    this.movable().insert(conn.id, conn.outbox.clone());
+                }
                 this.read_loop(&conn, reader).await;
+                if movable {
+                    this.movable().remove(&conn.id);
+                    this.moved.notify_waiters();
+                }
             }
             conn.stop.cancel();
             this.topics.detach(None, Owner::Conn(conn.id));

@@ -12,14 +12,20 @@ mod register;
 mod subscribe;
 mod topics;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
+use bytes::Bytes;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::io::throttle::Throttle;
+use crate::io::writer::{Flush, Outbox};
 use crate::options::Options;
+use crate::protocol::conn::LeaderLeaving;
+use crate::protocol::{ConnObject, Packet};
 use crate::server::Lease;
 use crate::service::{MethodKind, MethodSpec, Schema, Service, ServiceError};
 use topics::Topics;
@@ -41,6 +47,10 @@ pub(crate) struct LeaderChannel {
     warnings: Throttle,
     /// The channel on the port server that routes followers here; unset in single mode.
     lease: OnceLock<Lease>,
+    /// The connections of followers that can move to a successor when this leader leaves, by id.
+    movable: Mutex<HashMap<u64, Outbox>>,
+    /// Raised whenever one of `movable` closes.
+    moved: Notify,
 }
 
 impl LeaderChannel {
@@ -63,6 +73,8 @@ impl LeaderChannel {
             tasks: TaskTracker::new(),
             warnings: Throttle::for_peer_warnings(),
             lease: OnceLock::new(),
+            movable: Mutex::default(),
+            moved: Notify::new(),
         })
     }
 
@@ -71,21 +83,73 @@ impl LeaderChannel {
         let _ = self.lease.set(lease);
     }
 
+    /// Whether the real client has served every broadcast subscription an item.
+    pub(crate) fn subscriptions_served(&self) -> bool {
+        self.topics.all_served()
+    }
+
     /// The leadership term.
     pub(crate) fn epoch(&self) -> u64 {
         self.epoch
     }
 
-    /// Stops the term: ends every follower connection and subscription, then closes the real client.
+    /// Stops the term. The channel is given up on the port first, so that a follower can take it;
+    /// then the followers are handed over ([`hand_over`](Self::hand_over)); then every follower
+    /// connection and subscription ends, and the real client is closed.
     pub(crate) async fn stop(&self) {
         if let Some(lease) = self.lease.get() {
             lease.release();
         }
+        self.hand_over().await;
         self.stop.cancel();
         self.topics.clear("the leader closed");
         self.tasks.close();
         self.tasks.wait().await;
         Arc::clone(&self.service).close().await;
+    }
+
+    /// Tells every follower that can move that this leader is leaving, then answers their calls
+    /// and pushes their items until each has moved to the successor and closed its connection, or
+    /// `handover_timeout` has passed.
+    async fn hand_over(&self) {
+        let leaving = Packet::request(
+            0,
+            0,
+            ConnObject::LeaderLeaving(LeaderLeaving {}),
+            Bytes::new(),
+        );
+        let told = {
+            let movable = self.movable();
+            for outbox in movable.values() {
+                connection::send(outbox, &leaving, Flush::Handoff);
+            }
+            movable.len()
+        };
+        if told == 0 {
+            return;
+        }
+        tracing::debug!(channel = %self.name, followers = told, "leaving: handing the followers over");
+        let all_moved = async {
+            loop {
+                let moved = self.moved.notified();
+                tokio::pin!(moved);
+                moved.as_mut().enable();
+                if self.movable().is_empty() {
+                    return;
+                }
+                moved.await;
+            }
+        };
+        if tokio::time::timeout(self.options.handover_timeout, all_moved)
+            .await
+            .is_err()
+        {
+            tracing::warn!(channel = %self.name, left = self.movable().len(), timeout = ?self.options.handover_timeout, "followers did not move in time; closing their connections");
+        }
+    }
+
+    fn movable(&self) -> MutexGuard<'_, HashMap<u64, Outbox>> {
+        self.movable.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The schema's method `method` if it is of one of `kinds`.

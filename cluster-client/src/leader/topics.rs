@@ -112,6 +112,15 @@ impl Topics {
             .is_some_and(|keys| keys.contains(key))
     }
 
+    /// Whether every broadcast topic has had an item (one that gets no item, such as a work
+    /// queue's, cannot tell).
+    pub(crate) fn all_served(&self) -> bool {
+        self.lock()
+            .topics
+            .values()
+            .all(|topic| !topic.spec.broadcast || topic.latest.is_some())
+    }
+
     /// How many topics run.
     pub(crate) fn len(&self) -> usize {
         self.lock().topics.len()

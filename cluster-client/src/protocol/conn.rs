@@ -111,6 +111,8 @@ conn_types! {
     Heartbeat = "heartbeat",
     /// The leader's answer to a heartbeat.
     HeartbeatRes = "heartbeat_res",
+    /// The leader's notice that it is leaving (this crate's, sent only to followers of this crate).
+    LeaderLeaving = "leader_leaving",
 }
 
 /// A follower's first packet: join the leader of `channelName`.
@@ -240,6 +242,12 @@ pub struct Heartbeat {}
 /// The leader's answer to a heartbeat.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HeartbeatRes {}
+
+/// The leader's notice that it is leaving, a request with no answer: the follower elects a
+/// successor and moves its calls and subscriptions there, while the leader still answers the calls
+/// it has and pushes items until the follower closes the connection.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LeaderLeaving {}
 
 impl ConnObject {
     /// Parses a connection object, telling bad UTF-8, bad JSON and an unknown `type` apart.

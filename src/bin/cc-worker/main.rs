@@ -1,6 +1,7 @@
 //! A worker process for the end-to-end tests: it joins the `registry` channel (through the generated
 //! client or the hand-written seam), then runs JSON commands read from stdin and prints one JSON
-//! line per answer, subscription item and event on stdout. It exits when stdin closes.
+//! line per answer, subscription item and event on stdout. It exits when stdin closes, or on
+//! SIGTERM after closing its clients (a leader hands its followers over first).
 //!
 //! A panic anywhere in the process prints `{"event":"panic",...}` on stdout (then the default
 //! report on stderr), so a test can assert that no worker panicked. With `--log LEVEL` the
@@ -24,6 +25,7 @@ use std::sync::Arc;
 
 use cluster_client_workspace::registry_service::Registry;
 use serde_json::json;
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 use crate::client::{Client, with_client};
@@ -85,7 +87,24 @@ async fn main() -> ExitCode {
         }
     });
     let tasks = Arc::new(Tasks::default());
-    while let Some(line) = lines.recv().await {
+    // SIGTERM is a planned leave: the clients close (a leader hands its followers over), then the
+    // process exits, as the README's pattern does.
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(terminate) => terminate,
+        Err(err) => {
+            eprintln!("cc-worker: no SIGTERM handler: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    loop {
+        let line = tokio::select! {
+            line = lines.recv() => line,
+            _ = terminate.recv() => {
+                out.send(json!({ "event": "terminating" }));
+                None
+            }
+        };
+        let Some(line) = line else { break };
         let parsed = serde_json::from_str::<Routed>(&line);
         match parsed.map(|routed| (clients.get(routed.ch).cloned(), routed.command)) {
             Ok((Some(client), command)) => {
@@ -100,6 +119,7 @@ async fn main() -> ExitCode {
     for client in &clients {
         with_client!(client, c => Registry::close(c).await);
     }
+    tasks.stop_all().await;
     drop(out);
     let _ = printer.await;
     ExitCode::SUCCESS

@@ -72,6 +72,28 @@ impl Tasks {
             .insert(id, Spinning { stop, task });
     }
 
+    /// Stops every subscription and spin (each holds the output open), waiting for the spins.
+    pub async fn stop_all(&self) {
+        for (_, task) in self
+            .subs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain()
+        {
+            task.abort();
+        }
+        let spins: Vec<u64> = self
+            .spins
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .copied()
+            .collect();
+        for spin in spins {
+            let _ = self.stop_spin(spin).await;
+        }
+    }
+
     /// Stops the spin `spin` and waits for its totals; `None` if there is no such spin.
     pub async fn stop_spin(&self, spin: u64) -> Option<Result<Value, tokio::task::JoinError>> {
         let spinning = self
