@@ -8,8 +8,9 @@
 //! It starts an embedded upstream registry, spawns worker processes (this same binary with
 //! `--worker`) that each create the generated `RegistryClient`, and checks, step by step, that the
 //! upstream sees one connection, every worker's calls are answered, a subscription update reaches
-//! every worker, a publish lands upstream, and that after `kill -9` of the leader a worker takes
-//! over while updates keep flowing. It exits 0 only when every step checked out.
+//! every worker, a publish lands upstream, that after `kill -9` of the leader a worker takes
+//! over while updates keep flowing, and that a leader stopped with SIGTERM hands over to a successor
+//! while the others call on, without a failed call. It exits 0 only when every step checked out.
 
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
@@ -21,6 +22,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout_at};
 
@@ -113,16 +115,40 @@ async fn worker(args: &[String]) -> ExitCode {
         Ok(endpoints) => emit(json!({ "event": "lookup", "endpoints": endpoints })),
         Err(err) => emit(json!({ "event": "lookup", "error": err.to_string() })),
     }
+
+    // Calls all along, as a service would make them; each failure is reported.
+    let caller = client.clone();
+    tokio::spawn(async move {
+        loop {
+            if let Err(err) = caller.lookup("billing".to_owned()).await {
+                emit(json!({ "event": "call_failed", "error": err.to_string() }));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
     client
         .register("workers".to_owned(), Endpoint::new(name.clone(), port))
         .await;
     emit(json!({ "event": "published" }));
 
-    // Wait for "quit" (or the coordinator going away).
+    // Run until "quit", the coordinator going away, or SIGTERM; then close the client. This is the
+    // pattern for a planned stop: a leader's `close()` hands leadership to another process, which
+    // builds its real client while this one still answers the calls it has, so nothing fails.
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(terminate) => terminate,
+        Err(err) => {
+            emit(json!({ "event": "failed", "error": format!("no SIGTERM handler: {err}") }));
+            return ExitCode::FAILURE;
+        }
+    };
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
-    while let Ok(Some(line)) = stdin.next_line().await {
-        if line.trim() == "quit" {
-            break;
+    loop {
+        tokio::select! {
+            line = stdin.next_line() => match line {
+                Ok(Some(line)) if line.trim() != "quit" => continue,
+                _ => break,
+            },
+            _ = terminate.recv() => break,
         }
     }
     client.close().await;
@@ -340,6 +366,72 @@ async fn coordinate(n: usize) -> Result<(), String> {
         .await?;
         println!("  ✓ {} got billing = 10.0.0.3:8080", proc.name);
     }
+
+    println!("\n7. SIGTERM the new leader: it hands over before it stops");
+    for proc in &mut procs {
+        while proc.take(|e| e["event"] == "call_failed").is_some() {}
+    }
+    let mut leaving = procs.remove(i);
+    let stopped_at = Instant::now();
+    let sent = Command::new("kill")
+        .args(["-TERM", &leaving.pid.to_string()])
+        .status()
+        .await
+        .map_err(|e| format!("kill -TERM: {e}"))?;
+    check(
+        sent.success(),
+        format!("sent SIGTERM to {} (pid {})", leaving.name, leaving.pid),
+    )?;
+    let exited = tokio::time::timeout(STEP, leaving.child.wait()).await;
+    check(
+        matches!(exited, Ok(Ok(status)) if status.success()),
+        format!(
+            "{} closed its client and exited after {:?}",
+            leaving.name,
+            stopped_at.elapsed()
+        ),
+    )?;
+    let mut successor = None;
+    let deadline = Instant::now() + STEP;
+    while successor.is_none() && Instant::now() < deadline {
+        successor = procs.iter_mut().position(|proc| {
+            proc.take(|e| e["event"] == "role" && e["leader"] == true)
+                .is_some()
+        });
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let Some(j) = successor else {
+        return Err("no worker took over after the SIGTERM".into());
+    };
+    check(true, format!("{} leads now", procs[j].name))?;
+    // Half a second more of calls, then count what failed since the SIGTERM.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut failed = Vec::new();
+    for proc in &mut procs {
+        while let Some(event) = proc.take(|e| e["event"] == "call_failed") {
+            failed.push(format!("{}: {}", proc.name, event["error"]));
+        }
+    }
+    check(
+        failed.is_empty(),
+        format!("no call of the {} others failed: {failed:?}", procs.len()),
+    )?;
+    upstream.set("billing", vec![Endpoint::new("10.0.0.4", 8080)]);
+    for proc in &mut procs {
+        proc.wait("update", |e| {
+            e["event"] == "update" && e["endpoints"].to_string().contains("10.0.0.4")
+        })
+        .await?;
+        println!("  ✓ {} got billing = 10.0.0.4:8080", proc.name);
+    }
+    let live = upstream.wait_for_live_connections(1, STEP).await;
+    check(
+        live,
+        format!(
+            "the upstream sees {} connection",
+            upstream.stats().live_connections
+        ),
+    )?;
 
     for proc in procs {
         proc.quit().await;

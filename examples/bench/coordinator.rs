@@ -59,8 +59,9 @@ usage: cargo run --release --example bench -- [options]
                      code in #[tokio::main] does), not from a spawned task
   --rounds R         turns cluster-client and its baseline take in phases a, b, d (default 10)
   --only a,b,...     phases: a sequential, b throughput, c oneway, d fan-out, e memory,
-                     f failover (kill -9 of the leader), h late subscriber
-  --reps N           reps of phases f and h (default 30)
+                     f failover (kill -9 of the leader), g handover (SIGTERM of the
+                     leader), h late subscriber
+  --reps N           reps of phases f, g and h (default 30)
   --transport T      the cluster's transport: tcp (default) or unix (the baselines stay TCP)
   --json PATH        also write every figure to PATH";
 
@@ -71,7 +72,7 @@ impl Opts {
             concurrency: 64,
             duration_ms: 2000,
             warmup_ms: 300,
-            only: "abcdefh".chars().collect(),
+            only: "abcdefgh".chars().collect(),
             json: None,
             fanout: vec![16, 64],
             fanout_items: 2000,
@@ -83,7 +84,7 @@ impl Opts {
             reps: 30,
         };
         let mut quick = false;
-        let (mut duration, mut items, mut rounds) = (None, None, None);
+        let (mut duration, mut items, mut rounds, mut reps) = (None, None, None, None);
         let mut it = args.iter();
         while let Some(flag) = it.next() {
             let mut value = || it.next().cloned().ok_or(format!("{flag} needs a value"));
@@ -98,7 +99,7 @@ impl Opts {
                 "--main-thread" => opts.main_thread = true,
                 "--rounds" => rounds = Some(number(value()?)?.max(1) as usize),
                 "--json" => opts.json = Some(PathBuf::from(value()?)),
-                "--reps" => opts.reps = number(value()?)?.max(1) as usize,
+                "--reps" => reps = Some(number(value()?)?.max(1) as usize),
                 "--transport" => {
                     opts.transport = value()?;
                     if !matches!(opts.transport.as_str(), "tcp" | "unix") {
@@ -110,7 +111,7 @@ impl Opts {
                         .split(',')
                         .filter_map(|p| p.trim().chars().next())
                         .collect();
-                    if let Some(bad) = opts.only.iter().find(|p| !"abcdefh".contains(**p)) {
+                    if let Some(bad) = opts.only.iter().find(|p| !"abcdefgh".contains(**p)) {
                         return Err(format!("--only: unknown phase {bad}"));
                     }
                 }
@@ -123,8 +124,10 @@ impl Opts {
             opts.warmup_ms = 100;
             opts.fanout_items = 200;
             opts.rounds = 2;
+            opts.reps = 3;
         }
         opts.rounds = rounds.unwrap_or(opts.rounds);
+        opts.reps = reps.unwrap_or(opts.reps);
         opts.duration_ms = duration.unwrap_or(opts.duration_ms);
         opts.fanout_items = items.unwrap_or(opts.fanout_items);
         Ok(opts)
@@ -297,8 +300,13 @@ pub async fn run(opts: Opts) -> ExitCode {
         }
     }
     if opts.has('f') {
-        if let Err(err) = failover_phase(&opts, &mut results).await {
+        if let Err(err) = failover_phase(&opts, &mut results, Leave::Killed).await {
             progress(&format!("failover phase failed: {err}"));
+        }
+    }
+    if opts.has('g') {
+        if let Err(err) = failover_phase(&opts, &mut results, Leave::Terminated).await {
+            progress(&format!("handover phase failed: {err}"));
         }
     }
     if opts.has('h') {
@@ -1049,15 +1057,30 @@ fn cluster_args(opts: &Opts) -> Res<Vec<String>> {
     ])
 }
 
-/// f (failover): per rep, a leader and four followers on a fresh port, four lanes each calling
-/// `pid()` with a 1 ms pause; `kill -9` of the leader; then what the survivors saw.
-async fn failover_phase(opts: &Opts, results: &mut Results) -> Res<()> {
+/// How the leader leaves in phases f and g.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leave {
+    /// `kill -9`: failover (f).
+    Killed,
+    /// SIGTERM: the member closes its client, and the leader hands over (g).
+    Terminated,
+}
+
+/// f (failover) and g (handover): per rep, a leader and four followers on a fresh port, four lanes
+/// each calling `pid()` with a 1 ms pause; the leader leaves (`kill -9`, or SIGTERM); then what the
+/// survivors saw.
+async fn failover_phase(opts: &Opts, results: &mut Results, how: Leave) -> Res<()> {
     const SURVIVORS: usize = 4;
     let (mut elected, mut recovered, mut failed) = (Vec::new(), Vec::new(), Vec::new());
     let mut errors = std::collections::BTreeMap::<String, u64>::new();
+    let (phase, what) = match how {
+        Leave::Killed => ('f', "failover"),
+        Leave::Terminated => ('g', "handover"),
+    };
     progress(&format!(
-        "f: failover, {} reps: 1 leader + {SURVIVORS} followers, 4 lanes each calling pid() every 1 ms, kill -9 of the leader",
-        opts.reps
+        "{phase}: {what}, {} reps: 1 leader + {SURVIVORS} followers, 4 lanes each calling pid() every 1 ms, {} of the leader",
+        opts.reps,
+        if how == Leave::Killed { "kill -9" } else { "SIGTERM" }
     ));
     for rep in 0..opts.reps {
         let args = cluster_args(opts)?;
@@ -1072,14 +1095,25 @@ async fn failover_phase(opts: &Opts, results: &mut Results) -> Res<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let old = leader.pid;
         let kill_ns = now_ns();
-        leader.process.start_kill()?;
+        match how {
+            Leave::Killed => leader.process.start_kill()?,
+            Leave::Terminated => {
+                let sent = Command::new("kill")
+                    .args(["-TERM", &old.to_string()])
+                    .status()
+                    .await?;
+                if !sent.success() {
+                    return Err(format!("kill -TERM {old} failed").into());
+                }
+            }
+        }
         tokio::time::sleep(Duration::from_millis(400)).await;
         let reports = ask_all(&mut members, &json!({ "cmd": "report" }), SLACK).await?;
         stop_all(members).await;
         let _ = leader.process.wait().await;
         let Some(figures) = crate::failover::read_rep(&reports, old, kill_ns) else {
             progress(&format!(
-                "f: rep {rep}: a survivor was never served again: {reports:?}"
+                "{phase}: rep {rep}: a survivor was never served again: {reports:?}"
             ));
             failed.push(u64::MAX);
             continue;
@@ -1099,51 +1133,70 @@ async fn failover_phase(opts: &Opts, results: &mut Results) -> Res<()> {
         .copied()
         .unwrap_or(0);
     progress(&format!(
-        "f: failed calls per rep {failed:?}; by kind {errors:?}"
+        "{phase}: failed calls per rep {failed:?}; by kind {errors:?}"
     ));
-    let nanos = |id: &str, label: &str, v: u64| Figure::new(id, label, Unit::Nanos, v as f64, None);
+    let figure = |id: &str, label: &str, unit: Unit, v: u64| {
+        Figure::new(
+            &format!("{phase}.{id}"),
+            &format!("{phase}. {what}: {label}"),
+            unit,
+            v as f64,
+            None,
+        )
+    };
+    let mut recovered_p50 = figure(
+        "recovered_p50",
+        "all survivors served again, median",
+        Unit::Nanos,
+        recovered_s.p50_ns,
+    );
+    let mut recovered_p99 = figure(
+        "recovered_p99",
+        "all survivors served again, p99",
+        Unit::Nanos,
+        recovered_s.p99_ns,
+    );
+    let mut failed_total = figure(
+        "failed_total",
+        &format!("failed calls in {} reps", opts.reps),
+        Unit::Count,
+        failed.iter().filter(|&&f| f != u64::MAX).sum::<u64>(),
+    );
+    match how {
+        Leave::Killed => {
+            recovered_p50 = recovered_p50.target(Target::AtMost { value: 3e6 });
+            recovered_p99 = recovered_p99.target(Target::AtMost { value: 10e6 });
+        }
+        Leave::Terminated => failed_total = failed_total.target(Target::AtMost { value: 0.0 }),
+    }
     results.figures.extend([
-        nanos(
-            "f.elected_p50",
-            "f. failover: elected, median",
+        figure(
+            "elected_p50",
+            "successor serves, median",
+            Unit::Nanos,
             elected_s.p50_ns,
         ),
-        nanos(
-            "f.elected_p99",
-            "f. failover: elected, p99",
+        figure(
+            "elected_p99",
+            "successor serves, p99",
+            Unit::Nanos,
             elected_s.p99_ns,
         ),
-        nanos(
-            "f.recovered_p50",
-            "f. failover: all survivors served again, median",
-            recovered_s.p50_ns,
-        )
-        .target(Target::AtMost { value: 3e6 }),
-        nanos(
-            "f.recovered_p99",
-            "f. failover: all survivors served again, p99",
-            recovered_s.p99_ns,
-        )
-        .target(Target::AtMost { value: 10e6 }),
-        nanos(
-            "f.recovered_max",
-            "f. failover: all survivors served again, max",
+        recovered_p50,
+        recovered_p99,
+        figure(
+            "recovered_max",
+            "all survivors served again, max",
+            Unit::Nanos,
             recovered_s.max_ns,
         ),
-        Figure::new(
-            "f.failed_p50",
-            "f. failover: failed calls per rep, median (of 16 lanes)",
+        figure(
+            "failed_p50",
+            "failed calls per rep, median (of 16 lanes)",
             Unit::Count,
-            median_failed as f64,
-            None,
+            median_failed,
         ),
-        Figure::new(
-            "f.failed_total",
-            &format!("f. failover: failed calls in {} reps", opts.reps),
-            Unit::Count,
-            failed.iter().filter(|&&f| f != u64::MAX).sum::<u64>() as f64,
-            None,
-        ),
+        failed_total,
     ]);
     Ok(())
 }

@@ -4,6 +4,8 @@
 //!   Node package's own failover workload); `kill -9` of the leader; per rep, when the new leader
 //!   served its own first call (elected), when every lane of every survivor was served by it (all
 //!   recovered), both from the kill, and how many calls failed.
+//! - g. The same with SIGTERM instead of `kill -9`: the member closes its client, and the leader
+//!   hands over to a successor.
 //! - h. A leader whose topic has a cached item; a new process creates its client, subscribes, and
 //!   times its first item from the start of `create()`.
 
@@ -17,6 +19,7 @@ use std::time::{Duration, Instant};
 use cluster_client::{Options, Role, Transport};
 use futures::StreamExt;
 use serde_json::{Value, json};
+use tokio::signal::unix::{SignalKind, signal};
 
 use crate::api::{Bench, BenchClient, CHANNEL, Hub, Real, TOPIC};
 use crate::util::{commands, emit, field, now_ns};
@@ -38,7 +41,8 @@ fn options(port: u16, transport: Transport) -> Options {
 }
 
 /// `--role member --port P`: leads or follows (whichever the election gives), and serves
-/// `lanes` (start calling) and `report` (stop, and say what each lane saw).
+/// `lanes` (start calling) and `report` (stop, and say what each lane saw). On SIGTERM it closes
+/// its client (a leader hands over) and exits.
 pub async fn member(port: u16, transport: Transport) -> ExitCode {
     let hub = Arc::new(Hub::default());
     let created = BenchClient::create(options(port, transport), move || {
@@ -57,7 +61,16 @@ pub async fn member(port: u16, transport: Transport) -> ExitCode {
     let stop = Arc::new(AtomicBool::new(false));
     let mut lanes = Vec::new();
     let mut commands = commands();
-    while let Some(command) = commands.recv().await {
+    let Ok(mut terminate) = signal(SignalKind::terminate()) else {
+        emit(&json!({ "error": "no SIGTERM handler" }));
+        return ExitCode::FAILURE;
+    };
+    loop {
+        let command = tokio::select! {
+            command = commands.recv() => command,
+            _ = terminate.recv() => None,
+        };
+        let Some(command) = command else { break };
         let answer = match command["cmd"].as_str() {
             Some("lanes") => {
                 let pause = Duration::from_millis(field(&command, "pause_ms", 1));
