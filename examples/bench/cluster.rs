@@ -12,7 +12,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 
 use crate::api::{Bench, BenchClient, CHANNEL, Hub, Real, TOPIC};
-use crate::util::{FeedLog, Summary, commands, emit, field, now_ns, on_worker, payload};
+use crate::util::{self, FeedLog, Summary, commands, emit, field, now_ns, on_worker, payload};
 
 fn options(port: u16, transport: Transport, role: Role) -> Options {
     Options::new(CHANNEL)
@@ -30,14 +30,11 @@ pub async fn leader(port: u16, transport: Transport) -> ExitCode {
         async move { Ok::<_, Infallible>(Real(hub)) }
     })
     .await;
-    let client = match created {
+    let client = match util::created(created) {
         Ok(client) => client,
-        Err(err) => {
-            emit(&json!({ "error": err.to_string() }));
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
-    emit(&json!({ "ready": true, "pid": std::process::id(), "leader": client.is_leader() }));
+    util::announce(&client);
     let mut commands = commands();
     while let Some(command) = commands.recv().await {
         let answer = match command["cmd"].as_str() {
@@ -86,14 +83,11 @@ pub async fn follower(port: u16, transport: Transport) -> ExitCode {
         Err::<Real, _>("a benchmark follower never leads")
     })
     .await;
-    let client = match created {
+    let client = match util::created(created) {
         Ok(client) => client,
-        Err(err) => {
-            emit(&json!({ "error": err.to_string() }));
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
-    emit(&json!({ "ready": true, "pid": std::process::id(), "leader": client.is_leader() }));
+    util::announce(&client);
     let log = Arc::new(FeedLog::default());
     let mut feed: Option<tokio::task::JoinHandle<()>> = None;
     let mut commands = commands();

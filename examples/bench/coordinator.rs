@@ -1080,7 +1080,11 @@ async fn failover_phase(opts: &Opts, results: &mut Results, how: Leave) -> Res<(
     progress(&format!(
         "{phase}: {what}, {} reps: 1 leader + {SURVIVORS} followers, 4 lanes each calling pid() every 1 ms, {} of the leader",
         opts.reps,
-        if how == Leave::Killed { "kill -9" } else { "SIGTERM" }
+        if how == Leave::Killed {
+            "kill -9"
+        } else {
+            "SIGTERM"
+        }
     ));
     for rep in 0..opts.reps {
         let args = cluster_args(opts)?;

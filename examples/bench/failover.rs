@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::api::{Bench, BenchClient, CHANNEL, Hub, Real, TOPIC};
-use crate::util::{commands, emit, field, now_ns};
+use crate::util::{self, commands, emit, field, now_ns};
 
 /// What one lane saw: calls that succeeded and failed, and when each answering leader first served.
 #[derive(Default)]
@@ -50,14 +50,11 @@ pub async fn member(port: u16, transport: Transport) -> ExitCode {
         async move { Ok::<_, Infallible>(Real(hub)) }
     })
     .await;
-    let client = match created {
+    let client = match util::created(created) {
         Ok(client) => client,
-        Err(err) => {
-            emit(&json!({ "error": err.to_string() }));
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
-    emit(&json!({ "ready": true, "pid": std::process::id(), "leader": client.is_leader() }));
+    util::announce(&client);
     let stop = Arc::new(AtomicBool::new(false));
     let mut lanes = Vec::new();
     let mut commands = commands();
@@ -128,12 +125,9 @@ pub async fn late(port: u16, transport: Transport) -> ExitCode {
         Err::<Real, _>("a late subscriber never leads")
     })
     .await;
-    let client = match created {
+    let client = match util::created(created) {
         Ok(client) => client,
-        Err(err) => {
-            emit(&json!({ "error": err.to_string() }));
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let created_ns = started.elapsed().as_nanos() as u64;
     let mut feed = client.feed(TOPIC.to_owned());

@@ -234,3 +234,23 @@ impl FeedLog {
         report
     }
 }
+
+/// The client `create()` gave, or, after printing its error as the process's one line, the exit
+/// code to end with.
+pub fn created(
+    result: Result<crate::api::BenchClient, cluster_client::Error>,
+) -> Result<crate::api::BenchClient, std::process::ExitCode> {
+    result.map_err(|err| {
+        emit(&serde_json::json!({ "error": err.to_string() }));
+        std::process::ExitCode::FAILURE
+    })
+}
+
+/// Prints the ready line of a process whose client is `client`.
+pub fn announce(client: &crate::api::BenchClient) {
+    emit(&serde_json::json!({
+        "ready": true,
+        "pid": std::process::id(),
+        "leader": client.is_leader(),
+    }));
+}
