@@ -70,6 +70,10 @@ async fn only_holders_of_the_secret_join() {
     assert_no_panics(&mut [&mut leader, &mut member]);
 }
 
+/// A squatter on the port that answers every `register_channel` with success (and would answer every
+/// call): the follower refuses it, since it cannot prove the cluster secret, and `create()` fails
+/// with a typed `foreign_peer` error naming the port; no real client is built. Prints `WHY 9` with
+/// that error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_squatter_is_refused_by_its_followers() {
     let up = upstream().await;
@@ -82,7 +86,17 @@ async fn a_squatter_is_refused_by_its_followers() {
         &["--connect-ms", "500", "--max-wait-ms", "1000"],
     )
     .await;
-    eprintln!("a squatter: {event}");
+    let upstream_connections = up.stats().total_connections;
+    eprintln!(
+        "WHY 9: a squatter on port {} answers register_channel with success: the follower got \
+         {{event: {}, kind: {}, error: {}}} (the squatter accepted {} connection(s); upstream \
+         connections made: {upstream_connections})",
+        squatter.port,
+        event["event"],
+        event["kind"],
+        event["error"],
+        squatter.accepted()
+    );
     assert_eq!(event["event"], "failed", "{event}");
     assert_eq!(event["kind"], "foreign_peer", "{event}");
     let error = event["error"].as_str().expect("a message");
@@ -91,7 +105,7 @@ async fn a_squatter_is_refused_by_its_followers() {
             && error.contains("could not prove the cluster secret"),
         "names the port and what it found: {error}"
     );
-    assert_eq!(up.stats().total_connections, 0, "no real client was built");
+    assert_eq!(upstream_connections, 0, "no real client was built");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::procfs::vm_rss_kib;
+use crate::procfs::{PeakRss, vm_rss_kib};
 use crate::raw::{Raw, header};
 use crate::support::{WAIT, Worker, free_port, upstream};
 use crate::{SEAM, SLACK, assert_no_panics, expect_log, start_spin, stop_spin};
@@ -29,7 +29,8 @@ fn cut_frame(id: i64) -> Vec<u8> {
 /// 20 registered connections each send 6 MiB of an 8 MiB frame and stall (before the budget, 500
 /// of them held 3 GiB for 60 s). The budget lets two frames in and closes the other 18 at once;
 /// the frame deadline closes the two. The leader's RSS stays within the budget, and another
-/// follower's calls all succeed throughout.
+/// follower's calls all succeed throughout. Prints `WHY 5` with the leader's RSS before, at its
+/// peak (sampled throughout) and after.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frames_cut_short_are_bounded_in_bytes_and_in_time() {
     let up = upstream().await;
@@ -53,6 +54,7 @@ async fn frames_cut_short_are_bounded_in_bytes_and_in_time() {
     let mut follower = Worker::ready("follower", SEAM, port, &up, &[]).await;
     start_spin(&mut follower, 31, 1, 3000 + SLACK.as_millis() as u64).await;
     let rss_before = vm_rss_kib(leader.pid);
+    let peak = PeakRss::start(leader.pid);
 
     let mut raws = Vec::new();
     for _ in 0..20 {
@@ -72,7 +74,8 @@ async fn frames_cut_short_are_bounded_in_bytes_and_in_time() {
             closed_at_once += 1;
         }
     }
-    let rss_peak = vm_rss_kib(leader.pid);
+    // A reading at the moment the two admitted frames are held, besides the sampled ones.
+    let rss_held = vm_rss_kib(leader.pid);
     expect_log(&mut leader, &["does not fit in the 20000000 bytes"]).await;
     let mut closed = 0;
     for raw in &mut raws {
@@ -82,12 +85,17 @@ async fn frames_cut_short_are_bounded_in_bytes_and_in_time() {
     }
     let all_closed_after = started.elapsed();
     expect_log(&mut leader, &["did not arrive whole in time"]).await;
+    let sampled = peak.stop().await;
+    let rss_peak = sampled.kib.max(rss_held);
     let rss_after = vm_rss_kib(leader.pid);
     let spin = stop_spin(&mut follower, 31).await;
     eprintln!(
-        "20 connections × 6 MiB of an 8 MiB frame, budget {BUDGET} B: {closed_at_once} closed at \
-         once, all {closed} closed after {all_closed_after:?}; leader RSS \
-         {rss_before} → {rss_peak} → {rss_after} KiB; the other follower's spin: {spin}"
+        "WHY 5: 20 registered connections each send 6 MiB of an 8 MiB frame and stall (budget \
+         {BUDGET} B, frame deadline 1.5 s): {closed_at_once} closed at once, all {closed} closed \
+         after {all_closed_after:?}; leader VmRSS {rss_before} before / {rss_peak} peak ({} \
+         samples) / {rss_after} after KiB (bound: peak < before + budget + 8 MiB); the other \
+         follower's spin meanwhile: {spin}",
+        sampled.samples + 1
     );
     assert_eq!(
         closed_at_once, 18,

@@ -7,16 +7,29 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::Instant;
 
+use super::procfs::{PeakRss, vm_rss_kib};
 use super::raw::{Raw, frame, invoke_packet};
 use super::support::{Worker, free_port, upstream};
-use super::{SEAM, assert_no_panics, log_text};
+use super::{
+    SEAM, SLACK, assert_no_panics, assert_rss_within, assert_spin_clean, log_text, start_spin,
+    stop_spin,
+};
 
+/// What the leader's RSS may grow by while it answers the flood.
+const RSS_MARGIN_KIB: u64 = 32 * 1024;
+
+/// 20,000 unknown-method calls sent at once on one registered connection: every one is answered
+/// with a fault, the leader writes at most 10 WARN lines a second about them, its RSS stays within a
+/// margin, and another follower's calls all succeed. Prints `WHY 8` with the count of WARN lines,
+/// the leader's RSS before / peak / after and the other follower's spin meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_method_flood_logs_a_few_lines() {
     let up = upstream().await;
     let port = free_port();
     let mut leader = Worker::ready("leader", SEAM, port, &up, &["--log", "warn"]).await;
     assert!(leader.status().await.0);
+    let mut follower = Worker::ready("follower", SEAM, port, &up, &[]).await;
+    start_spin(&mut follower, 81, 1, 3000 + SLACK.as_millis() as u64).await;
     let mut raw = Raw::registered(port, "registry").await;
     const CALLS: i64 = 20_000;
     let mut burst = Vec::new();
@@ -29,6 +42,8 @@ async fn an_unknown_method_flood_logs_a_few_lines() {
             Bytes::new(),
         )));
     }
+    let rss_before = vm_rss_kib(leader.pid);
+    let peak = PeakRss::start(leader.pid);
     let started = Instant::now();
     raw.send(&burst).await;
     // Every call is answered (with an `unknown_method` fault); the last answer marks the end.
@@ -39,6 +54,8 @@ async fn an_unknown_method_flood_logs_a_few_lines() {
         })
         .await;
     let elapsed = started.elapsed();
+    let rss_peak = peak.stop().await;
+    let rss_after = vm_rss_kib(leader.pid);
     drop(last);
     // A status round trip after the flood: every log line of the flood has been printed by then.
     assert!(leader.status().await.0, "the leader serves on");
@@ -48,10 +65,18 @@ async fn an_unknown_method_flood_logs_a_few_lines() {
         .iter()
         .filter_map(|v| v["fields"]["left_out"].as_u64())
         .sum();
+    let totals = stop_spin(&mut follower, 81).await;
     eprintln!(
-        "{CALLS} unknown-method calls in {elapsed:?}: {} WARN lines, {left_out} left out",
-        lines.len()
+        "WHY 8: {CALLS} unknown-method calls sent at once on one registered connection, all \
+         answered in {elapsed:?}: {} WARN lines ({left_out} counted as left out); leader VmRSS \
+         {rss_before} before / {} peak ({} samples) / {rss_after} after KiB (bound: peak < \
+         before + {RSS_MARGIN_KIB} KiB); the other follower's spin meanwhile: {totals}",
+        lines.len(),
+        rss_peak.kib,
+        rss_peak.samples
     );
+    assert_rss_within(rss_before, &rss_peak, RSS_MARGIN_KIB);
+    assert_spin_clean(&totals);
     let seconds = elapsed.as_secs() + 1;
     assert!(
         !lines.is_empty() && lines.len() as u64 <= 10 * (seconds + 1),
@@ -62,5 +87,5 @@ async fn an_unknown_method_flood_logs_a_few_lines() {
         lines.len() as u64 + left_out <= CALLS as u64,
         "no more lines than calls"
     );
-    assert_no_panics(&mut [&mut leader]);
+    assert_no_panics(&mut [&mut leader, &mut follower]);
 }

@@ -13,6 +13,10 @@
 //! - [`buffered`]: the budget of bytes a leader buffers for all its followers, and the frame
 //!   deadline.
 //! - [`lying_lengths`]: application objects whose length prefixes lie, in both directions.
+//! - [`unread_answers`]: a follower that never reads its answers is closed as too slow.
+//! - [`abandoned_calls`]: calls that ask for no deadline, from connections that leave, are
+//!   cancelled.
+//! - [`subscription_bounds`]: huge subscription keys are refused; topics are capped.
 //! - [`other_user`]: a process of another user is turned away before it sends a byte.
 //! - [`foreign_peer`]: `create()` fails with a typed error that says what it found on the port.
 //! - [`panics`]: the "no process panics" checks of the others can fail.
@@ -27,6 +31,10 @@
 //! Every wait is bounded in time and every loop in count; only loopback is used, on free ports; only
 //! the processes a test started are ended, by their id. Timing assertions are correctness bounds
 //! (a deadline plus slack), never speed.
+//!
+//! The tests of the attacks of the "Why" list each print one `WHY <n>:` line: what the same
+//! input does to the leader now, with its RSS before, at its peak (sampled while the attack runs)
+//! and after, and what another follower saw meanwhile.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -34,6 +42,7 @@ mod support;
 mod procfs;
 mod raw;
 
+mod abandoned_calls;
 mod auth;
 mod bad_input;
 mod buffered;
@@ -48,7 +57,9 @@ mod log_flood;
 mod lying_lengths;
 mod other_user;
 mod panics;
+mod subscription_bounds;
 mod unproven;
+mod unread_answers;
 
 use std::time::Duration;
 
@@ -96,6 +107,25 @@ fn assert_no_panics(workers: &mut [&mut Worker]) {
         let panics = worker.panics();
         assert!(panics.is_empty(), "{} panicked: {panics:?}", worker.name);
     }
+}
+
+/// Asserts that a spin (its totals from [`stop_spin`]) made calls and none of them failed.
+fn assert_spin_clean(totals: &Value) {
+    assert!(totals["ok"].as_u64().expect("ok count") > 0, "{totals}");
+    assert_eq!(
+        totals["errors"],
+        json!({}),
+        "the other member's calls: {totals}"
+    );
+}
+
+/// Asserts that the leader's peak RSS stayed under `before + margin_kib`.
+fn assert_rss_within(before: u64, peak: &procfs::Peak, margin_kib: u64) {
+    assert!(
+        peak.kib < before + margin_kib,
+        "{before} KiB -> {} KiB (bound: + {margin_kib} KiB)",
+        peak.kib
+    );
 }
 
 /// Starts a spin (sequential echoes until stopped) on `worker`.

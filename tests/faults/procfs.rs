@@ -1,5 +1,11 @@
 //! Readings from `/proc`: a process's memory, CPU time and state, and the TCP sockets on a port.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
 /// The resident set size of a process, in KiB (`VmRSS` of `/proc/<pid>/status`).
 pub fn vm_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
@@ -9,6 +15,61 @@ pub fn vm_rss_kib(pid: u32) -> u64 {
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|kib| kib.parse().ok())
         .expect("a VmRSS line")
+}
+
+/// How often [`PeakRss`] reads `VmRSS`.
+const RSS_EVERY: Duration = Duration::from_millis(10);
+
+/// At most this many readings (10 minutes at [`RSS_EVERY`]): every loop is bounded.
+const RSS_MAX_SAMPLES: u32 = 60_000;
+
+/// The highest `VmRSS` of a process while an attack runs: read every 10 ms by a task of the test,
+/// from [`start`](PeakRss::start) until [`stop`](PeakRss::stop).
+pub struct PeakRss {
+    pid: u32,
+    stop: Arc<AtomicBool>,
+    task: JoinHandle<(u64, u32)>,
+}
+
+/// What [`PeakRss::stop`] read.
+#[derive(Debug, Clone, Copy)]
+pub struct Peak {
+    /// The highest reading, in KiB.
+    pub kib: u64,
+    /// How many readings were taken.
+    pub samples: u32,
+}
+
+impl PeakRss {
+    /// Starts reading `pid`'s `VmRSS` (a first reading at once).
+    pub fn start(pid: u32) -> PeakRss {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let task = tokio::spawn(async move {
+            let (mut peak, mut samples) = (0, 0);
+            while samples < RSS_MAX_SAMPLES {
+                peak = peak.max(vm_rss_kib(pid));
+                samples += 1;
+                if stopped.load(Ordering::Relaxed) {
+                    break;
+                }
+                tokio::time::sleep(RSS_EVERY).await;
+            }
+            (peak, samples)
+        });
+        PeakRss { pid, stop, task }
+    }
+
+    /// Stops the readings (after a last one) and returns the highest.
+    pub async fn stop(self) -> Peak {
+        self.stop.store(true, Ordering::Relaxed);
+        let (kib, samples) = self.task.await.expect("the RSS readings ran");
+        // One more reading now: the peak includes the state the attack left.
+        Peak {
+            kib: kib.max(vm_rss_kib(self.pid)),
+            samples: samples + 1,
+        }
+    }
 }
 
 /// CPU time a process used so far (user + system), in clock ticks (1/100 s on Linux).
