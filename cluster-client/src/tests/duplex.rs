@@ -242,7 +242,8 @@ async fn schema_and_codec_mismatches_are_refused_with_typed_errors() {
 
 #[tokio::test]
 async fn calls_in_flight_fail_at_once_when_the_leader_goes() {
-    let options = options();
+    // No handover: the leader goes at once, as a crashed one would.
+    let options = options().handover_timeout(Duration::ZERO);
     let leader = leader(&options);
     let follower = follower_with(&leader, &options, &SCHEMA)
         .await
@@ -274,6 +275,54 @@ async fn calls_in_flight_fail_at_once_when_the_leader_goes() {
     );
     assert!(started.elapsed() < Duration::from_secs(1));
     assert!(follower.is_lost());
+}
+
+/// A leader that stops tells its followers it is leaving, answers the calls they have in flight,
+/// and stops once they have left (here the follower leaves once told, as a handle does once it has
+/// moved to the successor).
+#[tokio::test]
+async fn a_leader_that_stops_hands_over_first() {
+    let options = options().handover_timeout(Duration::from_secs(5));
+    let leader = leader(&options);
+    let follower = follower_with(&leader, &options, &SCHEMA)
+        .await
+        .expect("registers");
+    let call = {
+        let follower = Arc::clone(&follower);
+        tokio::spawn(async move {
+            follower
+                .call(
+                    spec("sleep"),
+                    1,
+                    args((300u64,)),
+                    false,
+                    Duration::from_secs(10),
+                )
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let stopping = {
+        let leader = Arc::clone(&leader);
+        tokio::spawn(async move { leader.stop().await })
+    };
+    tokio::time::timeout(Duration::from_secs(2), follower.leaving())
+        .await
+        .expect("the follower is told the leader is leaving");
+    let result = tokio::time::timeout(Duration::from_secs(2), call)
+        .await
+        .expect("no hang")
+        .expect("joined");
+    assert!(
+        matches!(result, Ok(Reply::Value(_))),
+        "answered: {result:?}"
+    );
+    assert!(!stopping.is_finished(), "the leader waits for its follower");
+    follower.close();
+    tokio::time::timeout(Duration::from_secs(2), stopping)
+        .await
+        .expect("the leader stops once its follower left")
+        .expect("joined");
 }
 
 #[tokio::test]
