@@ -1,4 +1,4 @@
-//! The attribute's own options (`name`, `crate`) and the method tags (`#[invoke]`, `#[oneway]`, …).
+//! The attribute's own options (`name`, `crate`, `rename_all`) and the method tags (`#[invoke]`, `#[oneway]`, …).
 
 use proc_macro2::{TokenStream, TokenTree};
 use quote::ToTokens;
@@ -7,6 +7,7 @@ use syn::parse::{ParseStream, Parser};
 use syn::{Attribute, Expr, Lit, LitBool, LitStr, Meta, Path, Token};
 
 use crate::errors::Errors;
+use crate::rename::Rename;
 
 /// What a method does on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,9 +57,10 @@ impl Kind {
 
     fn options(self) -> &'static [&'static str] {
         match self {
-            Kind::Invoke => &["timeout_ms", "idempotent"],
-            Kind::Subscribe => &["broadcast"],
-            Kind::Oneway | Kind::Publish | Kind::Close => &[],
+            Kind::Invoke => &["name", "timeout_ms", "idempotent"],
+            Kind::Subscribe => &["name", "broadcast"],
+            Kind::Oneway | Kind::Publish => &["name"],
+            Kind::Close => &[],
         }
     }
 
@@ -77,6 +79,8 @@ pub(crate) fn is_tag(attr: &Attribute) -> bool {
 #[derive(Debug, Clone)]
 pub(crate) struct Tag {
     pub(crate) kind: Kind,
+    /// The name on the wire (`name = "..."`), instead of the Rust name.
+    pub(crate) name: Option<String>,
     pub(crate) timeout_ms: Option<u32>,
     pub(crate) idempotent: bool,
     pub(crate) broadcast: bool,
@@ -130,6 +134,7 @@ pub(crate) fn method_tag(attrs: &[Attribute], errors: &mut Errors) -> (Tagged, V
 fn parse_tag(attr: &Attribute, kind: Kind, errors: &mut Errors) -> Tag {
     let mut tag = Tag {
         kind,
+        name: None,
         timeout_ms: None,
         idempotent: false,
         broadcast: true,
@@ -165,6 +170,7 @@ fn parse_tag(attr: &Attribute, kind: Kind, errors: &mut Errors) -> Tag {
         }
         seen.push(label.clone());
         let parsed = match label.as_str() {
+            "name" => wire_name(&meta).map(|name| tag.name = Some(name)),
             "timeout_ms" => timeout_ms(&meta).map(|ms| tag.timeout_ms = Some(ms)),
             "idempotent" => flag(&meta, &label).map(|()| tag.idempotent = true),
             _ => broadcast(&meta).map(|value| tag.broadcast = value),
@@ -177,6 +183,22 @@ fn parse_tag(attr: &Attribute, kind: Kind, errors: &mut Errors) -> Tag {
     });
     errors.check(parsed);
     tag
+}
+
+/// `name = "getData"`: the method's name on the wire, a non-empty string literal.
+fn wire_name(meta: &ParseNestedMeta) -> syn::Result<String> {
+    let expr: Expr = meta.value()?.parse()?;
+    match &expr {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(name),
+            ..
+        }) if !name.value().is_empty() => Ok(name.value()),
+        _ => Err(syn::Error::new_spanned(
+            &expr,
+            "`name` takes the method's name on the wire as a non-empty string literal, e.g. \
+             `name = \"getData\"`",
+        )),
+    }
 }
 
 /// `timeout_ms = N`: an integer literal in `1..=i32::MAX` (the wire's signed 32-bit timeout).
@@ -247,10 +269,12 @@ pub(crate) struct TraitOptions {
     pub(crate) name: Option<LitStr>,
     /// The path of the runtime crate (`crate = "..."`).
     pub(crate) krate: Option<Path>,
+    /// The rule that gives the methods their wire names (`rename_all = "camelCase"`).
+    pub(crate) rename_all: Option<Rename>,
 }
 
 impl TraitOptions {
-    const NAMES: &'static [&'static str] = &["name", "crate"];
+    const NAMES: &'static [&'static str] = &["name", "crate", "rename_all"];
 
     /// Parses the attribute's arguments, reporting every bad one.
     pub(crate) fn parse(args: TokenStream) -> syn::Result<TraitOptions> {
@@ -261,6 +285,7 @@ impl TraitOptions {
             let duplicate = match label.as_str() {
                 "name" => options.name.is_some(),
                 "crate" => options.krate.is_some(),
+                "rename_all" => options.rename_all.is_some(),
                 _ => {
                     errors.push(unknown_option(&meta.path, &label));
                     return skip_value(meta.input);
@@ -273,10 +298,10 @@ impl TraitOptions {
                 ));
                 return skip_value(meta.input);
             }
-            let parsed = if label == "name" {
-                channel_name(&meta).map(|name| options.name = Some(name))
-            } else {
-                crate_path(&meta).map(|path| options.krate = Some(path))
+            let parsed = match label.as_str() {
+                "name" => channel_name(&meta).map(|name| options.name = Some(name)),
+                "rename_all" => rename_rule(&meta).map(|rule| options.rename_all = Some(rule)),
+                _ => crate_path(&meta).map(|path| options.krate = Some(path)),
             };
             if let Err(error) = parsed {
                 errors.push(error);
@@ -317,6 +342,21 @@ fn channel_name(meta: &ParseNestedMeta) -> syn::Result<LitStr> {
         _ => Err(syn::Error::new_spanned(
             &expr,
             "`name` takes a string literal, e.g. `name = \"registry\"`",
+        )),
+    }
+}
+
+/// `rename_all = "camelCase"`.
+fn rename_rule(meta: &ParseNestedMeta) -> syn::Result<Rename> {
+    let expr: Expr = meta.value()?.parse()?;
+    match &expr {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(rule),
+            ..
+        }) => Rename::parse(rule),
+        _ => Err(syn::Error::new_spanned(
+            &expr,
+            "`rename_all` takes a rule as a string literal, e.g. `rename_all = \"camelCase\"`",
         )),
     }
 }

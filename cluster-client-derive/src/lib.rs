@@ -11,6 +11,7 @@ mod expand;
 mod fallback;
 mod fingerprint;
 mod model;
+mod rename;
 
 #[cfg(test)]
 mod tests;
@@ -29,7 +30,8 @@ use proc_macro::TokenStream;
 /// ```text
 /// use cluster_client::{cluster_client, Subscription};
 ///
-/// #[cluster_client]                                // options: name = "channel", crate = "::path"
+/// #[cluster_client]                                // options: name = "channel", crate = "::path",
+///                                                  //   rename_all = "camelCase"
 /// pub trait Registry {
 ///     #[invoke]                                    // request/response; also every untagged async fn
 ///     async fn lookup(&self, service: String) -> Result<Vec<Endpoint>, RegistryError>;
@@ -47,7 +49,10 @@ use proc_macro::TokenStream;
 /// ```
 ///
 /// Trait options: `name = "channel"` sets the channel name (default: the trait's name);
-/// `crate = "::path::to::cluster_client"` sets the runtime's path, as serde's `crate` does.
+/// `crate = "::path::to::cluster_client"` sets the runtime's path, as serde's `crate` does;
+/// `rename_all = "camelCase"` (or `PascalCase`, `snake_case`, `SCREAMING_SNAKE_CASE`,
+/// `kebab-case`, `lowercase`, `UPPERCASE`) gives the methods their names on the wire from their Rust
+/// names. Every tag but `#[close]` also takes `name = "wireName"`, which wins over `rename_all`.
 ///
 /// # What it generates
 ///

@@ -12,6 +12,7 @@ use syn::{
 
 use crate::attr::{self, Kind, Tagged, TraitOptions};
 use crate::errors::Errors;
+use crate::rename::Rename;
 
 /// Names the generated `{Trait}Client` has of its own; a trait method may not take them.
 const CLIENT_METHODS: [&str; 4] = ["create", "is_leader", "epoch", "close"];
@@ -128,7 +129,9 @@ impl Model {
         let mut methods = Vec::new();
         for trait_item in &item.items {
             match trait_item {
-                TraitItem::Fn(method) => methods.extend(Method::parse(method, &mut errors)),
+                TraitItem::Fn(method) => {
+                    methods.extend(Method::parse(method, options.rename_all, &mut errors));
+                }
                 other => errors.push(associated_item(other)),
             }
         }
@@ -226,7 +229,7 @@ fn check_names(methods: &[Method], trait_ident: &Ident, errors: &mut Errors) {
         if methods[..index].iter().any(|earlier| earlier.name == name) {
             errors.push(syn::Error::new_spanned(
                 &method.ident,
-                format!("duplicate method `{name}`: rename one of them"),
+                format!("duplicate method name `{name}` on the wire: rename one of them"),
             ));
         }
         let closes_before = methods[..index]
@@ -239,6 +242,9 @@ fn check_names(methods: &[Method], trait_ident: &Ident, errors: &mut Errors) {
                 "only one method can be `#[close]`: the leader calls it once, when it shuts down",
             ));
         }
+        // The generated client's own methods clash by Rust name, whatever the wire name.
+        let rust = method.ident.unraw().to_string();
+        let name = rust.as_str();
         if !CLIENT_METHODS.contains(&name) || (name == "close" && method.kind == Kind::Close) {
             continue;
         }
@@ -255,7 +261,7 @@ fn check_names(methods: &[Method], trait_ident: &Ident, errors: &mut Errors) {
 }
 
 impl Method {
-    fn parse(item: &TraitItemFn, errors: &mut Errors) -> Option<Method> {
+    fn parse(item: &TraitItemFn, rename: Option<Rename>, errors: &mut Errors) -> Option<Method> {
         let (tag, attrs) = attr::method_tag(&item.attrs, errors);
         let sig = &item.sig;
         let kind = match &tag {
@@ -294,6 +300,7 @@ impl Method {
             Tagged::One(tag) => tag,
             Tagged::Untagged | Tagged::Conflict => attr::Tag {
                 kind: Kind::Invoke,
+                name: None,
                 timeout_ms: None,
                 idempotent: false,
                 broadcast: true,
@@ -302,7 +309,10 @@ impl Method {
         Some(Method {
             attrs,
             ident: sig.ident.clone(),
-            name: sig.ident.unraw().to_string(),
+            name: tag.name.clone().unwrap_or_else(|| {
+                let rust = sig.ident.unraw().to_string();
+                rename.map_or_else(|| rust.clone(), |rule| rule.apply(&rust))
+            }),
             kind: kind?,
             timeout_ms: tag.timeout_ms,
             idempotent: tag.idempotent,

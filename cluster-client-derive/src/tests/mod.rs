@@ -120,6 +120,74 @@ fn options_set_channel_and_crate() {
     );
 }
 
+/// `rename_all` gives the wire names from the Rust names; a tag's `name` overrides it; the
+/// generated client keeps the Rust names.
+#[test]
+fn wire_names_from_rename_all_and_name() {
+    let item: ItemTrait = parse_quote! {
+        pub trait Data {
+            async fn get_data(&self, key: String) -> Result<String, DataError>;
+            #[invoke(name = "fetchAll", timeout_ms = 500)]
+            async fn fetch_everything(&self) -> Result<Vec<String>, DataError>;
+            #[oneway(name = "log")]
+            async fn write_log(&self, line: String);
+            #[subscribe(name = "onChange", broadcast = false)]
+            fn watch_key(&self, key: String) -> Subscription<String>;
+            #[publish]
+            async fn publish_me(&self, me: String);
+        }
+    };
+    let model = model(quote!(rename_all = "camelCase"), &item).expect("valid");
+    let names: Vec<_> = model.methods.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["getData", "fetchAll", "log", "onChange", "publishMe"]
+    );
+    assert_eq!(model.methods[1].timeout_ms, Some(500));
+    let tokens = expand(quote!(rename_all = "camelCase"), item.into_token_stream())
+        .expect("valid")
+        .to_string();
+    assert!(tokens.contains("name : \"getData\""), "{tokens}");
+    assert!(
+        tokens.contains("fn get_data"),
+        "the Rust name stays: {tokens}"
+    );
+
+    let twice: ItemTrait = parse_quote! {
+        pub trait Twice {
+            async fn get_data(&self) -> Result<u8, E>;
+            #[invoke(name = "getData")]
+            async fn other(&self) -> Result<u8, E>;
+        }
+    };
+    let messages = errors(quote!(rename_all = "camelCase"), twice);
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("duplicate method name `getData` on the wire")),
+        "{messages:?}"
+    );
+    let bad = errors(quote!(rename_all = "camel"), registry());
+    assert!(
+        bad.iter()
+            .any(|m| m.contains("unknown `rename_all` rule \"camel\"")),
+        "{bad:?}"
+    );
+    let empty: ItemTrait = parse_quote! {
+        pub trait Empty {
+            #[invoke(name = "")]
+            async fn a(&self) -> Result<u8, E>;
+        }
+    };
+    let messages = errors(TokenStream::new(), empty);
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("non-empty string literal")),
+        "{messages:?}"
+    );
+}
+
 #[test]
 fn generates_every_item() {
     let tokens = expand(TokenStream::new(), registry().into_token_stream())
