@@ -7,6 +7,7 @@ use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
 use cluster_client_workspace::try_free_port;
+use lexopt::ValueExt;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{ChildStdin, ChildStdout, Command};
@@ -65,8 +66,25 @@ usage: cargo run --release --example bench -- [options]
   --transport T      the cluster's transport: tcp (default) or unix (the baselines stay TCP)
   --json PATH        also write every figure to PATH";
 
+/// A command-line error as text.
+fn text(err: lexopt::Error) -> String {
+    err.to_string()
+}
+
+/// The next value, a whole number.
+fn number(parser: &mut lexopt::Parser) -> Result<u64, String> {
+    parser.value().and_then(|v| v.parse()).map_err(text)
+}
+
+/// The next value, as text.
+fn string(parser: &mut lexopt::Parser) -> Result<String, String> {
+    parser.value().and_then(|v| v.string()).map_err(text)
+}
+
 impl Opts {
+    /// Parses the coordinator's arguments (an empty error asks for the usage).
     pub fn parse(args: &[String]) -> Result<Self, String> {
+        use lexopt::prelude::*;
         let mut opts = Opts {
             followers: 4,
             concurrency: 64,
@@ -85,29 +103,27 @@ impl Opts {
         };
         let mut quick = false;
         let (mut duration, mut items, mut rounds, mut reps) = (None, None, None, None);
-        let mut it = args.iter();
-        while let Some(flag) = it.next() {
-            let mut value = || it.next().cloned().ok_or(format!("{flag} needs a value"));
-            let number = |v: String| v.parse::<u64>().map_err(|e| format!("{flag}: {e}"));
-            match flag.as_str() {
-                "--followers" => opts.followers = number(value()?)?.max(1) as usize,
-                "--concurrency" => opts.concurrency = number(value()?)?.max(1) as usize,
-                "--duration-ms" => duration = Some(number(value()?)?),
-                "--fanout-items" => items = Some(number(value()?)?.max(1)),
-                "--fanout-rate" => opts.fanout_rate = number(value()?)?.max(1) as f64,
-                "--quick" => quick = true,
-                "--main-thread" => opts.main_thread = true,
-                "--rounds" => rounds = Some(number(value()?)?.max(1) as usize),
-                "--json" => opts.json = Some(PathBuf::from(value()?)),
-                "--reps" => reps = Some(number(value()?)?.max(1) as usize),
-                "--transport" => {
-                    opts.transport = value()?;
+        let mut parser = lexopt::Parser::from_args(args);
+        while let Some(arg) = parser.next().map_err(text)? {
+            match arg {
+                Long("followers") => opts.followers = number(&mut parser)?.max(1) as usize,
+                Long("concurrency") => opts.concurrency = number(&mut parser)?.max(1) as usize,
+                Long("duration-ms") => duration = Some(number(&mut parser)?),
+                Long("fanout-items") => items = Some(number(&mut parser)?.max(1)),
+                Long("fanout-rate") => opts.fanout_rate = number(&mut parser)?.max(1) as f64,
+                Long("quick") => quick = true,
+                Long("main-thread") => opts.main_thread = true,
+                Long("rounds") => rounds = Some(number(&mut parser)?.max(1) as usize),
+                Long("json") => opts.json = Some(PathBuf::from(string(&mut parser)?)),
+                Long("reps") => reps = Some(number(&mut parser)?.max(1) as usize),
+                Long("transport") => {
+                    opts.transport = string(&mut parser)?;
                     if !matches!(opts.transport.as_str(), "tcp" | "unix") {
                         return Err(format!("--transport: tcp or unix, not {}", opts.transport));
                     }
                 }
-                "--only" => {
-                    opts.only = value()?
+                Long("only") => {
+                    opts.only = string(&mut parser)?
                         .split(',')
                         .filter_map(|p| p.trim().chars().next())
                         .collect();
@@ -115,8 +131,8 @@ impl Opts {
                         return Err(format!("--only: unknown phase {bad}"));
                     }
                 }
-                "-h" | "--help" => return Err(String::new()),
-                other => return Err(format!("unknown flag {other}")),
+                Short('h') | Long("help") => return Err(String::new()),
+                _ => return Err(arg.unexpected().to_string()),
             }
         }
         if quick {

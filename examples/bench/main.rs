@@ -55,7 +55,7 @@ fn main() -> ExitCode {
             .init();
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some(role) = util::arg(&args, "--role") else {
+    if !args.iter().any(|arg| arg == "--role") {
         return match coordinator::Opts::parse(&args) {
             Ok(opts) => block_on(coordinator::run(opts)),
             Err(err) => {
@@ -66,13 +66,16 @@ fn main() -> ExitCode {
                 ExitCode::from(64)
             }
         };
+    }
+    let child = match util::ChildArgs::parse(&args) {
+        Ok(child) => child,
+        Err(err) => {
+            eprintln!("bench: {err}");
+            return ExitCode::from(64);
+        }
     };
-    let port = util::arg(&args, "--port").and_then(|p| p.parse::<u16>().ok());
-    let transport = match util::arg(&args, "--transport").as_deref() {
-        Some("unix") => cluster_client::Transport::Unix,
-        _ => cluster_client::Transport::Tcp,
-    };
-    match (role.as_str(), port) {
+    let transport = child.transport;
+    match (child.role.as_str(), child.port) {
         ("leader", Some(port)) => block_on(cluster::leader(port, transport)),
         ("follower", Some(port)) => block_on(cluster::follower(port, transport)),
         ("member", Some(port)) => block_on(failover::member(port, transport)),

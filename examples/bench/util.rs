@@ -172,12 +172,39 @@ pub fn field<T: serde::de::DeserializeOwned>(command: &Value, name: &str, defaul
         .unwrap_or(default)
 }
 
-/// The value of `--flag VALUE` among `args`.
-pub fn arg(args: &[String], flag: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == flag)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
+/// The command line of a child process: `--role R [--port P] [--transport tcp|unix]`.
+pub struct ChildArgs {
+    pub role: String,
+    pub port: Option<u16>,
+    pub transport: cluster_client::Transport,
+}
+
+impl ChildArgs {
+    /// Parses a child's arguments.
+    pub fn parse(args: &[String]) -> Result<ChildArgs, lexopt::Error> {
+        use lexopt::prelude::*;
+        let mut child = ChildArgs {
+            role: String::new(),
+            port: None,
+            transport: cluster_client::Transport::Tcp,
+        };
+        let mut parser = lexopt::Parser::from_args(args);
+        while let Some(arg) = parser.next()? {
+            match arg {
+                Long("role") => child.role = parser.value()?.string()?,
+                Long("port") => child.port = Some(parser.value()?.parse()?),
+                Long("transport") => {
+                    child.transport = match parser.value()?.string()?.as_str() {
+                        "unix" => cluster_client::Transport::Unix,
+                        "tcp" => cluster_client::Transport::Tcp,
+                        other => return Err(format!("unknown transport {other}").into()),
+                    }
+                }
+                _ => return Err(arg.unexpected()),
+            }
+        }
+        Ok(child)
+    }
 }
 
 /// What a subscriber saw of a feed: delivery latencies of measured items and when they arrived.

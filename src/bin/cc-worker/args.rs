@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use cluster_client::{Options, Role, Transport};
+use lexopt::prelude::*;
 
 /// What the command line asks for.
 pub struct Args {
@@ -17,76 +18,65 @@ pub struct Args {
 }
 
 /// Parses the process's arguments.
-pub fn parse_args() -> Result<Args, String> {
+pub fn parse_args() -> Result<Args, lexopt::Error> {
     let mut seam = "generated".to_owned();
     let mut upstream = String::new();
     let mut channels = vec!["registry".to_owned()];
     let mut options = Options::default();
     let mut log = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
-        let ms = |v: String| {
-            v.parse::<u64>()
-                .map(Duration::from_millis)
-                .map_err(|e| e.to_string())
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next()? {
+        let ms = |parser: &mut lexopt::Parser| -> Result<Duration, lexopt::Error> {
+            Ok(Duration::from_millis(parser.value()?.parse()?))
         };
-        match flag.as_str() {
-            "--seam" => seam = value()?,
-            "--channels" => channels = value()?.split(',').map(str::to_owned).collect(),
-            "--upstream" => upstream = value()?,
-            "--port" => options = options.port(value()?.parse().map_err(|e| format!("{e}"))?),
-            "--role" => {
-                options = options.role(match value()?.as_str() {
-                    "leader" => Role::Leader,
-                    "follower" => Role::Follower,
-                    _ => Role::Auto,
-                })
+        options = match arg {
+            Long("seam") => {
+                seam = parser.value()?.string()?;
+                options
             }
-            "--heartbeat-ms" => options = options.heartbeat_interval(ms(value()?)?),
-            "--response-ms" => options = options.response_timeout(ms(value()?)?),
-            "--max-wait-ms" => options = options.max_wait_time(ms(value()?)?),
-            "--connect-ms" => options = options.connect_timeout(ms(value()?)?),
-            "--single" => options = options.single_mode(true),
-            "--register-ms" => options = options.register_timeout(ms(value()?)?),
-            "--max-connections" => {
-                options = options.max_connections(value()?.parse().map_err(|e| format!("{e}"))?)
+            Long("channels") => {
+                let list = parser.value()?.string()?;
+                channels = list.split(',').map(str::to_owned).collect();
+                options
             }
-            "--max-calls" => {
-                options =
-                    options.max_calls_per_follower(value()?.parse().map_err(|e| format!("{e}"))?)
+            Long("upstream") => {
+                upstream = parser.value()?.string()?;
+                options
             }
-            "--max-unproven" => {
-                options =
-                    options.max_unproven_connections(value()?.parse().map_err(|e| format!("{e}"))?)
+            Long("log") => {
+                log = Some(parser.value()?.parse::<tracing::Level>()?);
+                options
             }
-            "--max-subs" => {
-                options = options
-                    .max_subscriptions_per_follower(value()?.parse().map_err(|e| format!("{e}"))?)
+            Long("port") => options.port(parser.value()?.parse()?),
+            Long("role") => options.role(match parser.value()?.string()?.as_str() {
+                "leader" => Role::Leader,
+                "follower" => Role::Follower,
+                _ => Role::Auto,
+            }),
+            Long("transport") => options.transport(match parser.value()?.string()?.as_str() {
+                "tcp" => Transport::Tcp,
+                "unix" => Transport::Unix,
+                other => return Err(format!("unknown transport {other}: tcp or unix").into()),
+            }),
+            Long("heartbeat-ms") => options.heartbeat_interval(ms(&mut parser)?),
+            Long("response-ms") => options.response_timeout(ms(&mut parser)?),
+            Long("max-wait-ms") => options.max_wait_time(ms(&mut parser)?),
+            Long("connect-ms") => options.connect_timeout(ms(&mut parser)?),
+            Long("register-ms") => options.register_timeout(ms(&mut parser)?),
+            Long("frame-ms") => options.frame_timeout(ms(&mut parser)?),
+            Long("single") => options.single_mode(true),
+            Long("max-connections") => options.max_connections(parser.value()?.parse()?),
+            Long("max-calls") => options.max_calls_per_follower(parser.value()?.parse()?),
+            Long("max-unproven") => options.max_unproven_connections(parser.value()?.parse()?),
+            Long("max-subs") => options.max_subscriptions_per_follower(parser.value()?.parse()?),
+            Long("max-buffered-bytes") => options.max_buffered_bytes(parser.value()?.parse()?),
+            Long("no-auth") => options.auth(false),
+            Long("secret") => {
+                options.secret(cluster_client::Secret::new(parser.value()?.string()?))
             }
-            "--max-buffered-bytes" => {
-                options = options.max_buffered_bytes(value()?.parse().map_err(|e| format!("{e}"))?)
-            }
-            "--frame-ms" => options = options.frame_timeout(ms(value()?)?),
-            "--no-auth" => options = options.auth(false),
-            "--secret" => options = options.secret(cluster_client::Secret::new(value()?)),
-            "--runtime-dir" => options = options.runtime_dir(Some(value()?.into())),
-            "--transport" => {
-                options = options.transport(match value()?.as_str() {
-                    "tcp" => Transport::Tcp,
-                    "unix" => Transport::Unix,
-                    other => return Err(format!("unknown transport {other}: tcp or unix")),
-                })
-            }
-            "--log" => {
-                log = Some(
-                    value()?
-                        .parse::<tracing::Level>()
-                        .map_err(|e| format!("{e}"))?,
-                )
-            }
-            other => return Err(format!("unknown flag {other}")),
-        }
+            Long("runtime-dir") => options.runtime_dir(Some(parser.value()?.into())),
+            _ => return Err(arg.unexpected()),
+        };
     }
     Ok(Args {
         seam,
