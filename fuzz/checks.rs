@@ -479,7 +479,7 @@ fn args_round_trip<A: DecodeArgs>(codec: Codec, bytes: &[u8]) {
     let _ = A::decode_app(codec, Bytes::copy_from_slice(bytes));
 }
 
-/// `app_bincode`, `app_json`, `app_postcard`: byte 0 picks the type, the rest is what a peer sent
+/// `app_bincode`, `app_json`, `app_postcard`, `app_serialize_json`: byte 0 picks the type, the rest is what a peer sent
 /// as an argument, a result, an error or an item. Decoding never panics and never allocates what a
 /// length merely claims (the fuzzer runs with `-malloc_limit_mb`); what decodes round-trips.
 pub fn app_object(codec: Codec, data: &[u8]) {

@@ -115,6 +115,14 @@ write("app_json", "endpoint", b'\x05{"host":"h","port":80,"weight":null,"meta":{
 write("app_json", "error", b'\x07{"Cluster":{"kind":"timeout","message":"m"}}')
 write("app_json", "arg-string", b"\x0c" + args(b'"hi"'))
 write("app_json", "deep", b"\x0b" + b"[" * 200)
+# serialize-json: Node's packed text (see cluster-client/src/serialize_json).
+write("app_serialize_json", "string", b"\x00hello+world%7C^^^^0")
+write("app_serialize_json", "endpoint", b"\x05host|h|port|weight|meta|a|b|tags|x^28^^^$0|1|2|8|3|-3|4|$5|6]|7|@9]]")
+write("app_serialize_json", "map", b"\x03a|b^1|Z^^^$0|2|1|3]")
+write("app_serialize_json", "bytes", b"\x01^2W|2X^^^*0|1]")
+write("app_serialize_json", "floats", b"\x0b^^1.5|NaN|-Infinity^^@@0|1|2]]")
+write("app_serialize_json", "deep", b"\x0b^^^^" + b"@" * 200)
+write("app_serialize_json", "arg-string", b"\x0c" + args(b"hi^^^^0"))
 
 # `cargo fuzz cmin` renames every input by hash: drop hashed copies of the named seeds.
 for target in os.listdir(CORPUS):

@@ -2,7 +2,7 @@
 # Runs each fuzz target for N seconds (default 600) with cargo-fuzz, growing fuzz/corpus/<target>/.
 #
 #   fuzz/run.sh [SECONDS] [TARGET...]       targets: packet_decoder conn_object args_framing
-#                                            app_bincode app_json app_postcard
+#                                            app_bincode app_json app_postcard app_serialize_json
 #   CMIN=1 fuzz/run.sh ...                   also minimise each corpus afterwards (cargo fuzz cmin),
 #                                            to under 2000 files
 #
@@ -20,7 +20,7 @@ seconds=${1:-600}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(packet_decoder conn_object args_framing app_bincode app_json app_postcard)
+    targets=(packet_decoder conn_object args_framing app_bincode app_json app_postcard app_serialize_json)
 fi
 
 skip() {

@@ -84,6 +84,13 @@ fn app_json_corpus() {
 }
 
 #[test]
+fn app_serialize_json_corpus() {
+    replay("app_serialize_json", |data| {
+        checks::app_object(cluster_client::Codec::SerializeJson, data)
+    });
+}
+
+#[test]
 fn app_postcard_corpus() {
     replay("app_postcard", |data| {
         checks::app_object(cluster_client::Codec::Postcard, data)

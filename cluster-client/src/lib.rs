@@ -6,6 +6,7 @@
 
 // Layer 0: the wire and the codecs.
 pub mod protocol;
+pub mod serialize_json;
 pub mod transcode;
 
 // Layer 1: what the layers above share: who may join (the cluster secret and its proofs), the real
@@ -50,7 +51,7 @@ pub use election::Factory;
 pub use error::Error;
 pub use handle::Handle;
 pub use options::{
-    DEFAULT_PORT, Options, PORT_ENV, Role, SINGLE_MODE_ENV, SlowConsumer, Transport,
+    DEFAULT_PORT, NODE_PORT_ENV, Options, PORT_ENV, Role, SINGLE_MODE_ENV, SlowConsumer, Transport,
 };
 pub use subscription::Subscription;
 pub use transcode::Codec;

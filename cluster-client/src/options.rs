@@ -9,6 +9,9 @@ use crate::transcode::Codec;
 
 /// The environment variable that overrides the default port.
 pub const PORT_ENV: &str = "CLUSTER_CLIENT_PORT";
+/// The Node package's environment variable for the default port, read when [`PORT_ENV`] is unset,
+/// so that Rust and Node processes started with the same environment meet on the same port.
+pub const NODE_PORT_ENV: &str = "NODE_CLUSTER_CLIENT_PORT";
 /// The environment variable that turns single mode on when set to `1` or `true`.
 pub const SINGLE_MODE_ENV: &str = "CLUSTER_CLIENT_SINGLE_MODE";
 /// The port used when neither the options nor [`PORT_ENV`] give one.
@@ -72,7 +75,7 @@ pub struct Options {
     /// The channel name; `None` (the default) means the trait's name.
     pub name: Option<String>,
     /// The loopback port of the election, or with [`Transport::Unix`] the number that names the
-    /// socket. Default [`DEFAULT_PORT`] (7777), or [`PORT_ENV`] when set.
+    /// socket. Default [`DEFAULT_PORT`] (7777), or [`PORT_ENV`] when set, else [`NODE_PORT_ENV`].
     pub port: u16,
     /// The role this process may take. Default [`Role::Auto`].
     pub role: Role,
@@ -321,8 +324,10 @@ impl Options {
     }
 }
 
+/// The port of [`PORT_ENV`], else of [`NODE_PORT_ENV`].
 fn env_port() -> Option<u16> {
-    std::env::var(PORT_ENV).ok()?.trim().parse().ok()
+    let port = |name| std::env::var(name).ok()?.trim().parse().ok();
+    port(PORT_ENV).or_else(|| port(NODE_PORT_ENV))
 }
 
 fn env_flag(name: &str) -> bool {

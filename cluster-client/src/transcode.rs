@@ -249,6 +249,34 @@ impl Transcode for Postcard {
     }
 }
 
+/// The Node package's default transcode, `serialize-json` (see [`crate::serialize_json`]): a
+/// packed text format with a dictionary of strings, numbers and dates. The codec of a cluster with
+/// Node processes in it. It has JavaScript's one number type: an integer beyond ±2^53 is refused.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SerializeJson;
+
+impl Transcode for SerializeJson {
+    fn name(&self) -> &'static str {
+        "serialize-json"
+    }
+
+    fn encode<T: Serialize + ?Sized>(
+        &self,
+        value: &T,
+        out: &mut BytesMut,
+    ) -> Result<(), CodecError> {
+        let bytes =
+            crate::serialize_json::to_vec(value).map_err(|e| encode_error("serialize-json", e))?;
+        out.extend_from_slice(&bytes);
+        Ok(())
+    }
+
+    fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, CodecError> {
+        crate::serialize_json::from_slice(bytes)
+            .map_err(|e| decode_error("serialize-json", bytes.len(), e))
+    }
+}
+
 /// The codec a cluster uses, chosen at run time. Every process of a channel must use the same one.
 ///
 /// Every variant exists whatever features are on, so the default is the same in every build: a
@@ -264,11 +292,18 @@ pub enum Codec {
     Json,
     /// The `Postcard` codec (feature `postcard`).
     Postcard,
+    /// [`SerializeJson`], the Node package's default: for clusters with Node processes in them.
+    SerializeJson,
 }
 
 impl Codec {
     /// Every codec, whether compiled in or not (see [`Codec::available`]).
-    pub const ALL: [Codec; 3] = [Codec::Bincode, Codec::Json, Codec::Postcard];
+    pub const ALL: [Codec; 4] = [
+        Codec::Bincode,
+        Codec::Json,
+        Codec::Postcard,
+        Codec::SerializeJson,
+    ];
 
     /// The codec of the given name (see [`Transcode::name`]).
     pub fn from_name(name: &str) -> Option<Self> {
@@ -276,6 +311,7 @@ impl Codec {
             "bincode" => Some(Codec::Bincode),
             "json" => Some(Codec::Json),
             "postcard" => Some(Codec::Postcard),
+            "serialize-json" => Some(Codec::SerializeJson),
             _ => None,
         }
     }
@@ -309,6 +345,7 @@ macro_rules! dispatch {
                 $off
             }
             Codec::Json => Json.$method($($arg),*),
+            Codec::SerializeJson => SerializeJson.$method($($arg),*),
             #[cfg(feature = "postcard")]
             Codec::Postcard => Postcard.$method($($arg),*),
             #[cfg(not(feature = "postcard"))]

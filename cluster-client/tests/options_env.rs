@@ -10,6 +10,7 @@ fn defaults_and_environment_overrides() {
     // SAFETY: this binary has this one test, so no other thread reads the environment meanwhile.
     unsafe {
         std::env::remove_var(cluster_client::PORT_ENV);
+        std::env::remove_var(cluster_client::NODE_PORT_ENV);
         std::env::remove_var(cluster_client::SINGLE_MODE_ENV);
     }
     let options = Options::default();
@@ -51,4 +52,17 @@ fn defaults_and_environment_overrides() {
         "an unparsable port falls back to the default"
     );
     assert!(!options.single_mode);
+
+    // The Node package's variable when ours is unset; ours wins when both are set.
+    // SAFETY: as above.
+    unsafe {
+        std::env::remove_var(cluster_client::PORT_ENV);
+        std::env::set_var(cluster_client::NODE_PORT_ENV, "7799");
+    }
+    assert_eq!(Options::default().port, 7799);
+    // SAFETY: as above.
+    unsafe {
+        std::env::set_var(cluster_client::PORT_ENV, "7788");
+    }
+    assert_eq!(Options::default().port, 7788);
 }
