@@ -202,6 +202,10 @@ impl Handle {
             };
             match result {
                 Ok(reply) => return Ok(reply),
+                // This handle was closed while the call was in flight: that, not the leader, ended it.
+                Err(_) if matches!(*self.inner.state.borrow(), State::Closed) => {
+                    return Err(Error::Closed);
+                }
                 // Waits for the next leader (`ready` passes over the lost one).
                 Err(CallError::Unsent) => {}
                 Err(CallError::Failed(Error::LeaderLost { .. })) if spec.idempotent && !retried => {
