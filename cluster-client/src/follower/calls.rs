@@ -15,8 +15,10 @@ use crate::error::Error;
 use crate::io::clock;
 use crate::io::writer::{Flush, SendError};
 use crate::protocol::conn::{Invoke, InvokeResult};
+use crate::protocol::fault_body::FaultBody;
 use crate::protocol::{ConnObject, FaultCode, Packet};
 use crate::service::{MethodSpec, Reply};
+use crate::transcode::Transcode;
 
 /// Why a call to the leader failed.
 #[derive(Debug)]
@@ -113,7 +115,14 @@ impl FollowerConn {
                 fault: Some(name), ..
             }) => Err(CallError::Failed(Error::Remote {
                 name,
-                message: String::from_utf8_lossy(&answer.app).into_owned(),
+                message: self
+                    .options
+                    .codec
+                    .decode::<FaultBody>(&answer.app)
+                    .map_or_else(
+                        |_| String::from_utf8_lossy(&answer.app).into_owned(),
+                        |body| body.message,
+                    ),
             })),
             other => Err(CallError::Failed(Error::Remote {
                 name: FaultCode::UnexpectedAnswer,

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::FutureExt;
 
 use super::LeaderChannel;
@@ -15,9 +15,10 @@ use crate::error::Error;
 use crate::io::writer::{Flush, Outbox};
 use crate::protocol::args::Args;
 use crate::protocol::conn::InvokeResult;
+use crate::protocol::fault_body::FaultBody;
 use crate::protocol::{ConnObject, Packet};
 use crate::service::{MethodKind, MethodSpec, Reply, Service, ServiceError};
-use crate::transcode::Codec;
+use crate::transcode::{Codec, Transcode};
 
 impl LeaderChannel {
     /// Runs an invoke, oneway or publish call of this process on the real client, cancelled at its
@@ -139,11 +140,18 @@ impl LeaderChannel {
                 if let Some(left_out) = self.warnings.admit() {
                     tracing::warn!(channel = %self.name, error = %err, left_out, "call failed in the leader");
                 }
-                (
-                    false,
-                    Some(err.fault().to_owned()),
-                    Bytes::from(err.to_string()),
-                )
+                let fault = err.fault().to_owned();
+                let body = FaultBody {
+                    name: fault.as_str().to_owned(),
+                    message: err.to_string(),
+                    code: fault.as_str().to_owned(),
+                };
+                let mut app = BytesMut::new();
+                let app = match self.options.codec.encode(&body, &mut app) {
+                    Ok(()) => app.freeze(),
+                    Err(_) => Bytes::from(body.message),
+                };
+                (false, Some(fault), app)
             }
         };
         if to.oneway {

@@ -14,6 +14,7 @@ mod code;
 pub mod conn;
 mod error;
 mod fast;
+pub(crate) mod fault_body;
 mod frame;
 mod header;
 pub(crate) mod ids;
