@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use serde_json::{Value, json};
-use support::{WAIT, Worker, endpoints, endpoints_json, free_port, upstream};
+use support::{WAIT, Worker, endpoints, endpoints_json, free_port, upstream, watches};
+use tokio::io::AsyncBufReadExt;
 use tokio::process::Command;
 
 /// The folder of the Node side.
@@ -34,31 +35,66 @@ fn require_node() {
     );
 }
 
-/// Runs the Node follower against `port`; returns its JSON lines.
-async fn node_follower(port: u16) -> Vec<Value> {
-    let output = tokio::time::timeout(
-        WAIT,
-        Command::new("node")
+/// The Node follower, started against `port`, and its JSON lines as they come.
+struct NodeFollower {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    seen: Vec<Value>,
+}
+
+impl NodeFollower {
+    fn start(port: u16) -> NodeFollower {
+        let mut child = Command::new("node")
             .arg(interop_dir().join("follower.js"))
             .arg(port.to_string())
             .current_dir(interop_dir())
             .stdin(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the Node follower ends within the bound")
-    .expect("node runs");
-    let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| json!({ "raw": line })))
-        .collect();
-    assert!(
-        output.status.success(),
-        "the Node follower failed: {lines:?}"
-    );
-    lines
+            .spawn()
+            .expect("node runs");
+        let stdout = child.stdout.take().expect("piped stdout");
+        NodeFollower {
+            child,
+            lines: tokio::io::BufReader::new(stdout).lines(),
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a line matching `pred`, within [`WAIT`].
+    async fn expect(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let line = tokio::time::timeout_at(deadline, self.lines.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("no {what} from the Node follower: {:?}", self.seen))
+                .expect("its stdout reads")
+                .unwrap_or_else(|| {
+                    panic!("the Node follower ended before {what}: {:?}", self.seen)
+                });
+            let value: Value =
+                serde_json::from_str(&line).unwrap_or_else(|_| json!({ "raw": line }));
+            self.seen.push(value.clone());
+            if pred(&value) {
+                return value;
+            }
+        }
+    }
+
+    /// Waits for the process to exit successfully.
+    async fn finish(mut self) -> Vec<Value> {
+        let status = tokio::time::timeout(WAIT, self.child.wait())
+            .await
+            .expect("the Node follower exits within the bound")
+            .expect("wait");
+        assert!(
+            status.success(),
+            "the Node follower failed: {:?}",
+            self.seen
+        );
+        self.seen
+    }
 }
 
 /// The line about `method`.
@@ -71,8 +107,9 @@ fn outcome<'a>(lines: &'a [Value], method: &str) -> &'a Value {
 
 /// A Node follower calls a Rust leader: a string with every character serialize-json escapes
 /// comes back whole; a list of structs comes back as JavaScript objects; a method the leader does
-/// not have fails as a JavaScript error with the fault's name, message and code, and the leader
-/// serves on.
+/// not have fails as a JavaScript error with the fault's name, message and code. Its subscription
+/// (only `reg`, no method: the leader takes its trait's first subscribe method, `watch`) gets the
+/// current value, then a change, then it unsubscribes; the leader serves on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_follower_calls_a_rust_leader() {
     require_node();
@@ -89,12 +126,23 @@ async fn a_node_follower_calls_a_rust_leader() {
     .await;
     assert!(leader.status().await.0, "the Rust worker leads");
 
-    let lines = node_follower(port).await;
+    let mut node = NodeFollower::start(port);
+    node.expect("ready", |line| line["event"] == "ready").await;
+    let first = node
+        .expect("the first item", |line| line["seen"] == 1)
+        .await;
+    assert_eq!(first["item"], endpoints_json(&[("10.0.0.7", 8080)]));
+    up.set("svc", endpoints(&[("10.0.0.8", 9090)]));
+    let second = node
+        .expect("the second item", |line| line["seen"] == 2)
+        .await;
+    assert_eq!(second["item"], endpoints_json(&[("10.0.0.8", 9090)]));
+    node.expect("closed", |line| line["event"] == "closed")
+        .await;
+    let lines = node.finish().await;
     eprintln!("the Node follower printed: {lines:?}");
-    assert!(
-        lines.iter().any(|line| line["event"] == "ready"),
-        "{lines:?}"
-    );
+    // Its unSubscribe ended the leader's upstream watch.
+    watches(&up, "svc", 0).await;
     assert_eq!(outcome(&lines, "echo")["ok"], "héllo | wörld ^ 100%");
     assert_eq!(
         outcome(&lines, "lookup")["ok"],

@@ -1,6 +1,7 @@
 'use strict';
 // A Node follower of a Rust leader (tests/interop.rs): joins the channel `registry` on the port
-// given, makes one call of each kind the test names, and prints one JSON line per outcome.
+// given, makes the calls the test names, then subscribes to `svc` until it has seen two items, and
+// prints one JSON line per outcome.
 const cluster = require('cluster-client');
 
 // The methods the follower delegates to the leader; the bodies never run in a follower.
@@ -8,6 +9,8 @@ class Registry {
   async echo() {}
   async lookup() {}
   async nope() {}
+  subscribe() {}
+  unSubscribe() {}
 }
 
 function print(line) {
@@ -41,7 +44,21 @@ async function main() {
       print({ method, error: { name: err.name, message: err.message, code: err.code } });
     }
   }
+  // Two items of the leader's watch of `svc`: the current endpoints, then the test's change.
+  await new Promise(resolve => {
+    let seen = 0;
+    const listener = endpoints => {
+      seen += 1;
+      print({ item: endpoints, seen });
+      if (seen === 2) {
+        client.unSubscribe('svc', listener);
+        resolve();
+      }
+    };
+    client.subscribe('svc', listener);
+  });
   await client.close();
+  print({ event: 'closed' });
 }
 
 main().then(() => process.exit(0), err => {

@@ -189,8 +189,8 @@ impl LeaderChannel {
                 self.invoke(conn, packet.id, packet.timeout, &method, args, oneway)
                     .await;
             }
-            (Kind::Request, ConnObject::Subscribe(Subscribe { key, method, .. })) => {
-                self.subscribe_remote(conn, key, method.as_deref(), packet.app);
+            (Kind::Request, ConnObject::Subscribe(Subscribe { key, method, reg })) => {
+                self.subscribe_remote(conn, key, method.as_deref(), packet.app, &reg);
             }
             (Kind::Request, ConnObject::UnSubscribe(UnSubscribe { key, method, .. })) => {
                 self.unsubscribe_remote(conn, key, method.as_deref());

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::LeaderChannel;
 use super::connection::Conn;
@@ -11,9 +11,11 @@ use super::topics::{Owner, Sink, TopicKey};
 use crate::error::Error;
 use crate::io::writer;
 use crate::mailbox::Mailbox;
+use crate::protocol::args::push_arg_with;
 use crate::protocol::conn::SubscribeResult;
-use crate::protocol::{ConnObject, Packet};
+use crate::protocol::{ConnObject, Packet, RawJson};
 use crate::service::{MethodKind, MethodSpec, Prepared, ServiceError};
+use crate::transcode::Transcode;
 
 impl LeaderChannel {
     /// Subscribes a mailbox of this process to `(spec, key)`: the key its own handle derived from
@@ -57,8 +59,16 @@ impl LeaderChannel {
         key: String,
         method: Option<&str>,
         app: Bytes,
+        reg: &RawJson,
     ) {
-        let method = method.unwrap_or("subscribe");
+        let method = method.unwrap_or_else(|| self.node_subscribe());
+        // A follower of the Node package sends its argument only as `reg`, JSON in the connection
+        // object: it becomes the one framed argument this crate's followers send.
+        let app = if app.is_empty() {
+            self.argument_of(reg)
+        } else {
+            app
+        };
         let limit = self.options.max_subscriptions_per_follower;
         let max_key_len = self.options.max_key_len;
         let result = self
@@ -112,7 +122,8 @@ impl LeaderChannel {
 
     /// A follower's `unsubscribe`: its connection stops being a sink of the topic.
     pub(super) fn unsubscribe_remote(&self, conn: &Conn, key: String, method: Option<&str>) {
-        if let Ok(spec) = self.spec_for(method.unwrap_or("subscribe"), &[MethodKind::Subscribe]) {
+        let method = method.unwrap_or_else(|| self.node_subscribe());
+        if let Ok(spec) = self.spec_for(method, &[MethodKind::Subscribe]) {
             let key = TopicKey {
                 method: spec.name,
                 key: key.into(),
@@ -122,6 +133,38 @@ impl LeaderChannel {
     }
 
     /// Decodes a subscription's arguments into its key and its upstream subscription.
+    /// The subscribe method of a subscription that names none (the Node package's followers have
+    /// one subscribe method): the one named `subscribe`, else the schema's first.
+    fn node_subscribe(&self) -> &'static str {
+        let subscribes = || {
+            self.schema
+                .methods
+                .iter()
+                .filter(|spec| spec.kind == MethodKind::Subscribe)
+        };
+        subscribes()
+            .find(|spec| spec.name == "subscribe")
+            .or_else(|| subscribes().next())
+            .map_or("subscribe", |spec| spec.name)
+    }
+
+    /// The application object of one argument, `reg` in the channel's codec; none for a `null`
+    /// `reg` (a method without arguments) or one that the codec cannot encode (the call then
+    /// fails as arguments that do not decode).
+    fn argument_of(&self, reg: &RawJson) -> Bytes {
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(reg.get()) else {
+            return Bytes::new();
+        };
+        if value.is_null() {
+            return Bytes::new();
+        }
+        let mut app = BytesMut::new();
+        match push_arg_with(&mut app, |out| self.options.codec.encode(&value, out)) {
+            Ok(()) => app.freeze(),
+            Err(_) => Bytes::new(),
+        }
+    }
+
     fn prepare(&self, spec: &'static MethodSpec, app: &Bytes) -> Result<Prepared, ServiceError> {
         Arc::clone(&self.service).subscribe(self.options.codec, spec.name, app.clone())
     }
