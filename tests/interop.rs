@@ -1,7 +1,8 @@
-//! Rust and Node processes in one cluster: the original package's followers join a Rust leader
-//! that speaks its codec (`serialize-json`) with auth off, and their calls cross.
+//! Rust and Node processes in one cluster, with the Node package's codec (`serialize-json`) and
+//! auth off: Node followers of a Rust leader, and Rust followers of a Node leader.
 //!
-//! The Node side is `tests/interop/follower.js`, on the npm package pinned in
+//! The Node side is `tests/interop/follower.js` and `tests/interop/leader.js`, on the npm package
+//! pinned in
 //! `tests/interop/package-lock.json` (`.ci/run` runs `npm ci` there). Without `node`, or without
 //! that install, the test fails and says what to do: it never passes silently.
 
@@ -35,27 +36,28 @@ fn require_node() {
     );
 }
 
-/// The Node follower, started against `port`, and its JSON lines as they come.
-struct NodeFollower {
+/// A Node process of `tests/interop/`, started against `port`, and its JSON lines as they come.
+struct NodeProcess {
     child: tokio::process::Child,
     lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
     seen: Vec<Value>,
 }
 
-impl NodeFollower {
-    fn start(port: u16) -> NodeFollower {
+impl NodeProcess {
+    /// Runs `script` with the port; its stdin stays open until [`finish`](Self::finish).
+    fn start(script: &str, port: u16) -> NodeProcess {
         let mut child = Command::new("node")
-            .arg(interop_dir().join("follower.js"))
+            .arg(interop_dir().join(script))
             .arg(port.to_string())
             .current_dir(interop_dir())
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
             .expect("node runs");
         let stdout = child.stdout.take().expect("piped stdout");
-        NodeFollower {
+        NodeProcess {
             child,
             lines: tokio::io::BufReader::new(stdout).lines(),
             seen: Vec::new(),
@@ -68,7 +70,7 @@ impl NodeFollower {
         loop {
             let line = tokio::time::timeout_at(deadline, self.lines.next_line())
                 .await
-                .unwrap_or_else(|_| panic!("no {what} from the Node follower: {:?}", self.seen))
+                .unwrap_or_else(|_| panic!("no {what} from the Node process: {:?}", self.seen))
                 .expect("its stdout reads")
                 .unwrap_or_else(|| {
                     panic!("the Node follower ended before {what}: {:?}", self.seen)
@@ -82,11 +84,12 @@ impl NodeFollower {
         }
     }
 
-    /// Waits for the process to exit successfully.
+    /// Closes its stdin and waits for it to exit successfully.
     async fn finish(mut self) -> Vec<Value> {
+        drop(self.child.stdin.take());
         let status = tokio::time::timeout(WAIT, self.child.wait())
             .await
-            .expect("the Node follower exits within the bound")
+            .expect("the Node process exits within the bound")
             .expect("wait");
         assert!(
             status.success(),
@@ -126,7 +129,7 @@ async fn a_node_follower_calls_a_rust_leader() {
     .await;
     assert!(leader.status().await.0, "the Rust worker leads");
 
-    let mut node = NodeFollower::start(port);
+    let mut node = NodeProcess::start("follower.js", port);
     node.expect("ready", |line| line["event"] == "ready").await;
     let first = node
         .expect("the first item", |line| line["seen"] == 1)
@@ -170,4 +173,54 @@ async fn a_node_follower_calls_a_rust_leader() {
         .call(json!({ "cmd": "echo", "payload": "from rust" }))
         .await;
     assert_eq!(answer["ok"], "from rust");
+}
+
+/// A Rust follower calls a Node leader (`tests/interop/leader.js`): its registration is accepted,
+/// its arguments and results cross both ways; a JavaScript error that its error type cannot hold
+/// is a typed `codec` error, and the follower calls on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_follower_calls_a_node_leader() {
+    require_node();
+    let up = upstream().await;
+    let port = free_port();
+    let mut node = NodeProcess::start("leader.js", port);
+    node.expect("ready", |line| line["event"] == "ready").await;
+    let mut follower = Worker::ready(
+        "rust-follower",
+        "generated",
+        port,
+        &up,
+        &[
+            "--role",
+            "follower",
+            "--codec",
+            "serialize-json",
+            "--no-auth",
+        ],
+    )
+    .await;
+    assert!(!follower.status().await.0);
+    let echoed = follower
+        .call(json!({ "cmd": "echo", "payload": "hi | there ^ 100% +" }))
+        .await;
+    assert_eq!(echoed["ok"], "hi | there ^ 100% +", "{echoed}");
+    let found = follower
+        .call(json!({ "cmd": "lookup", "service": "svc" }))
+        .await;
+    assert_eq!(
+        found["ok"],
+        endpoints_json(&[("10.0.0.9", 7000)]),
+        "{found}"
+    );
+    // The registry's error type is an enum; a JavaScript error (stack, name, message, code) is
+    // not one of its variants.
+    let failed = follower
+        .call(json!({ "cmd": "lookup", "service": "missing" }))
+        .await;
+    assert_eq!(failed["kind"], "codec", "{failed}");
+    let again = follower
+        .call(json!({ "cmd": "echo", "payload": "after" }))
+        .await;
+    assert_eq!(again["ok"], "after", "{again}");
+    node.finish().await;
 }
