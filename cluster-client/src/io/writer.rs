@@ -19,8 +19,9 @@ use super::signal::Signal;
 use crate::protocol::budget::Budget;
 use crate::protocol::{Packet, ProtocolError};
 
-/// Bytes a connection may have pending before senders wait (or [`Outbox::try_send`] reports
-/// [`SendFailure::Full`]). A single larger frame is still accepted into an empty buffer.
+/// Bytes a connection may have queued and not yet taken by the socket (the chunk being written
+/// included) before senders wait (or [`Outbox::try_send`] reports [`SendFailure::Full`]). A single
+/// larger frame is still accepted into an empty buffer.
 const PENDING_LIMIT: usize = 4 * 1024 * 1024;
 
 /// How long a stopped writer may spend sending what was queued before the stop.
@@ -120,12 +121,6 @@ struct State {
     queued_total: u64,
 }
 
-impl State {
-    fn queued(&self) -> usize {
-        self.pending.len() + self.unsent.as_ref().map_or(0, BytesMut::len)
-    }
-}
-
 impl Outbox {
     /// Queues an encoded frame if there is room now.
     ///
@@ -136,7 +131,8 @@ impl Outbox {
         if state.closed || state.stopping {
             return Err(SendFailure::Closed);
         }
-        if state.queued() > 0 && state.queued() + frame.len() > PENDING_LIMIT {
+        let backlog = self.shared.backlog(&state);
+        if backlog > 0 && backlog + frame.len() > PENDING_LIMIT {
             return Err(SendFailure::Full);
         }
         if !self.shared.charge(frame.len()) {
@@ -288,7 +284,8 @@ impl Shared {
         if encode.is_none() {
             return None;
         }
-        if state.queued() > 0 && state.queued() + hint > PENDING_LIMIT || !self.charge(hint) {
+        let backlog = self.backlog(&state);
+        if backlog > 0 && backlog + hint > PENDING_LIMIT || !self.charge(hint) {
             state.blocked = true;
             return None;
         }
@@ -309,6 +306,13 @@ impl Shared {
         state.queued_total += size as u64;
         self.kick(state, flush);
         Some(Ok(offset))
+    }
+
+    /// Bytes queued and not yet taken by the socket: pending, left unsent, and the chunk a writer
+    /// is writing now.
+    fn backlog(&self, state: &State) -> usize {
+        let sent = self.sent.load(Ordering::Relaxed);
+        usize::try_from(state.queued_total.saturating_sub(sent)).unwrap_or(usize::MAX)
     }
 
     /// Takes `bytes` from the budget, if there is one; `false` if they do not fit.
