@@ -177,7 +177,8 @@ async fn a_node_follower_calls_a_rust_leader() {
 
 /// A Rust follower calls a Node leader (`tests/interop/leader.js`): its registration is accepted,
 /// its arguments and results cross both ways; a JavaScript error that its error type cannot hold
-/// is a typed `codec` error, and the follower calls on.
+/// is a typed `codec` error, and the follower calls on; its subscription gets the Node client's
+/// item.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rust_follower_calls_a_node_leader() {
     require_node();
@@ -222,5 +223,11 @@ async fn a_rust_follower_calls_a_node_leader() {
         .call(json!({ "cmd": "echo", "payload": "after" }))
         .await;
     assert_eq!(again["ok"], "after", "{again}");
+    // A subscription: the Node leader's push names no method; the follower finds the topic by
+    // its key.
+    follower
+        .send(json!({ "cmd": "watch", "sub": "s", "service": "abc" }))
+        .await;
+    assert_eq!(follower.item("s").await, endpoints_json(&[("sub.abc", 1)]));
     node.finish().await;
 }

@@ -168,8 +168,21 @@ impl FollowerConn {
 
     /// A push whose text was not a topic's: an item written another way, or the end of a topic.
     pub(super) fn on_push(&self, key: &str, method: Option<&str>, end: Option<&str>, item: Bytes) {
-        let topic_key = push_text(key, method.unwrap_or("subscribe"));
         let mut topics = self.topics();
+        let topic_key = match method {
+            Some(method) => push_text(key, method),
+            // The Node package's leader names no method: the topic of this key, whichever
+            // subscribe method it is of.
+            None => {
+                let mut methods: Vec<&'static str> = topics.values().map(|t| t.method).collect();
+                methods.dedup();
+                methods
+                    .into_iter()
+                    .map(|method| push_text(key, method))
+                    .find(|candidate| topics.contains_key(candidate))
+                    .unwrap_or_else(|| push_text(key, "subscribe"))
+            }
+        };
         let Some(topic) = topics.get_mut(&topic_key) else {
             return;
         };
