@@ -12,8 +12,8 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use cluster_client::{Options, Role, Transport};
@@ -156,17 +156,13 @@ pub struct Rep {
 
 /// Reads one rep: `old` is the killed leader's pid, `kill_ns` when it was killed.
 pub fn read_rep(reports: &[Value], old: u32, kill_ns: u64) -> Option<Rep> {
-    let errors = Mutex::new(BTreeMap::<String, u64>::new());
+    let mut errors = BTreeMap::<String, u64>::new();
     let (mut elected, mut recovered) = (None, 0u64);
     for report in reports {
         let me = report["pid"].as_u64()? as u32;
         for lane in report["lanes"].as_array()? {
             for (kind, n) in lane["errors"].as_object()? {
-                *errors
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .entry(kind.clone())
-                    .or_default() += n.as_u64().unwrap_or(0);
+                *errors.entry(kind.clone()).or_default() += n.as_u64().unwrap_or(0);
             }
             // The first success from a leader other than the killed one.
             let first_new = lane["first_by_pid"]
@@ -182,7 +178,6 @@ pub fn read_rep(reports: &[Value], old: u32, kill_ns: u64) -> Option<Rep> {
             }
         }
     }
-    let errors = errors.into_inner().unwrap_or_else(PoisonError::into_inner);
     Some(Rep {
         elected_ns: elected?,
         recovered_ns: recovered,

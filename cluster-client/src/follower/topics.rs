@@ -175,6 +175,7 @@ impl FollowerConn {
             // subscribe method it is of.
             None => {
                 let mut methods: Vec<&'static str> = topics.values().map(|t| t.method).collect();
+                methods.sort_unstable();
                 methods.dedup();
                 methods
                     .into_iter()

@@ -5,6 +5,7 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 
 use super::service::{SCHEMA, TestService};
 use crate::arguments::EncodeArgs;
@@ -240,6 +241,24 @@ async fn schema_and_codec_mismatches_are_refused_with_typed_errors() {
     }
 }
 
+/// Starts a call of `sleep(ms)` through `follower`, and gives it time to reach the leader.
+async fn sleep_call(follower: &Arc<FollowerConn>, ms: u64) -> JoinHandle<Result<Reply, Error>> {
+    let follower = Arc::clone(follower);
+    let call = tokio::spawn(async move {
+        follower
+            .call(
+                spec("sleep"),
+                1,
+                args((ms,)),
+                false,
+                Duration::from_secs(10),
+            )
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    call
+}
+
 #[tokio::test]
 async fn calls_in_flight_fail_at_once_when_the_leader_goes() {
     // No handover: the leader goes at once, as a crashed one would.
@@ -248,21 +267,7 @@ async fn calls_in_flight_fail_at_once_when_the_leader_goes() {
     let follower = follower_with(&leader, &options, &SCHEMA)
         .await
         .expect("registers");
-    let call = {
-        let follower = Arc::clone(&follower);
-        tokio::spawn(async move {
-            follower
-                .call(
-                    spec("sleep"),
-                    1,
-                    args((5_000u64,)),
-                    false,
-                    Duration::from_secs(10),
-                )
-                .await
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let call = sleep_call(&follower, 5_000).await;
     let started = std::time::Instant::now();
     leader.stop().await;
     let result = tokio::time::timeout(Duration::from_secs(2), call)
@@ -287,21 +292,7 @@ async fn a_leader_that_stops_hands_over_first() {
     let follower = follower_with(&leader, &options, &SCHEMA)
         .await
         .expect("registers");
-    let call = {
-        let follower = Arc::clone(&follower);
-        tokio::spawn(async move {
-            follower
-                .call(
-                    spec("sleep"),
-                    1,
-                    args((300u64,)),
-                    false,
-                    Duration::from_secs(10),
-                )
-                .await
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let call = sleep_call(&follower, 300).await;
     let stopping = {
         let leader = Arc::clone(&leader);
         tokio::spawn(async move { leader.stop().await })
