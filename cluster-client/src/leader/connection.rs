@@ -10,8 +10,8 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use super::LeaderChannel;
 use super::topics::Owner;
+use super::{Follower, LeaderChannel};
 use crate::io::clock;
 use crate::io::signal::Signal;
 use crate::io::transport::{FrameReader, WriteHalf};
@@ -67,18 +67,16 @@ impl Serve for LeaderChannel {
             more_read: AtomicBool::new(false),
         };
         let this = Arc::clone(&self);
-        // A follower of this crate (it says its pid) can move to a successor when this leader leaves.
-        let movable = registration.pid.is_some();
         self.tasks.spawn(async move {
             if this.admit(&conn, &registration).await {
-                if movable {
-                    this.movable().insert(conn.id, conn.outbox.clone());
-                }
+                let follower = Follower {
+                    pid: registration.pid,
+                    outbox: conn.outbox.clone(),
+                };
+                this.followers().insert(conn.id, follower);
                 this.read_loop(&conn, reader).await;
-                if movable {
-                    this.movable().remove(&conn.id);
-                    this.moved.notify_waiters();
-                }
+                this.followers().remove(&conn.id);
+                this.moved.notify_waiters();
             }
             conn.stop.cancel();
             this.topics.detach(None, Owner::Conn(conn.id));

@@ -30,6 +30,22 @@ use crate::server::Lease;
 use crate::service::{MethodKind, MethodSpec, Schema, Service, ServiceError};
 use topics::Topics;
 
+/// An admitted follower connection, as the channel knows it.
+struct Follower {
+    /// The follower's process id, if it said it (a follower of this crate does; the Node package's
+    /// does not).
+    pid: Option<u32>,
+    /// Where its answers, pushes and notices go.
+    outbox: Outbox,
+}
+
+impl Follower {
+    /// A follower of this crate can move to a successor when this leader leaves.
+    fn movable(&self) -> bool {
+        self.pid.is_some()
+    }
+}
+
 /// One channel's leadership term.
 pub(crate) struct LeaderChannel {
     name: String,
@@ -47,9 +63,9 @@ pub(crate) struct LeaderChannel {
     warnings: Throttle,
     /// The channel on the port server that routes followers here; unset in single mode.
     lease: OnceLock<Lease>,
-    /// The connections of followers that can move to a successor when this leader leaves, by id.
-    movable: Mutex<HashMap<u64, Outbox>>,
-    /// Raised whenever one of `movable` closes.
+    /// The admitted follower connections, by id.
+    followers: Mutex<HashMap<u64, Follower>>,
+    /// Raised whenever one of `followers` closes.
     moved: Notify,
 }
 
@@ -73,7 +89,7 @@ impl LeaderChannel {
             tasks: TaskTracker::new(),
             warnings: Throttle::for_peer_warnings(),
             lease: OnceLock::new(),
-            movable: Mutex::default(),
+            followers: Mutex::default(),
             moved: Notify::new(),
         })
     }
@@ -119,9 +135,10 @@ impl LeaderChannel {
             Bytes::new(),
         );
         let told = {
-            let movable = self.movable();
-            for outbox in movable.values() {
-                connection::send(outbox, &leaving, Flush::Handoff);
+            let followers = self.followers();
+            let movable: Vec<_> = followers.values().filter(|f| f.movable()).collect();
+            for follower in &movable {
+                connection::send(&follower.outbox, &leaving, Flush::Handoff);
             }
             movable.len()
         };
@@ -134,7 +151,7 @@ impl LeaderChannel {
                 let moved = self.moved.notified();
                 tokio::pin!(moved);
                 moved.as_mut().enable();
-                if self.movable().is_empty() {
+                if self.movable_left() == 0 {
                     return;
                 }
                 moved.await;
@@ -144,12 +161,25 @@ impl LeaderChannel {
             .await
             .is_err()
         {
-            tracing::warn!(channel = %self.name, left = self.movable().len(), timeout = ?self.options.handover_timeout, "followers did not move in time; closing their connections");
+            tracing::warn!(channel = %self.name, left = self.movable_left(), timeout = ?self.options.handover_timeout, "followers did not move in time; closing their connections");
         }
     }
 
-    fn movable(&self) -> MutexGuard<'_, HashMap<u64, Outbox>> {
-        self.movable.lock().unwrap_or_else(PoisonError::into_inner)
+    fn followers(&self) -> MutexGuard<'_, HashMap<u64, Follower>> {
+        self.followers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How many follower connections are open.
+    #[cfg(test)]
+    pub(crate) fn follower_count(&self) -> usize {
+        self.followers().len()
+    }
+
+    /// How many open follower connections can move to a successor.
+    fn movable_left(&self) -> usize {
+        self.followers().values().filter(|f| f.movable()).count()
     }
 
     /// The schema's method `method` if it is of one of `kinds`.

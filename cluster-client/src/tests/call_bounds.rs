@@ -113,6 +113,17 @@ async fn a_follower_that_does_not_read_its_answers_is_closed_as_too_slow() {
         .await
         .expect("the other follower is served");
     assert_eq!(answered, Reply::Value(args((5u32,)).slice(4..)));
+    // The leader closes the connection that does not read while nothing reads it: the test reads
+    // only once the leader has let it go (reading earlier would make room, and the leader would
+    // rightly keep serving it). The good follower stays.
+    let closed = async {
+        while leader.follower_count() > 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), closed)
+        .await
+        .expect("the leader lets go of the connection that does not read");
     let read = read_until_closed(&mut raw, Duration::from_secs(5)).await;
     let read = read.expect("the leader closed the connection that did not read");
     assert!(
