@@ -151,9 +151,18 @@ impl FollowerConn {
                 Some(Err(err)) => Err(err),
                 None => break,
             };
-            if let Err(err) = read {
-                tracing::warn!(error = %err, "bad frame from the leader; dropping the connection");
-                break;
+            match read {
+                Ok(()) => {}
+                // A reset is how a killed leader's connection usually ends: the leader is lost,
+                // which the supervisor reports.
+                Err(ProtocolError::Io(err)) => {
+                    tracing::debug!(error = %err, "the leader's connection failed");
+                    break;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "bad frame from the leader; dropping the connection");
+                    break;
+                }
             }
         }
         self.mark_lost();
