@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use cluster_client::Options;
 use cluster_client_registry_fixture::{Endpoint, RegistryServer};
-use cluster_client_workspace::registry_service::{Registry, RegistryClient, UpstreamRegistry};
+use cluster_client_workspace::registry_service::{
+    Registration, Registry, RegistryClient, UpstreamRegistry,
+};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -134,7 +136,10 @@ async fn worker(args: &[String]) -> ExitCode {
         }
     });
     client
-        .register("workers".to_owned(), Endpoint::new(name.clone(), port))
+        .register(Registration::new(
+            "workers",
+            Endpoint::new(name.clone(), port),
+        ))
         .await;
     emit(json!({ "event": "published" }));
 

@@ -17,7 +17,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::registry_service::{Registry, UpstreamRegistry};
+use crate::registry_service::{Registration, Registry, UpstreamRegistry};
 
 /// The methods, written out by hand; each call passes its own to the handle.
 const LOOKUP: MethodSpec = MethodSpec::new("lookup", MethodKind::Invoke);
@@ -41,7 +41,7 @@ const CLOSE: MethodSpec = MethodSpec::new("close", MethodKind::Close);
 /// The schema, written out by hand.
 pub static SCHEMA: Schema = Schema {
     name: "registry",
-    fingerprint: 0x6d61_6e75_616c_0001,
+    fingerprint: 0x6d61_6e75_616c_0002,
     methods: &[LOOKUP, ECHO, PAUSE, REPORT, WATCH, JOBS, REGISTER, CLOSE],
 };
 
@@ -115,9 +115,8 @@ impl Service for ManualServe {
                     Ok(Reply::Value(Bytes::new()))
                 }
                 "register" => {
-                    let service: String = arg(codec, method, &mut args)?;
-                    let endpoint: Endpoint = arg(codec, method, &mut args)?;
-                    self.0.register(service, endpoint).await;
+                    let registration: Registration = arg(codec, method, &mut args)?;
+                    self.0.register(registration).await;
                     Ok(Reply::Value(Bytes::new()))
                 }
                 other => Err(ServiceError::unknown(other, MethodKind::Invoke)),
@@ -280,10 +279,10 @@ impl Registry for ManualRegistry {
         self.subscribe(&JOBS, &queue)
     }
 
-    async fn register(&self, service: String, endpoint: Endpoint) {
-        let key = serde_json::to_string(&(&service, &endpoint)).unwrap_or_default();
-        let result = match self.encode(&[&service, &endpoint]) {
-            Ok(app) => self.handle.publish(&REGISTER, key, 2, app).await,
+    async fn register(&self, registration: Registration) {
+        let key = serde_json::to_string(&registration).unwrap_or_default();
+        let result = match self.encode(&[&registration]) {
+            Ok(app) => self.handle.publish(&REGISTER, key, 1, app).await,
             Err(err) => Err(err),
         };
         if let Err(err) = result {

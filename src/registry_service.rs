@@ -8,6 +8,7 @@ use std::time::Duration;
 use cluster_client::{Subscription, cluster_client};
 use cluster_client_registry_fixture::{Endpoint, RegistryConn, RegistryError};
 use futures::StreamExt;
+use serde::{Deserialize, Serialize};
 
 /// A service registry, shared by the processes of one host.
 #[cluster_client(name = "registry")]
@@ -35,9 +36,10 @@ pub trait Registry {
     #[subscribe(broadcast = false)]
     fn jobs(&self, queue: String) -> Subscription<Vec<Endpoint>>;
 
-    /// Registers `endpoint` under `service`; re-registered on every new leader.
+    /// Registers an endpoint under a service; re-registered on every new leader. One argument, as
+    /// the Node package's `publish(reg)` sends it.
     #[publish]
-    async fn register(&self, service: String, endpoint: Endpoint);
+    async fn register(&self, registration: Registration);
 
     /// Closes the upstream connection.
     #[close]
@@ -45,6 +47,25 @@ pub trait Registry {
 }
 
 // `RegistryError: From<cluster_client::Error>` comes from the fixture's `cluster-client` feature.
+
+/// An endpoint to register under a service: the argument of [`Registry::register`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registration {
+    /// The service's name.
+    pub service: String,
+    /// The endpoint to add to it.
+    pub endpoint: Endpoint,
+}
+
+impl Registration {
+    /// `endpoint` under `service`.
+    pub fn new(service: impl Into<String>, endpoint: Endpoint) -> Self {
+        Registration {
+            service: service.into(),
+            endpoint,
+        }
+    }
+}
 
 /// The real client: one connection to the upstream registry.
 #[derive(Debug)]
@@ -98,7 +119,8 @@ impl Registry for UpstreamRegistry {
         self.watch(queue)
     }
 
-    async fn register(&self, service: String, endpoint: Endpoint) {
+    async fn register(&self, registration: Registration) {
+        let Registration { service, endpoint } = registration;
         if let Err(err) = self.conn.register(&service, endpoint).await {
             tracing::warn!(error = %err, "register failed upstream");
         }

@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -24,7 +23,9 @@ use crate::io::writer;
 use crate::options::Options;
 use crate::protocol::budget::Budget;
 use crate::protocol::conn::{RegisterChannel, RegisterChannelRes};
-use crate::protocol::{ConnObject, FrameCodec, Kind, Packet, RefusalCode};
+use crate::protocol::{
+    ConnObject, FrameCodec, Kind, Packet, RefusalCode, follower_codec, register_answer,
+};
 
 /// Takes over the connections registered on one channel: the channel's leader.
 pub(crate) trait Serve: Send + Sync {
@@ -464,6 +465,10 @@ async fn refuse(
     code: RefusalCode,
     message: String,
 ) {
+    // A follower of the Node package reads the refusal from the application object.
+    let app = follower_codec(registration.codec.as_deref())
+        .map(|codec| register_answer(codec, Some((&code, &message))))
+        .unwrap_or_default();
     let conn = ConnObject::RegisterChannelRes(RegisterChannelRes {
         success: Some(false),
         epoch: None,
@@ -477,7 +482,7 @@ async fn refuse(
         registration.id,
         registration.timeout,
         conn,
-        Bytes::new(),
+        app,
     )) {
         let _ = write.write_all(&frame).await;
     }

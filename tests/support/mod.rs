@@ -92,7 +92,8 @@ impl Worker {
         extra: &[&str],
     ) -> Worker {
         let via = via.into();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cc-worker"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cc-worker"));
+        command
             .args([
                 "--seam",
                 via.seam,
@@ -105,13 +106,20 @@ impl Worker {
                 "--runtime-dir",
                 &runtime_dir().to_string_lossy(),
             ])
-            .args(extra)
+            .args(extra);
+        Worker::run(name, command)
+    }
+
+    /// Runs `command` as a worker: a process that takes commands on stdin and prints JSON lines
+    /// the way `cc-worker` does (the Node worker of `tests/interop/` does too).
+    pub fn run(name: &str, mut command: Command) -> Worker {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
-            .expect("cc-worker starts");
+            .unwrap_or_else(|err| panic!("{name} starts: {err}"));
         let pid = child.id().expect("a running child has a pid");
         let stdout = child.stdout.take().expect("piped stdout");
         let stdin = child.stdin.take();
@@ -134,6 +142,19 @@ impl Worker {
             backlog: Vec::new(),
             next_id: 1,
         }
+    }
+
+    /// Waits for this worker's `ready` event; it must not fail.
+    pub async fn when_ready(mut self) -> Worker {
+        let event = self
+            .expect(|v| v["event"] == "ready" || v["event"] == "failed")
+            .await;
+        assert_eq!(
+            event["event"], "ready",
+            "{} did not start: {event}",
+            self.name
+        );
+        self
     }
 
     /// Starts a worker and waits for its `ready` (or `failed`) event.
@@ -159,9 +180,9 @@ impl Worker {
         upstream: &RegistryServer,
         extra: &[&str],
     ) -> Worker {
-        let (worker, event) = Worker::start(name, via, port, upstream, extra).await;
-        assert_eq!(event["event"], "ready", "{name} did not start: {event}");
-        worker
+        Worker::spawn(name, via, port, upstream, extra)
+            .when_ready()
+            .await
     }
 
     /// Sends one command line.

@@ -1,33 +1,13 @@
 //! A follower's registration: the leader accepts it (with its epoch) or refuses it (a schema or a
 //! codec that is not its own).
 
-use bytes::BytesMut;
-use serde::Serialize;
-
 use super::LeaderChannel;
 use super::connection::{Conn, send};
 use crate::io::writer::Flush;
 use crate::protocol::conn::RegisterChannelRes;
-use crate::protocol::{ConnObject, Packet, RefusalCode};
+use crate::protocol::{ConnObject, Packet, RefusalCode, register_answer};
 use crate::server::Registration;
 use crate::transcode::Transcode;
-
-/// The application object of `register_channel_res`, as the Node package's leader sends it and
-/// its followers read it (this crate's followers read the connection object).
-#[derive(Serialize)]
-struct Answer<'a> {
-    success: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<AnswerError<'a>>,
-}
-
-/// Why a registration was refused, as a JavaScript error's fields.
-#[derive(Serialize)]
-struct AnswerError<'a> {
-    name: &'a str,
-    message: &'a str,
-    code: &'a str,
-}
 
 impl LeaderChannel {
     /// Answers the registration: accepted (with the epoch) or refused (with a code). Returns whether
@@ -62,22 +42,13 @@ impl LeaderChannel {
         } else {
             tracing::debug!(channel = %self.name, pid = reg.pid, conn = conn.id, "follower registered");
         }
-        let mut app = BytesMut::new();
-        let encoded = self.options.codec.encode(
-            &Answer {
-                success: refusal.is_none(),
-                error: refusal.as_ref().map(|(code, message)| AnswerError {
-                    name: "ClusterClientRefusal",
-                    message,
-                    code: code.as_str(),
-                }),
-            },
-            &mut app,
+        let app = register_answer(
+            self.options.codec,
+            refusal
+                .as_ref()
+                .map(|(code, message)| (code, message.as_str())),
         );
-        if let Err(err) = encoded {
-            tracing::debug!(error = %err, "the registration answer's application object");
-        }
-        let answer = Packet::response(reg.id, reg.timeout, conn_object, app.freeze());
+        let answer = Packet::response(reg.id, reg.timeout, conn_object, app);
         let sent = send(&conn.outbox, &answer, Flush::Now);
         sent && refusal.is_none()
     }

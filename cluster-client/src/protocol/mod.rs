@@ -21,6 +21,7 @@ pub(crate) mod ids;
 mod key;
 mod packet;
 pub mod proof;
+mod register_answer;
 
 pub use code::{FaultCode, RefusalCode};
 pub use conn::{ConnObject, RawJson};
@@ -32,3 +33,4 @@ pub use header::{HEADER_LEN, Header, Kind, VERSION};
 pub(crate) use key::key_args;
 pub use key::subscription_key;
 pub use packet::Packet;
+pub(crate) use register_answer::{follower_codec, register_answer};

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use cluster_client_registry_fixture::Endpoint;
-use cluster_client_workspace::registry_service::Registry;
+use cluster_client_workspace::registry_service::{Registration, Registry};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -127,7 +127,8 @@ pub async fn run(client: Client, command: Command, out: Out, tasks: Arc<Tasks>) 
             host,
             port,
         } => {
-            with_client!(&client, c => c.register(service, Endpoint::new(host, port)).await);
+            let registration = Registration::new(service, Endpoint::new(host, port));
+            with_client!(&client, c => c.register(registration.clone()).await);
             out.send(json!({ "id": id, "ok": null }));
         }
         Command::Watch { sub, service } => {
