@@ -95,18 +95,30 @@ pub fn proc_state(pid: u32) -> char {
 /// TCP socket states (`/proc/net/tcp` codes: 0x01 established, 0x08 close-wait, …) of every IPv4
 /// socket whose local port is `port`: on a leader's port, the leader's side of each connection
 /// (and its listening socket, 0x0A).
+///
+/// The kernel writes the table in pieces, and a socket can be written twice when others open and
+/// close meanwhile (a run read one connection seven times): each socket counts once, by its inode
+/// (a socket in TIME_WAIT has none; those count by their addresses).
 pub fn tcp_states(port: u16) -> Vec<u8> {
     let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
     let want = format!(":{port:04X}");
+    let mut seen = std::collections::HashSet::new();
     table
         .lines()
         .skip(1)
         .filter_map(|line| {
-            let mut columns = line.split_whitespace();
-            let local = columns.nth(1)?;
-            let state = columns.nth(1)?;
-            local
-                .ends_with(&want)
+            let columns: Vec<&str> = line.split_whitespace().collect();
+            let (local, remote, state, inode) = (
+                columns.get(1)?,
+                columns.get(2)?,
+                columns.get(3)?,
+                columns.get(9)?,
+            );
+            let identity = match *inode {
+                "0" => format!("{local}-{remote}"),
+                inode => inode.to_owned(),
+            };
+            (local.ends_with(&want) && seen.insert(identity))
                 .then(|| u8::from_str_radix(state, 16).ok())
                 .flatten()
         })
