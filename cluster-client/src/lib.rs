@@ -15,7 +15,9 @@ mod arguments;
 mod auth;
 mod error;
 mod options;
+mod role_change;
 pub mod service;
+pub mod stats;
 
 // Layer 2: plumbing: a connection's I/O, timers and scratch buffers; a subscription's item buffer.
 mod io;
@@ -53,5 +55,6 @@ pub use handle::Handle;
 pub use options::{
     DEFAULT_PORT, NODE_PORT_ENV, Options, PORT_ENV, Role, SINGLE_MODE_ENV, SlowConsumer, Transport,
 };
+pub use role_change::{LeaderInfo, MemberRole, RoleChange, Roles};
 pub use subscription::Subscription;
 pub use transcode::Codec;

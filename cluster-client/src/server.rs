@@ -474,9 +474,7 @@ async fn refuse(
         epoch: None,
         code: Some(code),
         error: Some(message),
-        push_ack: None,
-        nonce: None,
-        proof: None,
+        ..RegisterChannelRes::default()
     });
     if let Ok(frame) = writer::encode(&Packet::response(
         registration.id,

@@ -2,8 +2,8 @@
 //! parsed back equal; unknown fields ignored; the three parse errors told apart.
 
 use cluster_client::protocol::conn::{
-    Heartbeat, HeartbeatRes, Invoke, InvokeResult, RegisterChannel, RegisterChannelRes, Subscribe,
-    SubscribeResult, SubscribeResultRes, UnSubscribe,
+    ChannelStats, ChannelStatsRes, Heartbeat, HeartbeatRes, Invoke, InvokeResult, RegisterChannel,
+    RegisterChannelRes, Subscribe, SubscribeResult, SubscribeResultRes, UnSubscribe,
 };
 use cluster_client::protocol::{ConnObject, FaultCode, ProtocolError, RawJson, RefusalCode};
 
@@ -70,6 +70,8 @@ fn register_channel_res() {
             push_ack: None,
             nonce: None,
             proof: None,
+            leader_pid: None,
+            leader_since: None,
         }),
         r#"{"type":"register_channel_res"}"#,
     );
@@ -80,8 +82,7 @@ fn register_channel_res() {
             code: Some(RefusalCode::CodecMismatch),
             error: Some("bincode vs json".into()),
             push_ack: Some(false),
-            nonce: None,
-            proof: None,
+            ..RegisterChannelRes::default()
         }),
         r#"{"type":"register_channel_res","success":false,"epoch":18446744073709551615,"code":"codec_mismatch","error":"bincode vs json","pushAck":false}"#,
     );
@@ -89,13 +90,23 @@ fn register_channel_res() {
         ConnObject::RegisterChannelRes(RegisterChannelRes {
             success: Some(true),
             epoch: Some(3),
-            code: None,
-            error: None,
-            push_ack: None,
-            nonce: None,
-            proof: None,
+            leader_pid: Some(4321),
+            leader_since: Some(1_795_879_914_038),
+            ..RegisterChannelRes::default()
         }),
-        r#"{"type":"register_channel_res","success":true,"epoch":3}"#,
+        r#"{"type":"register_channel_res","success":true,"epoch":3,"leaderPid":4321,"leaderSince":1795879914038}"#,
+    );
+}
+
+#[test]
+fn stats() {
+    round_trip(
+        ConnObject::ChannelStats(ChannelStats {}),
+        r#"{"type":"stats"}"#,
+    );
+    round_trip(
+        ConnObject::ChannelStatsRes(ChannelStatsRes {}),
+        r#"{"type":"stats_res"}"#,
     );
 }
 

@@ -5,8 +5,9 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use cluster_client::protocol::args::{Args, push_arg, push_arg_with};
 use cluster_client::protocol::conn::{
-    Heartbeat, HeartbeatRes, Invoke, InvokeResult, RegisterChannel, RegisterChannelRes, Subscribe,
-    SubscribeResult, SubscribeResultRes, UnSubscribe,
+    ChannelStats, ChannelStatsRes, Heartbeat, HeartbeatRes, Invoke, InvokeResult, LeaderLeaving,
+    RegisterChannel, RegisterChannelRes, Subscribe, SubscribeResult, SubscribeResultRes,
+    UnSubscribe,
 };
 use cluster_client::protocol::{
     ConnObject, HEADER_LEN, Header, Kind, Packet, PacketCodec, ProtocolError, RawJson, VERSION,
@@ -86,10 +87,18 @@ fn conn_object() -> impl Strategy<Value = ConnObject> {
                 opt_text(),
                 option::of(any::<bool>())
             ),
-            (opt_text(), opt_text())
+            (
+                opt_text(),
+                opt_text(),
+                option::of(any::<u32>()),
+                option::of(any::<u64>())
+            )
         )
             .prop_map(
-                |((success, epoch, code, error, push_ack), (nonce, proof))| {
+                |(
+                    (success, epoch, code, error, push_ack),
+                    (nonce, proof, leader_pid, leader_since),
+                )| {
                     ConnObject::RegisterChannelRes(RegisterChannelRes {
                         success,
                         epoch,
@@ -98,6 +107,8 @@ fn conn_object() -> impl Strategy<Value = ConnObject> {
                         push_ack,
                         nonce,
                         proof,
+                        leader_pid,
+                        leader_since,
                     })
                 }
             ),
@@ -121,6 +132,9 @@ fn conn_object() -> impl Strategy<Value = ConnObject> {
         Just(ConnObject::SubscribeResultRes(SubscribeResultRes {})),
         Just(ConnObject::Heartbeat(Heartbeat {})),
         Just(ConnObject::HeartbeatRes(HeartbeatRes {})),
+        Just(ConnObject::LeaderLeaving(LeaderLeaving {})),
+        Just(ConnObject::ChannelStats(ChannelStats {})),
+        Just(ConnObject::ChannelStatsRes(ChannelStatsRes {})),
     ]
 }
 

@@ -1,6 +1,6 @@
 //! `{Trait}Client`: the handle users hold. It implements the trait, each method one call into
-//! `__private` with the method's own `MethodSpec`, and has `create`, `is_leader`, `epoch` and `close`
-//! of its own.
+//! `__private` with the method's own `MethodSpec`, and has `create`, `is_leader`, `epoch`, `roles`,
+//! `stats` and `close` of its own.
 
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::quote;
@@ -29,7 +29,7 @@ impl Generator<'_> {
     }
 
     pub(super) fn client_inherent(&self) -> TokenStream {
-        let client = &self.client;
+        let (client, krate) = (&self.client, &self.krate);
         let (schema, create) = (self.schema_const(), self.client_create());
         quote! {
             impl #client {
@@ -46,6 +46,17 @@ impl Generator<'_> {
                 /// The current leadership term: it grows at every failover.
                 pub fn epoch(&self) -> u64 {
                     self.handle.epoch()
+                }
+
+                /// This process's role, now and at every change: leader or follower, the term,
+                /// and who leads (see `Handle::roles`).
+                pub fn roles(&self) -> #krate::Roles {
+                    self.handle.roles()
+                }
+
+                /// A snapshot of the channel, filled by its leader (see `Handle::stats`).
+                pub async fn stats(&self) -> ::core::result::Result<#krate::stats::Stats, #krate::Error> {
+                    self.handle.stats().await
                 }
 
                 /// Leaves the cluster: a leader closes its real client and hands over, a follower

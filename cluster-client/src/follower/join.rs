@@ -17,6 +17,7 @@ use crate::protocol::conn::{RegisterChannel, RegisterChannelRes};
 use crate::protocol::ids::IdGen;
 use crate::protocol::proof::{self, Nonce, Nonces, Side};
 use crate::protocol::{ConnObject, Kind, Packet, ProtocolError, RefusalCode};
+use crate::role_change::LeaderInfo;
 use crate::service::Schema;
 use crate::transcode::Transcode;
 
@@ -127,9 +128,9 @@ impl FollowerConn {
             }
             _ => {}
         }
-        let (epoch, push_ack) = accept_answer(answer, id, channel, schema)?;
+        let accepted = accept_answer(answer, id, channel, schema)?;
         Ok(FollowerConn::start(
-            options, epoch, push_ack, outbox, ids, lost, reader,
+            options, accepted, outbox, ids, lost, reader,
         ))
     }
 }
@@ -190,19 +191,32 @@ fn accepts(answer: &Packet) -> bool {
     )
 }
 
-/// Checks the answer to `register_channel`: the epoch and whether pushes want acknowledgements.
+/// What the leader said when it accepted this process.
+pub(super) struct Accepted {
+    /// Its term (0 from a leader that does not number its terms).
+    pub(super) epoch: u64,
+    /// Whether it wants pushes acknowledged.
+    pub(super) push_ack: bool,
+    /// Who it is.
+    pub(super) leader: LeaderInfo,
+}
+
+/// Checks the answer to `register_channel`: the epoch, whether pushes want acknowledgements, and
+/// who leads.
 fn accept_answer(
     answer: Packet,
     id: i64,
     channel: &str,
     schema: &Schema,
-) -> Result<(u64, bool), JoinError> {
+) -> Result<Accepted, JoinError> {
     let ConnObject::RegisterChannelRes(RegisterChannelRes {
         success,
         epoch,
         code,
         error,
         push_ack,
+        leader_pid,
+        leader_since,
         ..
     }) = answer.conn
     else {
@@ -218,7 +232,14 @@ fn accept_answer(
         )));
     }
     if success != Some(false) {
-        return Ok((epoch.unwrap_or(0), push_ack.unwrap_or(true)));
+        return Ok(Accepted {
+            epoch: epoch.unwrap_or(0),
+            push_ack: push_ack.unwrap_or(true),
+            leader: LeaderInfo {
+                pid: leader_pid,
+                since_ms: leader_since,
+            },
+        });
     }
     let code = code.unwrap_or(RefusalCode::Refused);
     let message = error.unwrap_or_default();

@@ -8,6 +8,7 @@ mod calls;
 mod heartbeat;
 mod join;
 mod pending;
+mod stats;
 mod topics;
 
 #[cfg(test)]
@@ -22,6 +23,7 @@ use futures::StreamExt;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::error::Error;
 use crate::io::signal::Signal;
@@ -31,7 +33,9 @@ use crate::options::Options;
 use crate::protocol::conn::SubscribeResult;
 use crate::protocol::ids::IdGen;
 use crate::protocol::{ConnObject, Frame, Kind, Packet, ProtocolError};
+use crate::role_change::LeaderInfo;
 use calls::PendingCall;
+use join::Accepted;
 use pending::Pending;
 use topics::Topics;
 
@@ -43,6 +47,8 @@ pub(crate) struct FollowerConn {
     options: Options,
     epoch: u64,
     push_ack: bool,
+    /// Who leads.
+    leader: LeaderInfo,
     outbox: Outbox,
     ids: IdGen,
     pending: Pending<PendingCall>,
@@ -68,8 +74,7 @@ impl FollowerConn {
     /// `heartbeat_check`) its heartbeats.
     fn start(
         options: &Options,
-        epoch: u64,
-        push_ack: bool,
+        accepted: Accepted,
         outbox: Outbox,
         ids: IdGen,
         lost: CancellationToken,
@@ -77,8 +82,9 @@ impl FollowerConn {
     ) -> Arc<Self> {
         let conn = Arc::new(FollowerConn {
             options: options.clone(),
-            epoch,
-            push_ack,
+            epoch: accepted.epoch,
+            push_ack: accepted.push_ack,
+            leader: accepted.leader,
             outbox,
             ids,
             pending: Pending::default(),
@@ -91,7 +97,14 @@ impl FollowerConn {
             sweep: Notify::new(),
             born: Instant::now(),
         });
-        tokio::spawn(Arc::clone(&conn).read_loop(reader));
+        // Every event of the connection's read loop carries who leads it.
+        let span = tracing::info_span!(
+            "leader_conn",
+            role = "follower",
+            epoch = conn.epoch,
+            leader_pid = conn.leader.pid,
+        );
+        tokio::spawn(Arc::clone(&conn).read_loop(reader).instrument(span));
         tokio::spawn(Arc::clone(&conn).sweep_loop());
         if options.heartbeat_check {
             tokio::spawn(Arc::clone(&conn).heartbeat_loop());
@@ -102,6 +115,11 @@ impl FollowerConn {
     /// The leader's term.
     pub(crate) fn epoch(&self) -> u64 {
         self.epoch
+    }
+
+    /// Who leads.
+    pub(crate) fn leader(&self) -> LeaderInfo {
+        self.leader
     }
 
     /// Whether the connection is gone.

@@ -90,11 +90,8 @@ async fn connect() -> (Arc<FollowerConn>, ScriptedLeader) {
     let accepted = ConnObject::RegisterChannelRes(RegisterChannelRes {
         success: Some(true),
         epoch: Some(1),
-        code: None,
-        error: None,
         push_ack: Some(false),
-        nonce: None,
-        proof: None,
+        ..RegisterChannelRes::default()
     });
     leader
         .send(&Packet::response(register.id, 0, accepted, Bytes::new()))

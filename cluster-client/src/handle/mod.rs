@@ -24,7 +24,9 @@ use crate::follower::CallError;
 use crate::mailbox::Mailbox;
 use crate::options::Options;
 use crate::protocol::{FaultCode, subscription_key};
+use crate::role_change::{RoleFeed, Roles};
 use crate::service::{MethodKind, MethodSpec, Reply, Schema};
+use crate::stats::Stats;
 use crate::subscription::Subscription;
 use crate::transcode::Codec;
 use role::Role;
@@ -75,6 +77,8 @@ struct Inner {
     next_sub: AtomicU64,
     publishes: Mutex<Publishes>,
     epoch: AtomicU64,
+    /// This process's role at its latest change.
+    roles: RoleFeed,
     shutdown: CancellationToken,
 }
 
@@ -140,6 +144,56 @@ impl Handle {
     /// [`is_leader`](Self::is_leader) sees the role of that term, or of a later one.
     pub fn epoch(&self) -> u64 {
         self.inner.epoch.load(Ordering::Acquire)
+    }
+
+    /// This process's role, now and at every change: leader or follower, the term, and who leads
+    /// (their process id and when their term began).
+    ///
+    /// The receiver holds the current role at once (`borrow()`); `changed()` resolves at the next
+    /// change: a failover, a handover, or a new leader after this process's leader left. An
+    /// election in progress is no change: calls wait for it, and its outcome is the next change.
+    /// When the handle closes, `changed()` fails: a loop over the changes ends.
+    ///
+    /// ```no_run
+    /// # async fn watch_roles(handle: cluster_client::Handle) {
+    /// let mut roles = handle.roles();
+    /// while roles.changed().await.is_ok() {
+    ///     let now = *roles.borrow_and_update();
+    ///     println!("{:?} in term {} (leader pid {:?})", now.role, now.epoch, now.leader.pid);
+    /// }
+    /// # }
+    /// ```
+    pub fn roles(&self) -> Roles {
+        self.inner.roles.subscribe()
+    }
+
+    /// A snapshot of the channel, filled by its leader: who leads and follows, the topics and
+    /// their subscribers, the calls served, failed and in flight, the bytes in and out, and the
+    /// failover that began the term. A follower asks the leader over the wire, within
+    /// `response_timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As a call's: no leader within the deadline ([`Error::Timeout`]), the leader lost meanwhile
+    /// ([`Error::LeaderLost`]), the handle closed ([`Error::Closed`]), or a leader that does not
+    /// answer `stats` (the Node package's: [`Error::Timeout`]).
+    pub async fn stats(&self) -> Result<Stats, Error> {
+        let timeout = self.inner.options.response_timeout;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let result = match self.inner.ready(deadline, "stats", timeout).await? {
+                State::Role(role) => role.stats(deadline, timeout).await,
+                State::Unavailable(err) => return Err(err),
+                State::Closed => return Err(Error::Closed),
+                State::Electing => continue,
+            };
+            match result {
+                Ok(stats) => return Ok(stats),
+                // Not sent: ask the next leader.
+                Err(CallError::Unsent) => {}
+                Err(CallError::Failed(err)) => return Err(err),
+            }
+        }
     }
 
     /// The application-object codec.
@@ -315,6 +369,7 @@ impl Inner {
             next_sub: AtomicU64::new(1),
             publishes: Mutex::default(),
             epoch: AtomicU64::new(0),
+            roles: RoleFeed::new(),
             shutdown: CancellationToken::new(),
         })
     }
@@ -351,6 +406,8 @@ impl Inner {
             self.epoch.fetch_max(term, Ordering::Release);
         }
         if let State::Role(role) = &state {
+            self.roles
+                .publish(role.describe(self.epoch.load(Ordering::Acquire)));
             for (id, entry) in subs.iter() {
                 role.subscribe(*id, entry);
             }
@@ -408,6 +465,7 @@ impl Inner {
 
     async fn close(&self) {
         self.shutdown.cancel();
+        self.roles.end();
         if let State::Role(role) = self.state.send_replace(State::Closed) {
             role.leave().await;
         }

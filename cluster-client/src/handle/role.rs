@@ -11,7 +11,9 @@ use super::SubEntry;
 use crate::election::Won;
 use crate::follower::{CallError, FollowerConn};
 use crate::leader::LeaderChannel;
+use crate::role_change::{MemberRole, RoleChange};
 use crate::service::{MethodKind, MethodSpec, Reply};
+use crate::stats::Stats;
 
 /// This process's role in the channel for one term.
 #[derive(Clone)]
@@ -34,6 +36,31 @@ impl Role {
                 let term = conn.epoch();
                 (Role::Follower(conn), term)
             }
+        }
+    }
+
+    /// What this role is, in term `epoch`, as a change of role reports it.
+    pub(super) fn describe(&self, epoch: u64) -> RoleChange {
+        let (role, leader) = match self {
+            Role::Leader(leader) => (MemberRole::Leader, leader.leader_info()),
+            Role::Follower(conn) => (MemberRole::Follower, conn.leader()),
+        };
+        RoleChange {
+            role,
+            epoch,
+            leader,
+        }
+    }
+
+    /// The channel's snapshot: this leader's own, or asked of the leader until `deadline`.
+    pub(super) async fn stats(
+        &self,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Stats, CallError> {
+        match self {
+            Role::Leader(leader) => Ok(leader.stats()),
+            Role::Follower(conn) => conn.stats(deadline, timeout).await,
         }
     }
 

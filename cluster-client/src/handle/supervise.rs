@@ -2,7 +2,7 @@
 //! whenever the leader is lost.
 
 use std::sync::Weak;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
@@ -10,6 +10,8 @@ use super::role::Role;
 use super::{Inner, State};
 use crate::election::{self, Lost, Retries, Won};
 use crate::error::Error;
+use crate::role_change::unix_ms;
+use crate::stats::Failover;
 
 impl Inner {
     /// The election at `create()`: retried while no leader is reachable, up to `max_wait_time`.
@@ -48,6 +50,8 @@ pub(super) async fn supervise(inner: Weak<Inner>) {
     let mut retries = Retries::default();
     // The role of a leader that is leaving, kept until its successor is elected.
     let mut moving_from: Option<Role> = None;
+    // When this process saw its leader lost (not leaving), until a new role is taken.
+    let mut lost_at: Option<(SystemTime, Instant)> = None;
     loop {
         let Some(strong) = inner.upgrade() else {
             return;
@@ -78,6 +82,7 @@ pub(super) async fn supervise(inner: Weak<Inner>) {
                 tracing::info!(channel = %strong.channel, "leader leaving; electing its successor");
             } else {
                 tracing::info!(channel = %strong.channel, "leader lost; electing a new one");
+                lost_at = Some((SystemTime::now(), Instant::now()));
             }
             strong.state.send_replace(State::Electing);
             retries = Retries::default();
@@ -89,6 +94,12 @@ pub(super) async fn supervise(inner: Weak<Inner>) {
                 if shutdown.is_cancelled() {
                     role.leave().await;
                     return;
+                }
+                if let (Some((at, seen)), Role::Leader(leader)) = (lost_at.take(), &role) {
+                    leader.began_by_failover(Failover {
+                        at_ms: unix_ms(at),
+                        took_us: seen.elapsed().as_micros().try_into().unwrap_or(u64::MAX),
+                    });
                 }
                 strong.set_state(State::Role(role.clone()), Some(term));
                 retries = Retries::default();

@@ -172,6 +172,11 @@ impl Outbox {
             .then(|| self.shared.sent.load(Ordering::Relaxed))
     }
 
+    /// Bytes the socket has taken so far.
+    pub(crate) fn sent(&self) -> u64 {
+        self.shared.sent.load(Ordering::Relaxed)
+    }
+
     /// Stops the connection (a peer that does not read what it is sent): from now on nothing more is
     /// queued, and what is pending is still sent within the stop's bound.
     pub(crate) fn stop(&self) {

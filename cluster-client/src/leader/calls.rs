@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures::FutureExt;
+use tracing::Instrument;
 
 use super::LeaderChannel;
 use super::connection::{Conn, send};
@@ -36,16 +37,24 @@ impl LeaderChannel {
             spec.name,
             args,
             self.options.codec,
-        );
+        )
+        .instrument(tracing::debug_span!("call", method = spec.name));
+        self.calls.start();
         match tokio::time::timeout(deadline, call).await {
-            Ok(result) => result.map_err(|e| Error::Remote {
-                name: e.fault().to_owned(),
-                message: e.to_string(),
-            }),
-            Err(_) => Err(Error::Timeout {
-                method: spec.name.to_owned(),
-                ms: deadline.as_millis() as u64,
-            }),
+            Ok(result) => {
+                self.calls.end(&result);
+                result.map_err(|e| Error::Remote {
+                    name: e.fault().to_owned(),
+                    message: e.to_string(),
+                })
+            }
+            Err(_) => {
+                self.calls.abandon();
+                Err(Error::Timeout {
+                    method: spec.name.to_owned(),
+                    ms: deadline.as_millis() as u64,
+                })
+            }
         }
     }
 
@@ -64,6 +73,7 @@ impl LeaderChannel {
     ) {
         let kinds = [MethodKind::Invoke, MethodKind::Oneway, MethodKind::Publish];
         let limit = self.options.max_calls_per_follower;
+        self.calls.start();
         let to = AnswerTo {
             outbox: &conn.outbox,
             id,
@@ -78,12 +88,16 @@ impl LeaderChannel {
             }
             Ok(spec) => spec,
         };
-        let mut call = Box::pin(run_guarded(
-            Arc::clone(&self.service),
-            spec.name,
-            args,
-            self.options.codec,
-        ));
+        let span = tracing::debug_span!("call", method = spec.name, id);
+        let mut call = Box::pin(
+            run_guarded(
+                Arc::clone(&self.service),
+                spec.name,
+                args,
+                self.options.codec,
+            )
+            .instrument(span),
+        );
         // Most calls of an in-memory or cached real client finish at once: run them here, with no
         // task, timer or hop; only a call that has to wait gets its own task.
         let once = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
@@ -112,11 +126,14 @@ impl LeaderChannel {
             };
             match result {
                 Some(result) => this.answer(&to, result, Flush::Now),
-                None => tracing::debug!(
+                None => {
+                    this.calls.abandon();
+                    tracing::debug!(
                     method = spec.name,
                     elapsed = ?started.elapsed(),
                     "call not answered: past its deadline, or its connection closed"
-                ),
+                    );
+                }
             }
             in_flight.fetch_sub(1, Ordering::Relaxed);
         });
@@ -133,6 +150,7 @@ impl LeaderChannel {
 
     /// Queues an `invoke_result` (nothing for a oneway call; its failure is logged).
     fn answer(&self, to: &AnswerTo<'_>, result: Result<Reply, ServiceError>, flush: Flush) {
+        self.calls.end(&result);
         let (success, fault, app) = match result {
             Ok(Reply::Value(bytes)) => (true, None, bytes),
             Ok(Reply::Error(bytes)) => (false, None, bytes),

@@ -3,12 +3,13 @@
 //! frame, or the leader stops.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::topics::Owner;
 use super::{Follower, LeaderChannel};
@@ -18,7 +19,8 @@ use crate::io::transport::{FrameReader, WriteHalf};
 use crate::io::writer::{self, Flush, Outbox, TrySendError};
 use crate::protocol::args::Args;
 use crate::protocol::conn::{
-    Heartbeat, HeartbeatRes, Invoke, Subscribe, SubscribeResultRes, UnSubscribe,
+    ChannelStats, ChannelStatsRes, Heartbeat, HeartbeatRes, Invoke, Subscribe, SubscribeResultRes,
+    UnSubscribe,
 };
 use crate::protocol::{ConnObject, HEADER_LEN, Kind, Packet, read_invoke};
 use crate::server::{Registration, Serve};
@@ -30,6 +32,8 @@ pub(super) struct Conn {
     pub(super) stop: CancellationToken,
     /// Calls of this follower running in their own task.
     pub(super) in_flight: Arc<AtomicUsize>,
+    /// Bytes read from this follower.
+    pub(super) bytes_in: Arc<AtomicU64>,
     /// More frames were already read after the one being handled.
     more_read: AtomicBool,
 }
@@ -64,25 +68,41 @@ impl Serve for LeaderChannel {
             outbox: writer::spawn_within(writer, stop.clone(), Some(registration.budget.clone())),
             stop,
             in_flight: Arc::default(),
+            bytes_in: Arc::default(),
             more_read: AtomicBool::new(false),
         };
         let this = Arc::clone(&self);
-        self.tasks.spawn(async move {
-            if this.admit(&conn, &registration).await {
-                let follower = Follower {
-                    pid: registration.pid,
-                    outbox: conn.outbox.clone(),
-                };
-                this.followers().insert(conn.id, follower);
-                this.read_loop(&conn, reader).await;
-                this.followers().remove(&conn.id);
-                this.moved.notify_waiters();
+        // Every event of the connection, and of the calls it starts, carries who is on each end.
+        let span = tracing::info_span!(
+            "follower_conn",
+            channel = %self.name,
+            role = "leader",
+            epoch = self.epoch,
+            conn = conn.id,
+            peer_pid = registration.pid,
+        );
+        self.tasks.spawn(
+            async move {
+                if this.admit(&conn, &registration).await {
+                    let follower = Follower {
+                        pid: registration.pid,
+                        outbox: conn.outbox.clone(),
+                        bytes_in: Arc::clone(&conn.bytes_in),
+                    };
+                    this.followers().insert(conn.id, follower);
+                    this.read_loop(&conn, reader).await;
+                    this.followers().remove(&conn.id);
+                    this.moved.notify_waiters();
+                    this.closed_traffic
+                        .add(conn.bytes_in.load(Ordering::Relaxed), conn.outbox.sent());
+                }
+                conn.stop.cancel();
+                this.topics.detach(None, Owner::Conn(conn.id));
+                drop(registration);
+                tracing::debug!("follower connection closed");
             }
-            conn.stop.cancel();
-            this.topics.detach(None, Owner::Conn(conn.id));
-            drop(registration);
-            tracing::debug!(channel = %this.name, conn = conn.id, "follower connection closed");
-        });
+            .instrument(span),
+        );
     }
 }
 
@@ -144,6 +164,8 @@ impl LeaderChannel {
                 }
                 Some(Ok(frame)) => frame,
             };
+            conn.bytes_in
+                .fetch_add(frame.bytes.len() as u64, Ordering::Relaxed);
             // An `invoke` in the hot layout is served with its method name borrowed from the
             // frame; every other frame is parsed first.
             let header = frame.header;
@@ -203,6 +225,18 @@ impl LeaderChannel {
                 send(&conn.outbox, &pong, conn.flush());
             }
             (Kind::Response, ConnObject::SubscribeResultRes(SubscribeResultRes {})) => {}
+            (Kind::Request, ConnObject::ChannelStats(ChannelStats {})) => {
+                // JSON whatever the channel's codec: the snapshot is the runtime's, not the
+                // trait's.
+                let snapshot = serde_json::to_vec(&self.stats()).unwrap_or_default();
+                let answer = Packet::response(
+                    packet.id,
+                    packet.timeout,
+                    ConnObject::ChannelStatsRes(ChannelStatsRes {}),
+                    Bytes::from(snapshot),
+                );
+                send(&conn.outbox, &answer, conn.flush());
+            }
             _ => return Err("unexpected packet type"),
         }
         Ok(())

@@ -9,12 +9,14 @@
 mod calls;
 mod connection;
 mod register;
+mod stats;
 mod subscribe;
 mod topics;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use tokio::sync::Notify;
@@ -28,6 +30,8 @@ use crate::protocol::conn::LeaderLeaving;
 use crate::protocol::{ConnObject, Packet};
 use crate::server::Lease;
 use crate::service::{MethodKind, MethodSpec, Schema, Service, ServiceError};
+use crate::stats::Failover;
+use stats::{CallCounters, Traffic};
 use topics::Topics;
 
 /// An admitted follower connection, as the channel knows it.
@@ -35,8 +39,10 @@ struct Follower {
     /// The follower's process id, if it said it (a follower of this crate does; the Node package's
     /// does not).
     pid: Option<u32>,
-    /// Where its answers, pushes and notices go.
+    /// Where its answers, pushes and notices go (and how many bytes went).
     outbox: Outbox,
+    /// Bytes read from it.
+    bytes_in: Arc<AtomicU64>,
 }
 
 impl Follower {
@@ -67,6 +73,14 @@ pub(crate) struct LeaderChannel {
     followers: Mutex<HashMap<u64, Follower>>,
     /// Raised whenever one of `followers` closes.
     moved: Notify,
+    /// When the term began.
+    since: SystemTime,
+    /// The calls on the real client in this term.
+    calls: CallCounters,
+    /// The bytes of follower connections that have closed.
+    closed_traffic: Traffic,
+    /// The failover that began this term, if one did.
+    failover: OnceLock<Failover>,
 }
 
 impl LeaderChannel {
@@ -91,6 +105,10 @@ impl LeaderChannel {
             lease: OnceLock::new(),
             followers: Mutex::default(),
             moved: Notify::new(),
+            since: SystemTime::now(),
+            calls: CallCounters::default(),
+            closed_traffic: Traffic::default(),
+            failover: OnceLock::new(),
         })
     }
 

@@ -6,6 +6,7 @@ use super::connection::{Conn, send};
 use crate::io::writer::Flush;
 use crate::protocol::conn::RegisterChannelRes;
 use crate::protocol::{ConnObject, Packet, RefusalCode, register_answer};
+use crate::role_change::unix_ms;
 use crate::server::Registration;
 use crate::transcode::Transcode;
 
@@ -34,6 +35,8 @@ impl LeaderChannel {
             push_ack: Some(false),
             nonce: None,
             proof: None,
+            leader_pid: Some(std::process::id()),
+            leader_since: Some(unix_ms(self.since)),
         });
         if let Some((code, message)) = &refusal {
             if let Some(left_out) = self.warnings.admit() {

@@ -17,6 +17,7 @@ use crate::protocol::conn::SubscribeResult;
 use crate::protocol::ids::IdGen;
 use crate::protocol::{ConnObject, Packet};
 use crate::service::{ItemStream, MethodSpec};
+use crate::stats::TopicStats;
 
 /// Identifies one subscription of the leader: the method and the subscription key (`$$inner$$__` +
 /// canonical JSON of the arguments, see `protocol::key`).
@@ -119,6 +120,22 @@ impl Topics {
             .topics
             .values()
             .all(|topic| !topic.spec.broadcast || topic.latest.is_some())
+    }
+
+    /// Every topic, with its subscribers, sorted by method and key.
+    pub(crate) fn snapshot(&self) -> Vec<TopicStats> {
+        let mut topics: Vec<TopicStats> = self
+            .lock()
+            .topics
+            .iter()
+            .map(|(key, topic)| TopicStats {
+                method: key.method.to_owned(),
+                key: key.key.to_string(),
+                subscribers: topic.sinks.len(),
+            })
+            .collect();
+        topics.sort_by(|a, b| (&a.method, &a.key).cmp(&(&b.method, &b.key)));
+        topics
     }
 
     /// How many topics run.

@@ -113,6 +113,10 @@ conn_types! {
     HeartbeatRes = "heartbeat_res",
     /// The leader's notice that it is leaving (this crate's, sent only to followers of this crate).
     LeaderLeaving = "leader_leaving",
+    /// A follower asks the leader for a snapshot of the channel (this crate's).
+    ChannelStats = "stats",
+    /// The leader's snapshot, as JSON in the application object (this crate's).
+    ChannelStatsRes = "stats_res",
 }
 
 /// A follower's first packet: join the leader of `channelName`.
@@ -164,6 +168,12 @@ pub struct RegisterChannelRes {
     /// Extension: in a challenge, the leader's proof of the cluster secret (hex).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proof: Option<String>,
+    /// Extension: the leader's process id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader_pid: Option<u32>,
+    /// Extension: when the leader's term began, in milliseconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader_since: Option<u64>,
 }
 
 /// A method call; its arguments travel in the application object (see [`args`](super::args)).
@@ -248,6 +258,15 @@ pub struct HeartbeatRes {}
 /// it has and pushes items until the follower closes the connection.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LeaderLeaving {}
+
+/// A follower asks the leader for a snapshot of the channel; answered with `stats_res`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChannelStats {}
+
+/// The leader's snapshot of the channel ([`Stats`](crate::stats::Stats) as JSON in the application
+/// object).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChannelStatsRes {}
 
 impl ConnObject {
     /// Parses a connection object, telling bad UTF-8, bad JSON and an unknown `type` apart.

@@ -478,11 +478,8 @@ async fn an_unanswered_heartbeat_counts_as_a_dead_leader() {
         let ok = ConnObject::RegisterChannelRes(RegisterChannelRes {
             success: Some(true),
             epoch: Some(1),
-            code: None,
-            error: None,
             push_ack: Some(false),
-            nonce: None,
-            proof: None,
+            ..RegisterChannelRes::default()
         });
         let answer =
             writer::encode(&Packet::response(register.id, 0, ok, Bytes::new())).expect("encodes");

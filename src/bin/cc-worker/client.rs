@@ -1,7 +1,8 @@
 //! The client seam: the code `#[cluster_client]` generates, or the hand-written one, so that every
 //! scenario runs through both.
 
-use cluster_client::Options;
+use cluster_client::stats::Stats;
+use cluster_client::{Options, Roles};
 use cluster_client_workspace::manual_seam::ManualRegistry;
 use cluster_client_workspace::registry_service::{RegistryClient, UpstreamRegistry};
 
@@ -55,6 +56,20 @@ impl Client {
         match self {
             Client::Generated(c) => c.epoch(),
             Client::Manual(c) => c.handle().epoch(),
+        }
+    }
+
+    pub fn roles(&self) -> Roles {
+        match self {
+            Client::Generated(c) => c.roles(),
+            Client::Manual(c) => c.handle().roles(),
+        }
+    }
+
+    pub async fn stats(&self) -> Result<Stats, cluster_client::Error> {
+        match self {
+            Client::Generated(c) => c.stats().await,
+            Client::Manual(c) => c.handle().stats().await,
         }
     }
 }

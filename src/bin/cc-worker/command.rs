@@ -53,6 +53,10 @@ pub enum Command {
     Status {
         id: u64,
     },
+    /// The channel's snapshot, from its leader.
+    Stats {
+        id: u64,
+    },
     Close {
         id: u64,
     },
@@ -146,10 +150,16 @@ pub async fn run(client: Client, command: Command, out: Out, tasks: Arc<Tasks>) 
         Command::Status { id } => {
             // The term first: the role read after it is that term's, or a later one's.
             let epoch = client.epoch();
+            let leader_pid = client.roles().borrow().leader.pid;
             out.send(json!({
-                "id": id, "leader": client.is_leader(), "epoch": epoch, "pid": std::process::id()
+                "id": id, "leader": client.is_leader(), "epoch": epoch, "pid": std::process::id(),
+                "leader_pid": leader_pid,
             }));
         }
+        Command::Stats { id } => match client.stats().await {
+            Ok(stats) => out.send(json!({ "id": id, "ok": stats })),
+            Err(err) => out.send(json!({ "id": id, "err": err.to_string(), "kind": err.kind() })),
+        },
         Command::Close { id } => {
             with_client!(&client, c => Registry::close(c).await);
             out.send(json!({ "id": id, "ok": null }));

@@ -77,6 +77,19 @@ async fn main() -> ExitCode {
     out.send(json!({
         "event": "ready", "leader": leaders[0], "leaders": leaders, "epoch": clients[0].epoch(), "pid": std::process::id()
     }));
+    // Every change of role, as it happens: `{"event":"role","ch",...}`.
+    for (ch, client) in clients.iter().enumerate() {
+        let (mut roles, out) = (client.roles(), out.clone());
+        tokio::spawn(async move {
+            while roles.changed().await.is_ok() {
+                let now = *roles.borrow_and_update();
+                out.send(json!({
+                    "event": "role", "ch": ch, "role": now.role, "epoch": now.epoch,
+                    "leader_pid": now.leader.pid, "leader_since": now.leader.since_ms,
+                }));
+            }
+        });
+    }
     let (lines_tx, mut lines) = mpsc::unbounded_channel::<String>();
     std::thread::spawn(move || {
         for line in std::io::stdin().lock().lines() {

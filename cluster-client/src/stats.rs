@@ -1,0 +1,83 @@
+//! [`Stats`]: a snapshot of one channel, filled by its leader, as
+//! [`Handle::stats`](crate::Handle::stats) returns it (a follower asks the leader over the wire).
+
+use serde::{Deserialize, Serialize};
+
+use crate::role_change::{LeaderInfo, MemberRole};
+
+/// A snapshot of a channel: who leads, who follows, what is subscribed, how much is served.
+///
+/// Everything but `role` is the leader's view; `role` is the asking process's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Stats {
+    /// The channel's name.
+    pub channel: String,
+    /// The asking process's role.
+    pub role: MemberRole,
+    /// The leadership term.
+    pub epoch: u64,
+    /// The leader.
+    pub leader: LeaderInfo,
+    /// The followers connected to the leader now.
+    pub followers: Vec<FollowerStats>,
+    /// The topics the leader serves, with their subscribers.
+    pub topics: Vec<TopicStats>,
+    /// The calls of this term on the leader's real client: its own process's and its followers'.
+    pub calls: CallStats,
+    /// Bytes the leader read from its followers in this term.
+    pub bytes_in: u64,
+    /// Bytes the leader wrote to its followers in this term.
+    pub bytes_out: u64,
+    /// The failover that began this term, if one did (a term begun at start-up or by a planned
+    /// handover has none).
+    pub last_failover: Option<Failover>,
+}
+
+/// One follower connection of the leader.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct FollowerStats {
+    /// The follower's process id; `None` for a follower that does not say it (the Node
+    /// package's).
+    pub pid: Option<u32>,
+    /// Bytes read from it.
+    pub bytes_in: u64,
+    /// Bytes written to it.
+    pub bytes_out: u64,
+}
+
+/// One topic: a subscribe method and its arguments' key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TopicStats {
+    /// The subscribe method.
+    pub method: String,
+    /// The subscription key (the arguments' canonical JSON, prefixed as the Node package does).
+    pub key: String,
+    /// How many subscriptions share it: the leader's own, and one per following process.
+    pub subscribers: usize,
+}
+
+/// Calls on the real client.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CallStats {
+    /// Answered with the method's value.
+    pub served: u64,
+    /// Answered with an error (the method's own or the runtime's), past their deadline, or
+    /// cancelled when their follower left.
+    pub failed: u64,
+    /// Running now.
+    pub in_flight: u64,
+}
+
+/// A failover: the leader was lost, and this process took over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Failover {
+    /// When this process saw the old leader gone, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// From then until this process led, in microseconds.
+    pub took_us: u64,
+}

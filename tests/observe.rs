@@ -1,0 +1,140 @@
+//! What a member can see of its cluster, with real processes: its role changes as they happen
+//! (leader or follower, the term, the leader's pid), and the channel's stats, which the leader
+//! fills and a follower asks for over the wire.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use support::{Worker, endpoints, free_port, upstream};
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as u64
+}
+
+/// A follower's snapshot is the leader's: who leads (pid, term), who follows (pids), the topic
+/// and its two subscribers (the leader's own and one follower's), the calls served and failed
+/// (one past its deadline), the bytes both ways, and no failover at start-up. Then kill -9 of the
+/// leader: each survivor reports the change of role with the new term and the new leader's pid,
+/// and the new leader's snapshot records the failover.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_and_role_changes_follow_the_cluster() {
+    let up = upstream().await;
+    up.set("svc", endpoints(&[("10.0.0.1", 80)]));
+    let port = free_port();
+    let mut leader = Worker::ready("leader", "generated", port, &up, &[]).await;
+    let mut first = Worker::ready("first", "generated", port, &up, &[]).await;
+    let mut second = Worker::ready("second", "generated", port, &up, &[]).await;
+    let (leads, epoch) = leader.status().await;
+    assert!(leads);
+    let status = first.call(json!({ "cmd": "status" })).await;
+    assert_eq!(
+        status["leader_pid"], leader.pid,
+        "registration says who leads: {status}"
+    );
+
+    for worker in [&mut leader, &mut first] {
+        worker
+            .send(json!({ "cmd": "watch", "sub": "w", "service": "svc" }))
+            .await;
+        worker.item("w").await;
+    }
+    for n in 0..5 {
+        let echoed = second
+            .call(json!({ "cmd": "echo", "payload": format!("p{n}") }))
+            .await;
+        assert_eq!(echoed["ok"], format!("p{n}"));
+    }
+    // `pause` may take 1 s: the leader gives up on a 5 s pause at that deadline.
+    let failed = second.call(json!({ "cmd": "pause", "ms": 5000 })).await;
+    assert_eq!(failed["kind"], "timeout", "{failed}");
+
+    let stats = second.call(json!({ "cmd": "stats" })).await;
+    eprintln!("the follower's stats: {stats}");
+    let stats = &stats["ok"];
+    assert_eq!(stats["channel"], "registry");
+    assert_eq!(stats["role"], "follower", "the asking process's role");
+    assert_eq!(stats["epoch"], epoch);
+    assert_eq!(stats["leader"]["pid"], leader.pid);
+    let since = stats["leader"]["since_ms"].as_u64().expect("since");
+    assert!(since <= now_ms() && since + 60_000 > now_ms(), "{since}");
+    let pids = follower_pids(stats);
+    assert_eq!(pids, BTreeSet::from([first.pid.into(), second.pid.into()]));
+    assert_eq!(
+        stats["topics"],
+        json!([{ "method": "watch", "key": "$$inner$$__\"svc\"", "subscribers": 2 }])
+    );
+    assert!(stats["calls"]["served"].as_u64() >= Some(5), "{stats}");
+    assert!(stats["calls"]["failed"].as_u64() >= Some(1), "{stats}");
+    assert_eq!(stats["calls"]["in_flight"], 0, "{stats}");
+    // Five echoes of a few dozen bytes each, at least, both ways.
+    assert!(stats["bytes_in"].as_u64() > Some(5 * 40), "{stats}");
+    assert!(stats["bytes_out"].as_u64() > Some(5 * 40), "{stats}");
+    assert_eq!(stats["last_failover"], Value::Null);
+    let own = leader.call(json!({ "cmd": "stats" })).await;
+    assert_eq!(own["ok"]["role"], "leader");
+    assert_eq!(follower_pids(&own["ok"]), pids, "the leader's own snapshot");
+
+    let killed_at = now_ms();
+    leader.kill9().await;
+    let mut changes = Vec::new();
+    for worker in [&mut first, &mut second] {
+        let change = worker.expect(|v| v["event"] == "role").await;
+        assert!(
+            change["epoch"].as_u64() > Some(epoch),
+            "a new term: {change}"
+        );
+        changes.push(change);
+    }
+    eprintln!("the survivors' role changes: {changes:?}");
+    let new_leader_pid = changes[0]["leader_pid"].clone();
+    assert_eq!(changes[1]["leader_pid"], new_leader_pid, "one leader");
+    assert_eq!(changes[0]["epoch"], changes[1]["epoch"], "one term");
+    let roles: BTreeSet<String> = changes
+        .iter()
+        .map(|c| c["role"].as_str().expect("role").to_owned())
+        .collect();
+    assert_eq!(roles, BTreeSet::from(["follower".into(), "leader".into()]));
+    let (new_leader, follower) = if changes[0]["role"] == "leader" {
+        (&mut first, &mut second)
+    } else {
+        (&mut second, &mut first)
+    };
+    assert_eq!(new_leader_pid, new_leader.pid);
+    let stats = follower.call(json!({ "cmd": "stats" })).await;
+    eprintln!("after the failover: {stats}");
+    let stats = &stats["ok"];
+    assert_eq!(stats["leader"]["pid"], new_leader.pid);
+    assert_eq!(follower_pids(stats), BTreeSet::from([follower.pid.into()]));
+    let failover = &stats["last_failover"];
+    let at = failover["at_ms"].as_u64().expect("the failover's time");
+    assert!(at >= killed_at && at <= now_ms(), "{failover}");
+    let took = failover["took_us"].as_u64().expect("its length");
+    assert!(took < 15_000_000, "{failover}");
+    // The first follower's subscription moved to the new leader (the old leader's went with it).
+    let mut subscribers = Value::Null;
+    for _ in 0..100 {
+        let stats = follower.call(json!({ "cmd": "stats" })).await;
+        subscribers = stats["ok"]["topics"][0]["subscribers"].clone();
+        if subscribers == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(subscribers, 1);
+}
+
+/// The pids of a snapshot's followers.
+fn follower_pids(stats: &Value) -> BTreeSet<u64> {
+    stats["followers"]
+        .as_array()
+        .expect("followers")
+        .iter()
+        .map(|f| f["pid"].as_u64().expect("a pid"))
+        .collect()
+}
