@@ -7,6 +7,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use cluster_client::{Error, Inspector, Options};
 use serde_json::{Value, json};
 use support::{Worker, endpoints, free_port, upstream};
 
@@ -137,4 +138,89 @@ fn follower_pids(stats: &Value) -> BTreeSet<u64> {
         .iter()
         .map(|f| f["pid"].as_u64().expect("a pid"))
         .collect()
+}
+
+/// `Inspector` (behind `examples/inspect.rs`) on the endpoint of a leader of two channels: one
+/// snapshot per channel, each with its leader, followers and topics. On a free port it reports
+/// nothing listening; on a port held by something else (the upstream registry, which answers
+/// nothing to a registration), what it found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inspect_shows_every_channel_of_the_endpoint() {
+    let up = upstream().await;
+    let port = free_port();
+    let two = ["--channels", "alpha,beta"];
+    let leader = Worker::ready("leader", "generated", port, &up, &two).await;
+    let mut follower = Worker::ready("follower", "generated", port, &up, &two).await;
+    follower
+        .send(json!({ "ch": 1, "cmd": "watch", "sub": "b", "service": "svc" }))
+        .await;
+    follower.item("b").await;
+    let options = Options::default()
+        .port(port)
+        .runtime_dir(Some(support::runtime_dir()));
+    let inspector = Inspector::connect(&options).await.expect("inspects");
+    let channels = inspector.channels().await.expect("stats");
+    let names: Vec<&str> = channels.iter().map(|c| c.channel.as_str()).collect();
+    assert_eq!(names, ["alpha", "beta"]);
+    for channel in &channels {
+        assert_eq!(channel.leader.pid, Some(leader.pid));
+        let pids: Vec<Option<u32>> = channel.followers.iter().map(|f| f.pid).collect();
+        assert_eq!(pids, [Some(follower.pid)], "{}", channel.channel);
+    }
+    assert!(channels[0].topics.is_empty());
+    assert_eq!(channels[1].topics.len(), 1);
+    assert_eq!(channels[1].topics[0].subscribers, 1);
+    drop(inspector);
+
+    let nothing = Inspector::connect(&options.clone().port(free_port())).await;
+    assert!(
+        matches!(nothing, Err(Error::NoLeader { .. })),
+        "{nothing:?}"
+    );
+    let foreign = Options::default()
+        .port(up.local_addr().port())
+        .runtime_dir(Some(support::runtime_dir()))
+        .connect_timeout(Duration::from_millis(300));
+    match Inspector::connect(&foreign).await {
+        Err(Error::ForeignPeer { found, .. }) => {
+            assert!(found.contains("answered nothing"), "{found}")
+        }
+        other => panic!("a foreign process: {other:?}"),
+    }
+}
+
+/// A healthy cluster is quiet at INFO after start-up: calls, subscriptions, items and heartbeats
+/// (every 100 ms, for a second) log nothing at INFO or above, in the leader or its follower.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_cluster_logs_nothing_at_info() {
+    let up = upstream().await;
+    up.set("svc", endpoints(&[("10.0.0.1", 80)]));
+    let port = free_port();
+    let flags = ["--log", "info", "--heartbeat-ms", "100"];
+    let mut leader = Worker::ready("leader", "generated", port, &up, &flags).await;
+    let mut follower = Worker::ready("follower", "generated", port, &up, &flags).await;
+    let logged = |worker: &mut Worker| worker.take_all(|v| v.get("level").is_some());
+    let started = logged(&mut leader);
+    assert!(
+        started
+            .iter()
+            .any(|v| v["fields"]["message"] == "became leader"),
+        "start-up is logged: {started:?}"
+    );
+    logged(&mut follower);
+    follower
+        .send(json!({ "cmd": "watch", "sub": "w", "service": "svc" }))
+        .await;
+    follower.item("w").await;
+    up.set("svc", endpoints(&[("10.0.0.2", 80)]));
+    follower.item("w").await;
+    for n in 0..20 {
+        let answer = follower
+            .call(json!({ "cmd": "echo", "payload": format!("{n}") }))
+            .await;
+        assert_eq!(answer["ok"], format!("{n}"));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(logged(&mut leader), Vec::<Value>::new());
+    assert_eq!(logged(&mut follower), Vec::<Value>::new());
 }

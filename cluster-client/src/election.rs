@@ -133,32 +133,29 @@ async fn follow(ballot: &Ballot<'_>) -> Result<Won, Lost> {
     };
     match FollowerConn::join(ballot.options, ballot.schema, ballot.channel).await {
         Ok(conn) => Ok(Won::Follower(conn)),
-        Err(JoinError::Unreachable(err)) => Err(Lost::Moving(no_leader(ballot, format!("{err}"), Duration::ZERO))),
-        Err(JoinError::Closed) => Err(Lost::Moving(Error::ForeignPeer {
+        Err(JoinError::Unreachable(err)) => Err(Lost::Moving(no_leader(
+            ballot,
+            format!("{err}"),
+            Duration::ZERO,
+        ))),
+        Err(closed @ JoinError::Closed) => Err(Lost::Moving(Error::ForeignPeer {
             port,
-            found: "a process that accepted the connection and closed it without answering register_channel".to_owned(),
+            found: closed.found().unwrap_or_default(),
         })),
-        Err(JoinError::Silent(wait)) => Err(unusable(
-            format!(
-                "a process that accepted the connection but answered nothing to register_channel within {} ms",
-                wait.as_millis()
-            ),
-            wait,
-        )),
-        Err(JoinError::Unproven(what)) => Err(unusable(
-            format!("a process that could not prove the cluster secret: {what}"),
-            Duration::ZERO,
-        )),
-        Err(JoinError::Garbage(what)) => Err(unusable(
-            format!("a process that does not speak this protocol ({what})"),
-            Duration::ZERO,
-        )),
+        Err(silent @ JoinError::Silent(wait)) => {
+            Err(unusable(silent.found().unwrap_or_default(), wait))
+        }
+        Err(other @ (JoinError::Unproven(_) | JoinError::Garbage(_))) => {
+            Err(unusable(other.found().unwrap_or_default(), Duration::ZERO))
+        }
         Err(JoinError::Refused(Error::Refused {
             code: RefusalCode::UnknownChannel,
             ..
-        })) => {
-            Err(Lost::Retry(no_leader(ballot, "the port's leader has no such channel yet".to_owned(), Duration::ZERO)))
-        }
+        })) => Err(Lost::Retry(no_leader(
+            ballot,
+            "the port's leader has no such channel yet".to_owned(),
+            Duration::ZERO,
+        ))),
         // A leader that serves as many connections as it may can take this one later: wait for it.
         Err(JoinError::Refused(
             err @ Error::Refused {
@@ -166,7 +163,9 @@ async fn follow(ballot: &Ballot<'_>) -> Result<Won, Lost> {
                 ..
             },
         )) => Err(Lost::Retry(err)),
-        Err(JoinError::Refused(err @ Error::Refused { .. })) if !ballot.first => Err(Lost::Retry(err)),
+        Err(JoinError::Refused(err @ Error::Refused { .. })) if !ballot.first => {
+            Err(Lost::Retry(err))
+        }
         Err(JoinError::Refused(err)) => Err(Lost::Fatal(err)),
     }
 }

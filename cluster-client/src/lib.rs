@@ -34,6 +34,9 @@ mod leader;
 // Layer 5: the election, which opens a leader's channel on the port server, or joins a leader.
 mod election;
 
+// Layer 5 too: a look at the endpoint's leader process, joined the way a follower joins.
+mod inspect;
+
 // Layer 6: the user's stream of items, which unsubscribes through a hook its owner gives it.
 mod subscription;
 
@@ -52,6 +55,7 @@ pub use cluster_client_derive::cluster_client;
 pub use election::Factory;
 pub use error::Error;
 pub use handle::Handle;
+pub use inspect::Inspector;
 pub use options::{
     DEFAULT_PORT, NODE_PORT_ENV, Options, PORT_ENV, Role, SINGLE_MODE_ENV, SlowConsumer, Transport,
 };

@@ -6,6 +6,7 @@
 //! a registered connection (the election opens it with the leader it built).
 
 mod challenge;
+mod inspect;
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
@@ -26,12 +27,17 @@ use crate::protocol::conn::{RegisterChannel, RegisterChannelRes};
 use crate::protocol::{
     ConnObject, FrameCodec, Kind, Packet, RefusalCode, follower_codec, register_answer,
 };
+use crate::stats::Stats;
+pub(crate) use inspect::INSPECT_CHANNEL;
 
 /// Takes over the connections registered on one channel: the channel's leader.
 pub(crate) trait Serve: Send + Sync {
     /// Serves a connection whose first packet, `registration`, asked for this channel; the rest of
     /// the connection is `reader` and `writer`.
     fn serve(self: Arc<Self>, reader: FrameReader, writer: WriteHalf, registration: Registration);
+
+    /// The channel's snapshot, for an inspecting process.
+    fn stats(&self) -> Stats;
 }
 
 /// What a follower said in its `register_channel`.
@@ -225,6 +231,8 @@ struct Limits {
     /// secret): a budget of their own, so that they never take a member's place.
     unproven: Arc<Semaphore>,
     max_unproven: usize,
+    /// How long an inspect connection may stay silent: three heartbeat intervals.
+    inspect_idle: Duration,
 }
 
 impl PortServer {
@@ -254,6 +262,7 @@ impl PortServer {
                 max_connections,
                 unproven: Arc::new(Semaphore::new(options.max_unproven_connections.max(1))),
                 max_unproven: options.max_unproven_connections.max(1),
+                inspect_idle: options.heartbeat_interval * 3,
             },
         });
         tokio::spawn(Arc::clone(&server).accept_loop(listener));
@@ -416,6 +425,10 @@ impl PortServer {
         // Registered: the whole frame limit applies from here on (bytes already read are kept).
         let budget = self.budget.clone();
         let reader = reader.map_decoder(|_| FrameCodec::new(max_frame_size).with_budget(budget));
+        if channel_name == INSPECT_CHANNEL {
+            let idle = self.limits.inspect_idle;
+            return self.serve_inspect(reader, write, registration, idle).await;
+        }
         let slot = self
             .channels()
             .get(&channel_name)

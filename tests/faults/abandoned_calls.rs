@@ -47,7 +47,7 @@ const REUSE_MARGIN_KIB: u64 = 12 * 1024;
 /// leader printed so far.
 fn ended_calls(leader: &mut Worker) -> usize {
     leader
-        .take_all(|v| v["log"] == "DEBUG" && log_text(v).contains("call not answered"))
+        .take_all(|v| v["level"] == "DEBUG" && log_text(v).contains("call not answered"))
         .len()
 }
 

@@ -59,8 +59,9 @@ async fn an_unknown_method_flood_logs_a_few_lines() {
     drop(last);
     // A status round trip after the flood: every log line of the flood has been printed by then.
     assert!(leader.status().await.0, "the leader serves on");
-    let lines = leader
-        .take_all(|v| v.get("log").is_some() && log_text(v).contains("call failed in the leader"));
+    let lines = leader.take_all(|v| {
+        v.get("level").is_some() && log_text(v).contains("call failed in the leader")
+    });
     let left_out: u64 = lines
         .iter()
         .filter_map(|v| v["fields"]["left_out"].as_u64())

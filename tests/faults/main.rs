@@ -93,7 +93,7 @@ async fn expect_log(worker: &mut Worker, parts: &[&str]) -> Value {
     let parts: Vec<String> = parts.iter().map(|p| (*p).to_owned()).collect();
     worker
         .expect_within(WAIT, |v| {
-            v.get("log").is_some() && {
+            v.get("level").is_some() && {
                 let text = log_text(v);
                 parts.iter().all(|p| text.contains(p.as_str()))
             }

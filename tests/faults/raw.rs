@@ -344,11 +344,8 @@ async fn squat(mut socket: TcpStream, result: &'static [u8]) {
                 ConnObject::RegisterChannelRes(RegisterChannelRes {
                     success: Some(true),
                     epoch: Some(1),
-                    code: None,
-                    error: None,
                     push_ack: Some(false),
-                    nonce: None,
-                    proof: None,
+                    ..RegisterChannelRes::default()
                 }),
                 Bytes::new(),
             ),

@@ -165,7 +165,7 @@ async fn huge_keys_and_many_topics_are_bounded() {
     while ended < TOPICS && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
         ended += leader
-            .take_all(|v| v["log"] == "DEBUG" && log_text(v).contains("last subscriber gone"))
+            .take_all(|v| v["level"] == "DEBUG" && log_text(v).contains("last subscriber gone"))
             .len();
     }
     let upstream_left = up.stats().watches.len();

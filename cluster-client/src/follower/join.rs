@@ -38,6 +38,30 @@ pub(crate) enum JoinError {
     Unproven(String),
 }
 
+impl JoinError {
+    /// What was found on the port, when something that is no leader of this cluster answered
+    /// there; `None` when nothing listens or a leader refused.
+    pub(crate) fn found(&self) -> Option<String> {
+        match self {
+            JoinError::Unreachable(_) | JoinError::Refused(_) => None,
+            JoinError::Closed => Some(
+                "a process that accepted the connection and closed it without answering register_channel"
+                    .to_owned(),
+            ),
+            JoinError::Silent(wait) => Some(format!(
+                "a process that accepted the connection but answered nothing to register_channel within {} ms",
+                wait.as_millis()
+            )),
+            JoinError::Unproven(what) => Some(format!(
+                "a process that could not prove the cluster secret: {what}"
+            )),
+            JoinError::Garbage(what) => Some(format!(
+                "a process that does not speak this protocol ({what})"
+            )),
+        }
+    }
+}
+
 impl FollowerConn {
     /// Connects to the port and registers on `channel`.
     pub(crate) async fn join(

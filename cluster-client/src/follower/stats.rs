@@ -1,8 +1,10 @@
-//! A follower asks its leader for the channel's [`Stats`].
+//! A follower asks its leader for the channel's [`Stats`]; an inspecting process asks the port's
+//! server for every channel's.
 
 use std::time::Duration;
 
 use bytes::Bytes;
+use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use super::FollowerConn;
@@ -21,6 +23,26 @@ impl FollowerConn {
         deadline: Instant,
         timeout: Duration,
     ) -> Result<Stats, CallError> {
+        let mut stats: Stats = self.ask_stats(deadline, timeout).await?;
+        stats.role = MemberRole::Follower;
+        Ok(stats)
+    }
+
+    /// Every channel's snapshot, from the port server of an inspect connection.
+    pub(crate) async fn channel_stats(
+        &self,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Vec<Stats>, CallError> {
+        self.ask_stats(deadline, timeout).await
+    }
+
+    /// Sends `stats` and reads the JSON of its answer as `T`.
+    async fn ask_stats<T: DeserializeOwned>(
+        &self,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<T, CallError> {
         let request = ConnObject::ChannelStats(ChannelStats {});
         let answer = self
             .request("stats", request, Bytes::new(), true, deadline, timeout)
@@ -36,12 +58,8 @@ impl FollowerConn {
                 conn: ConnObject::ChannelStatsRes(ChannelStatsRes {}),
                 app,
                 ..
-            }) => {
-                let mut stats: Stats = serde_json::from_slice(&app)
-                    .map_err(|err| unexpected(format!("the leader's stats do not read: {err}")))?;
-                stats.role = MemberRole::Follower;
-                Ok(stats)
-            }
+            }) => serde_json::from_slice(&app)
+                .map_err(|err| unexpected(format!("the stats do not read: {err}"))),
             Some(other) => Err(unexpected(format!(
                 "`stats` answered with {}",
                 other.conn.type_name()

@@ -38,7 +38,7 @@ impl LeaderChannel {
             args,
             self.options.codec,
         )
-        .instrument(tracing::debug_span!("call", method = spec.name));
+        .instrument(tracing::trace_span!("call", method = spec.name));
         self.calls.start();
         match tokio::time::timeout(deadline, call).await {
             Ok(result) => {
@@ -88,7 +88,7 @@ impl LeaderChannel {
             }
             Ok(spec) => spec,
         };
-        let span = tracing::debug_span!("call", method = spec.name, id);
+        let span = tracing::trace_span!("call", method = spec.name, id);
         let mut call = Box::pin(
             run_guarded(
                 Arc::clone(&self.service),

@@ -24,6 +24,7 @@ use crate::protocol::conn::{
 };
 use crate::protocol::{ConnObject, HEADER_LEN, Kind, Packet, read_invoke};
 use crate::server::{Registration, Serve};
+use crate::stats::Stats;
 
 /// State of one follower connection.
 pub(super) struct Conn {
@@ -103,6 +104,10 @@ impl Serve for LeaderChannel {
             }
             .instrument(span),
         );
+    }
+
+    fn stats(&self) -> Stats {
+        LeaderChannel::stats(self)
     }
 }
 

@@ -23,6 +23,10 @@ const USAGE: &str = "usage: upstream-registry [--addr HOST:PORT]";
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let addr = match parse_args(std::env::args().skip(1)) {
         Ok(Some(addr)) => addr,
         Ok(None) => {
@@ -107,17 +111,20 @@ fn parse_endpoints(list: &str) -> Result<Vec<Endpoint>, String> {
 }
 
 /// The address to listen on, or `None` when help was asked for.
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<String>, String> {
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<String>, String> {
+    use lexopt::prelude::*;
     let mut addr = "127.0.0.1:0".to_owned();
-    while let Some(arg) = args.next() {
-        if arg == "--addr" {
-            addr = args.next().ok_or("--addr needs a value")?;
-        } else if let Some(value) = arg.strip_prefix("--addr=") {
-            addr = value.to_owned();
-        } else if arg == "-h" || arg == "--help" {
-            return Ok(None);
-        } else {
-            return Err(format!("unknown argument `{arg}`"));
+    let mut parser = lexopt::Parser::from_args(args);
+    while let Some(arg) = parser.next().map_err(|err| err.to_string())? {
+        match arg {
+            Long("addr") => {
+                addr = parser
+                    .value()
+                    .and_then(|value| value.string())
+                    .map_err(|err| err.to_string())?;
+            }
+            Short('h') | Long("help") => return Ok(None),
+            _ => return Err(arg.unexpected().to_string()),
         }
     }
     Ok(Some(addr))

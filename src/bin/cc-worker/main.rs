@@ -5,7 +5,9 @@
 //!
 //! A panic anywhere in the process prints `{"event":"panic",...}` on stdout (then the default
 //! report on stderr), so a test can assert that no worker panicked. With `--log LEVEL` the
-//! runtime's `tracing` events up to `LEVEL` are printed as `{"log":LEVEL,"target":..,"fields":{..}}`.
+//! runtime's `tracing` events up to `LEVEL` are printed by `tracing-subscriber`'s JSON format
+//! (`{"level","target","fields":{"message",..},"span",..}`); without it, `RUST_LOG` filters them
+//! onto stderr.
 //!
 //! - [`args`]: the command line (seam, upstream, channels, the runtime's options).
 //! - [`client`]: the client seam, generated or hand-written.
@@ -30,7 +32,6 @@ use tokio::sync::mpsc;
 
 use crate::client::{Client, with_client};
 use crate::command::{Routed, run};
-use crate::output::JsonLog;
 use crate::tasks::Tasks;
 
 #[tokio::main]
@@ -44,14 +45,21 @@ async fn main() -> ExitCode {
     };
     output::report_panics();
     let (out, printer) = output::printer();
-    if let Some(max) = args.log {
-        let log = JsonLog {
-            out: out.clone(),
-            max,
-        };
-        if tracing::subscriber::set_global_default(log).is_err() {
-            eprintln!("cc-worker: a tracing subscriber is already set");
-        }
+    // `--log LEVEL`: the runtime's events as JSON lines among the others on stdout, for tests to
+    // read; else `RUST_LOG` filters them onto stderr.
+    let logged = match args.log {
+        Some(max) => tracing_subscriber::fmt()
+            .json()
+            .with_max_level(max)
+            .with_writer(std::io::stdout)
+            .try_init(),
+        None => tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init(),
+    };
+    if let Err(err) = logged {
+        eprintln!("cc-worker: no log: {err}");
     }
     let mut clients = Vec::new();
     for channel in &args.channels {
