@@ -15,7 +15,7 @@
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
-use cluster_client::Options;
+use cluster_client::{Inspector, MemberRole, Options};
 use cluster_client_registry_fixture::{Endpoint, RegistryServer};
 use cluster_client_workspace::registry_service::{
     Registration, Registry, RegistryClient, UpstreamRegistry,
@@ -98,17 +98,16 @@ async fn worker(args: &[String]) -> ExitCode {
     };
     emit(json!({ "event": "ready", "leader": client.is_leader(), "epoch": client.epoch() }));
 
-    // Report role changes (a follower becoming leader after a failover).
-    let watcher = client.clone();
+    // Report role changes as they happen (a follower becoming leader after a failover, or
+    // following a new leader).
+    let mut roles = client.roles();
     tokio::spawn(async move {
-        let mut was = watcher.is_leader();
-        loop {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            let is = watcher.is_leader();
-            if is != was {
-                emit(json!({ "event": "role", "leader": is, "epoch": watcher.epoch() }));
-                was = is;
-            }
+        while roles.changed().await.is_ok() {
+            let now = *roles.borrow_and_update();
+            emit(json!({
+                "event": "role", "leader": now.role == MemberRole::Leader, "epoch": now.epoch,
+                "leader_pid": now.leader.pid,
+            }));
         }
     });
 
@@ -252,6 +251,23 @@ fn check(ok: bool, what: impl Into<String>) -> Result<(), String> {
     }
 }
 
+/// Prints what the cluster on `port` is, as the `inspect` example does.
+async fn show_inspect(port: u16) -> Result<(), String> {
+    let inspector = Inspector::connect(&Options::default().port(port))
+        .await
+        .map_err(|e| format!("inspect: {e}"))?;
+    let channels = inspector
+        .channels()
+        .await
+        .map_err(|e| format!("inspect: {e}"))?;
+    for channel in channels {
+        for line in channel.to_string().lines() {
+            println!("   | {line}");
+        }
+    }
+    Ok(())
+}
+
 async fn coordinate(n: usize) -> Result<(), String> {
     let upstream = RegistryServer::start("127.0.0.1:0")
         .await
@@ -335,6 +351,9 @@ async fn coordinate(n: usize) -> Result<(), String> {
         ),
     )?;
 
+    println!("\n   what `cargo run --example inspect -- --port {port}` shows now:");
+    show_inspect(port).await?;
+
     println!("\n5. kill -9 the leader");
     let mut leader = procs.remove(0);
     let killed_at = Instant::now();
@@ -378,6 +397,9 @@ async fn coordinate(n: usize) -> Result<(), String> {
         .await?;
         println!("  ✓ {} got billing = 10.0.0.3:8080", proc.name);
     }
+
+    println!("\n   and after the failover:");
+    show_inspect(port).await?;
 
     println!("\n7. SIGTERM the new leader: it hands over before it stops");
     for proc in &mut procs {

@@ -15,7 +15,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use cluster_client::stats::Stats;
 use cluster_client::{Error, Inspector, Options, Transport};
@@ -161,17 +161,14 @@ fn unreachable_reason(target: &str, err: &Error) -> String {
     }
 }
 
-/// The view of the channels at `now`, with rates since `before`.
+/// The view of the channels at `now`, with calls per second since `before`.
 fn render(target: &str, before: &(Instant, Vec<Stats>), now: &(Instant, Vec<Stats>)) -> String {
-    use std::fmt::Write;
     let (then, old) = before;
     let (at, channels) = now;
     let seconds = at.duration_since(*then).as_secs_f64().max(1e-9);
-    let mut out = String::new();
     let leader = channels.first().and_then(|c| c.leader.pid);
-    let _ = writeln!(
-        out,
-        "{target}: process {} leads {} channel(s)",
+    let mut out = format!(
+        "{target}: process {} leads {} channel(s)\n",
         leader.map_or("?".to_owned(), |pid| pid.to_string()),
         channels.len()
     );
@@ -182,89 +179,7 @@ fn render(target: &str, before: &(Instant, Vec<Stats>), now: &(Instant, Vec<Stat
             .find(|c| c.channel == channel.channel && c.epoch == channel.epoch)
             .map_or(calls, |c| c.calls.served + c.calls.failed);
         let rate = calls.saturating_sub(earlier) as f64 / seconds;
-        let _ = writeln!(out, "\nchannel `{}`", channel.channel);
-        let _ = writeln!(
-            out,
-            "  leader: pid {}, epoch {}, leading for {}",
-            channel
-                .leader
-                .pid
-                .map_or("?".to_owned(), |pid| pid.to_string()),
-            channel.epoch,
-            channel.leader.since_ms.map_or("?".to_owned(), age)
-        );
-        let followers: Vec<String> = channel
-            .followers
-            .iter()
-            .map(|f| {
-                let pid = f
-                    .pid
-                    .map_or("(no pid: a Node follower?)".to_owned(), |p| p.to_string());
-                format!(
-                    "{pid} (in {}, out {})",
-                    bytes(f.bytes_in),
-                    bytes(f.bytes_out)
-                )
-            })
-            .collect();
-        let _ = writeln!(
-            out,
-            "  followers: {}{}",
-            followers.len(),
-            if followers.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", followers.join(", "))
-            }
-        );
-        let _ = writeln!(out, "  topics: {}", channel.topics.len());
-        for topic in &channel.topics {
-            let _ = writeln!(
-                out,
-                "    {} {}: {} subscriber(s)",
-                topic.method, topic.key, topic.subscribers
-            );
-        }
-        let _ = writeln!(
-            out,
-            "  calls: {:.1}/s; {} served, {} failed, {} in flight",
-            rate, channel.calls.served, channel.calls.failed, channel.calls.in_flight
-        );
-        let _ = writeln!(
-            out,
-            "  bytes: in {}, out {}",
-            bytes(channel.bytes_in),
-            bytes(channel.bytes_out)
-        );
-        if let Some(failover) = channel.last_failover {
-            let _ = writeln!(
-                out,
-                "  began with a failover {} ago, which took {:.2} ms",
-                age(failover.at_ms),
-                failover.took_us as f64 / 1000.0
-            );
-        }
+        out.push_str(&format!("\n{channel}\n  calls per second: {rate:.1}\n"));
     }
     out
-}
-
-/// How long ago a time in Unix milliseconds was.
-fn age(since_ms: u64) -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let seconds = now.saturating_sub(since_ms) as f64 / 1000.0;
-    if seconds < 120.0 {
-        format!("{seconds:.1} s")
-    } else {
-        format!("{:.1} min", seconds / 60.0)
-    }
-}
-
-fn bytes(n: u64) -> String {
-    match n {
-        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / f64::from(1 << 20)),
-        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / f64::from(1 << 10)),
-        n => format!("{n} B"),
-    }
 }

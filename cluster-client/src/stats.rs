@@ -81,3 +81,85 @@ pub struct Failover {
     /// From then until this process led, in microseconds.
     pub took_us: u64,
 }
+
+/// Several lines for people: the channel, its leader and term, its followers, topics, calls,
+/// bytes, and the failover that began the term.
+impl std::fmt::Display for Stats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let pid = |pid: Option<u32>| pid.map_or_else(|| "?".to_owned(), |pid| pid.to_string());
+        writeln!(f, "channel `{}`", self.channel)?;
+        writeln!(
+            f,
+            "  leader: pid {}, epoch {}, leading for {}",
+            pid(self.leader.pid),
+            self.epoch,
+            self.leader.since_ms.map_or_else(|| "?".to_owned(), age)
+        )?;
+        write!(f, "  followers: {}", self.followers.len())?;
+        for (i, follower) in self.followers.iter().enumerate() {
+            let sep = if i == 0 { ": " } else { ", " };
+            let who = follower
+                .pid
+                .map_or_else(|| "a follower without a pid".to_owned(), |p| p.to_string());
+            write!(
+                f,
+                "{sep}{who} (in {}, out {})",
+                Bytes(follower.bytes_in),
+                Bytes(follower.bytes_out)
+            )?;
+        }
+        writeln!(f)?;
+        writeln!(f, "  topics: {}", self.topics.len())?;
+        for topic in &self.topics {
+            writeln!(
+                f,
+                "    {} {}: {} subscriber(s)",
+                topic.method, topic.key, topic.subscribers
+            )?;
+        }
+        writeln!(
+            f,
+            "  calls: {} served, {} failed, {} in flight",
+            self.calls.served, self.calls.failed, self.calls.in_flight
+        )?;
+        write!(
+            f,
+            "  bytes: in {}, out {}",
+            Bytes(self.bytes_in),
+            Bytes(self.bytes_out)
+        )?;
+        if let Some(failover) = self.last_failover {
+            write!(
+                f,
+                "\n  began with a failover {} ago, which took {:.2} ms",
+                age(failover.at_ms),
+                failover.took_us as f64 / 1000.0
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// How long ago a time in milliseconds since the Unix epoch was.
+fn age(since_ms: u64) -> String {
+    let now = crate::role_change::unix_ms(std::time::SystemTime::now());
+    let seconds = now.saturating_sub(since_ms) as f64 / 1000.0;
+    if seconds < 120.0 {
+        format!("{seconds:.1} s")
+    } else {
+        format!("{:.1} min", seconds / 60.0)
+    }
+}
+
+/// A byte count in B, KiB or MiB.
+struct Bytes(u64);
+
+impl std::fmt::Display for Bytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            n if n >= 1 << 20 => write!(f, "{:.1} MiB", n as f64 / f64::from(1 << 20)),
+            n if n >= 1 << 10 => write!(f, "{:.1} KiB", n as f64 / f64::from(1 << 10)),
+            n => write!(f, "{n} B"),
+        }
+    }
+}
