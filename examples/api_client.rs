@@ -64,10 +64,7 @@ impl BillingApi {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // `RUST_LOG=cluster_client=debug` shows what the runtime does.
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
+    cluster_client_workspace::log_to_stderr();
     let upstream = RegistryServer::start("127.0.0.1:0").await?;
     upstream.set(
         "billing",

@@ -34,12 +34,7 @@ const STEP: Duration = Duration::from_secs(20);
 #[tokio::main]
 async fn main() -> ExitCode {
     // `RUST_LOG=cluster_client=debug` prints the runtime's events of every process on stderr.
-    if std::env::var_os("RUST_LOG").is_some() {
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_writer(std::io::stderr)
-            .init();
-    }
+    cluster_client_workspace::log_to_stderr();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--worker") {
         return worker(&args[1..]).await;

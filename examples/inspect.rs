@@ -96,10 +96,7 @@ fn socket_port(path: &std::path::Path) -> Result<u16, String> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
+    cluster_client_workspace::log_to_stderr();
     let args = match parse() {
         Ok(args) => args,
         Err(message) => {

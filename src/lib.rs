@@ -8,13 +8,16 @@
 //! - [`manual_seam`]: the same trait wired to the runtime by hand (the service seam without the
 //!   macro), so every end-to-end scenario runs through both.
 //! - [`free_port`]: a loopback port nothing listens on, for tests and the benchmark.
+//! - [`log_to_stderr`]: `RUST_LOG`-filtered logs for the examples and binaries.
 
 #![forbid(unsafe_code)]
 
+mod logging;
 pub mod manual_seam;
 mod ports;
 pub mod registry_service;
 
+pub use logging::log_to_stderr;
 pub use ports::{free_port, try_free_port};
 
 /// The repository README's example, compiled and run as a doctest of this package.

@@ -91,6 +91,23 @@ async fn no_item(worker: &mut Worker, sub: &str, wait: Duration) {
     );
 }
 
+/// After 1.5 s of quiet (heartbeats only), `caller`'s next call is served.
+async fn served_after_quiet(caller: &mut Worker) {
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after = caller
+        .call(json!({ "cmd": "echo", "payload": "after the quiet" }))
+        .await;
+    assert_eq!(after["ok"], "after the quiet", "{}: {after}", caller.name);
+}
+
+/// Ends `worker`'s subscription `sub`.
+async fn unwatch(worker: &mut Worker, sub: &str) {
+    worker.send(json!({ "cmd": "unwatch", "sub": sub })).await;
+    worker
+        .expect(|v| v["sub"] == sub && v["unwatched"] == true)
+        .await;
+}
+
 /// The warnings and errors a Node worker printed so far (its package's logger and `error` events).
 fn complaints(worker: &mut Worker) -> Vec<Value> {
     worker.take_all(|v| v["event"] == "log" || v["event"] == "error")
@@ -169,16 +186,10 @@ async fn a_node_follower_uses_a_rust_leader() {
         "one upstream watch"
     );
 
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let after = node
-        .call(json!({ "cmd": "echo", "payload": "after the quiet" }))
-        .await;
-    assert_eq!(after["ok"], "after the quiet", "{after}");
+    served_after_quiet(&mut node).await;
     assert_eq!(complaints(&mut node), Vec::<Value>::new());
 
-    node.send(json!({ "cmd": "unwatch", "sub": "n" })).await;
-    node.expect(|v| v["sub"] == "n" && v["unwatched"] == true)
-        .await;
+    unwatch(&mut node, "n").await;
     up.set("svc", svc(3));
     leader.item_eq("l", &svc_json(3)).await;
     no_item(&mut node, "n", Duration::from_millis(300)).await;
@@ -298,17 +309,10 @@ async fn a_rust_follower_uses_a_node_leader() {
         "one upstream watch"
     );
 
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let after = follower
-        .call(json!({ "cmd": "echo", "payload": "after the quiet" }))
-        .await;
-    assert_eq!(after["ok"], "after the quiet", "{after}");
+    served_after_quiet(&mut follower).await;
     assert_eq!(complaints(&mut leader), Vec::<Value>::new());
 
-    follower.send(json!({ "cmd": "unwatch", "sub": "r" })).await;
-    follower
-        .expect(|v| v["sub"] == "r" && v["unwatched"] == true)
-        .await;
+    unwatch(&mut follower, "r").await;
     up.set("svc", svc(3));
     node_follower.item_eq("n", &svc_json(3)).await;
     no_item(&mut follower, "r", Duration::from_millis(300)).await;

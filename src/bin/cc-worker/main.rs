@@ -53,10 +53,10 @@ async fn main() -> ExitCode {
             .with_max_level(max)
             .with_writer(std::io::stdout)
             .try_init(),
-        None => tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_writer(std::io::stderr)
-            .try_init(),
+        None => {
+            cluster_client_workspace::log_to_stderr();
+            Ok(())
+        }
     };
     if let Err(err) = logged {
         eprintln!("cc-worker: no log: {err}");
