@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
-use cluster_client::{Options, Subscription, cluster_client};
+use cluster_client::{ErrorKind, Options, Subscription, cluster_client};
 use futures::StreamExt;
 use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
@@ -59,9 +59,15 @@ pub enum RedisFault {
     /// Redis refused or failed the command.
     #[error("redis: {0}")]
     Redis(String),
-    /// The call did not reach Redis, or its answer did not come back.
-    #[error("cluster: {0}")]
-    Cluster(String),
+    /// The call did not reach Redis, or its answer did not come back; `kind` tells which (a
+    /// `leader_lost` or `timeout` call may have run).
+    #[error("cluster ({kind}): {message}")]
+    Cluster {
+        /// What kind of transport failure.
+        kind: ErrorKind,
+        /// What happened.
+        message: String,
+    },
 }
 
 impl From<redis::RedisError> for RedisFault {
@@ -72,7 +78,10 @@ impl From<redis::RedisError> for RedisFault {
 
 impl From<cluster_client::Error> for RedisFault {
     fn from(err: cluster_client::Error) -> Self {
-        RedisFault::Cluster(err.to_string())
+        RedisFault::Cluster {
+            kind: err.kind(),
+            message: err.to_string(),
+        }
     }
 }
 
@@ -263,8 +272,13 @@ async fn worker(args: &[String]) -> ExitCode {
         if let Some(count) = command["incr"].as_u64() {
             let mut failed = BTreeMap::<String, u64>::new();
             for _ in 0..count {
+                // By kind: a `leader_lost` or `timeout` INCR may have counted.
                 if let Err(err) = client.incr(COUNTER.to_owned(), 1).await {
-                    *failed.entry(err.to_string()).or_default() += 1;
+                    let kind = match err {
+                        RedisFault::Cluster { kind, .. } => kind.to_string(),
+                        RedisFault::Redis(_) => "redis".to_owned(),
+                    };
+                    *failed.entry(kind).or_default() += 1;
                 }
             }
             emit(json!({ "event": "incremented", "count": count, "failed": failed }));

@@ -144,28 +144,194 @@ pub enum Error {
 }
 
 impl Error {
-    /// A stable, machine-readable name of the variant (`"timeout"`, `"leader_lost"`, …), for logs
-    /// and for error types that carry a transport failure as text.
-    pub fn kind(&self) -> &'static str {
+    /// What kind of failure this is: a value that can be matched, stored and sent (it is
+    /// `Serialize + Deserialize`), so that a method's own error type can keep it across the wire
+    /// (see [`ErrorKind`]).
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Timeout { .. } => "timeout",
-            Error::LeaderLost { .. } => "leader_lost",
-            Error::Closed => "closed",
-            Error::PortTaken { .. } => "port_taken",
-            Error::NoLeader { .. } => "no_leader",
-            Error::ForeignPeer { .. } => "foreign_peer",
-            Error::SchemaMismatch { .. } => "schema_mismatch",
-            Error::Refused { .. } => "refused",
-            Error::Factory { .. } => "factory",
-            Error::Remote { .. } => "remote",
-            Error::Lagged { .. } => "lagged",
-            Error::SubscribeTimeout { .. } => "subscribe_timeout",
-            Error::SubscriptionEnded { .. } => "subscription_ended",
-            Error::Protocol(_) => "protocol",
-            Error::Codec(_) => "codec",
-            Error::Io(_) => "io",
-            Error::Auth(_) => "auth",
+            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::LeaderLost { .. } => ErrorKind::LeaderLost,
+            Error::Closed => ErrorKind::Closed,
+            Error::PortTaken { .. } => ErrorKind::PortTaken,
+            Error::NoLeader { .. } => ErrorKind::NoLeader,
+            Error::ForeignPeer { .. } => ErrorKind::ForeignPeer,
+            Error::SchemaMismatch { .. } => ErrorKind::SchemaMismatch,
+            Error::Refused { .. } => ErrorKind::Refused,
+            Error::Factory { .. } => ErrorKind::Factory,
+            Error::Remote { .. } => ErrorKind::Remote,
+            Error::Lagged { .. } => ErrorKind::Lagged,
+            Error::SubscribeTimeout { .. } => ErrorKind::SubscribeTimeout,
+            Error::SubscriptionEnded { .. } => ErrorKind::SubscriptionEnded,
+            Error::Protocol(_) => ErrorKind::Protocol,
+            Error::Codec(_) => ErrorKind::Codec,
+            Error::Io(_) => ErrorKind::Io,
+            Error::Auth(_) => ErrorKind::Auth,
         }
+    }
+
+    /// Whether the call may have run on the real client although it failed here: its answer was
+    /// lost with the leader while the call was on the wire, or did not come within the deadline.
+    /// Such a call may be retried only if running it twice is harmless.
+    pub fn outcome_unknown(&self) -> bool {
+        self.kind().outcome_unknown()
+    }
+}
+
+/// The kinds of [`Error`], by their stable names (`Display`, `FromStr` and serde all use them):
+///
+/// | name | meaning | outcome unknown |
+/// | --- | --- | --- |
+/// | `timeout` | no answer within the call's deadline | yes |
+/// | `leader_lost` | the leader went away while the call was on the wire | yes |
+/// | `closed` | this handle was closed | |
+/// | `port_taken` | `Role::Leader` was asked, and the port is another's | |
+/// | `no_leader` | no leader could be reached within the wait | |
+/// | `foreign_peer` | something that is no leader of this cluster holds the port | |
+/// | `schema_mismatch` | the leader's trait is another | |
+/// | `refused` | the leader refused this process (codec, cap, secret…) | |
+/// | `factory` | the real client could not be built | |
+/// | `remote` | the leader's runtime failed the call (unknown method, bad arguments, overload, a panic) | |
+/// | `lagged` | a subscription fell behind and items were dropped | |
+/// | `subscribe_timeout` | a subscription got no first item in time | |
+/// | `subscription_ended` | the real client ended the subscription | |
+/// | `protocol` | a peer broke the wire protocol | |
+/// | `codec` | a value could not be encoded or decoded | |
+/// | `io` | a socket failed | |
+/// | `auth` | the cluster secret could not be read or made | |
+///
+/// A method's error type keeps the kind of a transport failure in its `From<Error>`:
+///
+/// ```
+/// use cluster_client::{Error, ErrorKind};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, Serialize, Deserialize)]
+/// enum MyError {
+///     Cluster { kind: ErrorKind, message: String },
+/// }
+///
+/// impl From<Error> for MyError {
+///     fn from(err: Error) -> Self {
+///         MyError::Cluster { kind: err.kind(), message: err.to_string() }
+///     }
+/// }
+///
+/// let err = MyError::from(Error::LeaderLost { method: "incr".into() });
+/// let MyError::Cluster { kind, .. } = err;
+/// assert!(kind.outcome_unknown());
+/// assert_eq!(kind.to_string(), "leader_lost");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// [`Error::Timeout`].
+    Timeout,
+    /// [`Error::LeaderLost`].
+    LeaderLost,
+    /// [`Error::Closed`].
+    Closed,
+    /// [`Error::PortTaken`].
+    PortTaken,
+    /// [`Error::NoLeader`].
+    NoLeader,
+    /// [`Error::ForeignPeer`].
+    ForeignPeer,
+    /// [`Error::SchemaMismatch`].
+    SchemaMismatch,
+    /// [`Error::Refused`].
+    Refused,
+    /// [`Error::Factory`].
+    Factory,
+    /// [`Error::Remote`].
+    Remote,
+    /// [`Error::Lagged`].
+    Lagged,
+    /// [`Error::SubscribeTimeout`].
+    SubscribeTimeout,
+    /// [`Error::SubscriptionEnded`].
+    SubscriptionEnded,
+    /// [`Error::Protocol`].
+    Protocol,
+    /// [`Error::Codec`].
+    Codec,
+    /// [`Error::Io`].
+    Io,
+    /// [`Error::Auth`].
+    Auth,
+}
+
+impl ErrorKind {
+    /// Every kind.
+    pub const ALL: [ErrorKind; 17] = [
+        ErrorKind::Timeout,
+        ErrorKind::LeaderLost,
+        ErrorKind::Closed,
+        ErrorKind::PortTaken,
+        ErrorKind::NoLeader,
+        ErrorKind::ForeignPeer,
+        ErrorKind::SchemaMismatch,
+        ErrorKind::Refused,
+        ErrorKind::Factory,
+        ErrorKind::Remote,
+        ErrorKind::Lagged,
+        ErrorKind::SubscribeTimeout,
+        ErrorKind::SubscriptionEnded,
+        ErrorKind::Protocol,
+        ErrorKind::Codec,
+        ErrorKind::Io,
+        ErrorKind::Auth,
+    ];
+
+    /// The stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::LeaderLost => "leader_lost",
+            ErrorKind::Closed => "closed",
+            ErrorKind::PortTaken => "port_taken",
+            ErrorKind::NoLeader => "no_leader",
+            ErrorKind::ForeignPeer => "foreign_peer",
+            ErrorKind::SchemaMismatch => "schema_mismatch",
+            ErrorKind::Refused => "refused",
+            ErrorKind::Factory => "factory",
+            ErrorKind::Remote => "remote",
+            ErrorKind::Lagged => "lagged",
+            ErrorKind::SubscribeTimeout => "subscribe_timeout",
+            ErrorKind::SubscriptionEnded => "subscription_ended",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Codec => "codec",
+            ErrorKind::Io => "io",
+            ErrorKind::Auth => "auth",
+        }
+    }
+
+    /// Whether a call that failed with this kind may have run on the real client (`timeout`,
+    /// `leader_lost`).
+    pub fn outcome_unknown(self) -> bool {
+        matches!(self, ErrorKind::Timeout | ErrorKind::LeaderLost)
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is no [`ErrorKind`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not the name of an error kind")]
+pub struct UnknownErrorKind(pub String);
+
+impl std::str::FromStr for ErrorKind {
+    type Err = UnknownErrorKind;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        ErrorKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+            .ok_or_else(|| UnknownErrorKind(name.to_owned()))
     }
 }
 
@@ -181,5 +347,34 @@ impl From<ProtocolError> for Error {
 impl From<std::io::Error> for Error {
     fn from(err: std::io::Error) -> Self {
         Error::Io(Arc::new(err))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each kind's name reads back as the kind, through `FromStr` and serde alike; only a timeout
+    /// and a lost leader leave the outcome unknown.
+    #[test]
+    fn kinds_keep_their_names() {
+        for kind in ErrorKind::ALL {
+            assert_eq!(kind.as_str().parse::<ErrorKind>(), Ok(kind));
+            let json = serde_json::to_string(&kind).expect("serializes");
+            assert_eq!(json, format!("\"{kind}\""));
+            assert_eq!(
+                serde_json::from_str::<ErrorKind>(&json).expect("reads"),
+                kind
+            );
+            assert_eq!(
+                kind.outcome_unknown(),
+                matches!(kind, ErrorKind::Timeout | ErrorKind::LeaderLost)
+            );
+        }
+        assert!("nope".parse::<ErrorKind>().is_err());
+        let lost = Error::LeaderLost { method: "m".into() };
+        assert!(lost.outcome_unknown());
+        assert!(!Error::Closed.outcome_unknown());
+        assert_eq!(Error::Closed.kind(), ErrorKind::Closed);
     }
 }

@@ -53,7 +53,7 @@ mod tests;
 pub use auth::{AuthError, Secret};
 pub use cluster_client_derive::cluster_client;
 pub use election::Factory;
-pub use error::Error;
+pub use error::{Error, ErrorKind, UnknownErrorKind};
 pub use handle::Handle;
 pub use inspect::Inspector;
 pub use options::{

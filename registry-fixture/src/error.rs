@@ -27,9 +27,16 @@ pub enum RegistryError {
     /// was forwarded to the process that owns the real connection.
     ///
     /// Produced by `From<cluster_client::Error>`, which exists with the `cluster-client` feature
-    /// (the fixture itself does not depend on `cluster-client`).
-    #[error("cluster transport error: {0}")]
-    Cluster(String),
+    /// (the fixture itself does not depend on `cluster-client`). `kind` is the failure's
+    /// `cluster_client::ErrorKind` by name (`"leader_lost"`, `"timeout"`, …), so that a caller can
+    /// tell a call of unknown outcome without reading the message.
+    #[error("cluster transport error ({kind}): {message}")]
+    Cluster {
+        /// The `cluster_client::ErrorKind`'s name.
+        kind: String,
+        /// What happened.
+        message: String,
+    },
 }
 
 impl From<std::io::Error> for RegistryError {
@@ -40,8 +47,11 @@ impl From<std::io::Error> for RegistryError {
 
 #[cfg(feature = "cluster-client")]
 impl From<cluster_client::Error> for RegistryError {
-    /// Carries the transport failure as text, prefixed by its [`kind`](cluster_client::Error::kind).
+    /// Keeps the transport failure's [`kind`](cluster_client::Error::kind) and message.
     fn from(err: cluster_client::Error) -> Self {
-        RegistryError::Cluster(format!("{}: {err}", err.kind()))
+        RegistryError::Cluster {
+            kind: err.kind().to_string(),
+            message: err.to_string(),
+        }
     }
 }

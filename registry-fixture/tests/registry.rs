@@ -392,7 +392,10 @@ fn registry_errors_cross_a_wire() {
         RegistryError::Server("no".into()),
         RegistryError::Closed,
         RegistryError::Protocol("bad".into()),
-        RegistryError::Cluster("leader lost".into()),
+        RegistryError::Cluster {
+            kind: "leader_lost".into(),
+            message: "the leader was lost".into(),
+        },
     ];
     for error in errors {
         let json = serde_json::to_string(&error).expect("serialize");

@@ -47,7 +47,7 @@ pub fn answer<T: serde::Serialize>(id: u64, result: Result<T, RegistryError>) ->
 /// The cluster error kind carried by a `RegistryError::Cluster`, or the variant name.
 pub fn kind(err: &RegistryError) -> String {
     match err {
-        RegistryError::Cluster(text) => text.split(':').next().unwrap_or("cluster").to_owned(),
+        RegistryError::Cluster { kind, .. } => kind.clone(),
         other => format!("{other:?}")
             .split('(')
             .next()
