@@ -64,7 +64,8 @@ use proc_macro::TokenStream;
 /// | `vis struct RegistryClient` | the handle users hold, `Clone` and `Debug`; implements `Registry`: each method is one call into the runtime with the method's `&'static MethodSpec`, taken from `SCHEMA` |
 /// | `RegistryClient::SCHEMA` | `&'static Schema`: channel name, fingerprint, one `MethodSpec` per method |
 /// | `RegistryClient::create(options, factory)` | runs the election; `factory` builds the real client wherever this process becomes leader |
-/// | `RegistryClient::is_leader`, `epoch` | whether this process holds the real client now; the current leadership term |
+/// | `RegistryClient::is_leader`, `epoch` | whether this process holds the real client now; the current leadership term (see below) |
+/// | `RegistryClient::roles`, `stats` | this process's role changes (a `watch` receiver); the leader's snapshot of the channel |
 /// | `RegistryClient::close` | `async fn close(&self)`, returning `()`: leaves the cluster (a leader closes its real client and hands over); later calls fail with `Error::Closed` |
 /// | `vis struct ServeRegistry<T>(pub T)` | the leader-side dispatch: implements the runtime's `Service` for `T: Registry + Send + Sync + 'static` |
 /// | `const _: () = { .. };` | compile-time serde assertions, spanned on each argument, result, error and item type |
@@ -90,9 +91,17 @@ use proc_macro::TokenStream;
 ///         fingerprint: …u64,
 ///         methods: &[P::MethodSpec { name: "lookup", kind: P::MethodKind::Invoke, .. }, ..],
 ///     };
-///     pub async fn create<F, Fut, R, E>(options: Options, factory: F) -> Result<Self, Error> { .. }
+///     pub async fn create<F, Fut, R, E>(options: Options, factory: F) -> Result<Self, Error>
+///     where
+///         F: Fn() -> Fut + Send + Sync + 'static,
+///         Fut: Future<Output = Result<R, E>> + Send + 'static,
+///         R: Registry + Send + Sync + 'static,
+///         E: Display,
+///     { .. }
 ///     pub fn is_leader(&self) -> bool { .. }
 ///     pub fn epoch(&self) -> u64 { .. }
+///     pub fn roles(&self) -> Roles { .. }
+///     pub async fn stats(&self) -> Result<Stats, Error> { .. }
 ///     pub async fn close(&self) { .. }
 /// }
 /// impl Registry for RegistryClient {
@@ -145,10 +154,19 @@ use proc_macro::TokenStream;
 /// - `#[subscribe]`: a plain `fn` returning `Subscription<T>`; `broadcast` is `true` or `false`.
 /// - `#[close]`: `async fn`, `&self` only, returning nothing; at most one.
 /// - One tag per method; unknown or repeated options are errors.
-/// - A method may not be named `create`, `is_leader` or `epoch`, nor `close` unless it is the
-///   `#[close]` method: the client has those of its own.
+/// - A method may not be named `create`, `is_leader`, `epoch`, `roles` or `stats`, nor `close`
+///   unless it is the `#[close]` method: the client has those of its own.
 /// - Arguments, results and items are `Serialize + DeserializeOwned`, errors also
 ///   `From<cluster_client::Error>`: asserted, so an unmet bound points at your type.
+///
+/// # The epoch
+///
+/// `epoch()` is the number of the leadership term this process is in: each process that becomes
+/// leader numbers its term above every term it has seen and above the clock in milliseconds, and
+/// there is one leader per term. A follower learns the term when it registers. So the epoch grows
+/// at every failover and handover, and two processes reporting the same epoch have the same
+/// leader. It is 0 before the first election ends, in single mode, and under a leader that does
+/// not number its terms (the Node package's).
 ///
 /// # The fingerprint
 ///
