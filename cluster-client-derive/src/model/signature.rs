@@ -151,6 +151,16 @@ pub(super) fn output(sig: &Signature, kind: Kind, errors: &mut Errors) -> Option
                     err: Box::new(err),
                 })
             }
+            // An untagged `async fn close(&self)` is most likely meant as the real client's close.
+            None if sig.ident == "close" && matches!(sig.output, ReturnType::Default) => {
+                errors.push(syn::Error::new_spanned(
+                    &sig.ident,
+                    "an untagged `close` is an invoke, which returns `Result<T, E>`: tag it \
+                     `#[close]` to have it called on the real client when its leader shuts down \
+                     (the generated client's own `close()` leaves the cluster), or rename it",
+                ));
+                None
+            }
             None => {
                 let message = "an invoke returns `Result<T, E>` with `E: From<cluster_client::Error>` \
                                (it carries transport failures): write `-> Result<T, E>` (a \
