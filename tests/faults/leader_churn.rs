@@ -1,4 +1,5 @@
-//! Leader churn: `kill -9` of the leader again and again while followers call and subscribe.
+//! Leader churn: the leader stopped again and again while followers call and subscribe, by
+//! `kill -9` (a failover) or by SIGTERM (a planned handover).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -83,16 +84,47 @@ async fn versions_until_above(member: &mut Member, above: u64) -> Vec<u64> {
     }
 }
 
-/// Checks one batch of a member's stream: consecutive versions, except at most one step (`allowed`
-/// only across a kill) that starts at a version the dead leader may have forwarded (`<= dead_max`)
-/// and does not go back. That step is where the stream resumed on the new leader: the cached or first
-/// upstream value. Everything published after it must follow without a gap.
+/// How the leader is stopped at each round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// `kill -9`: a failover. A stream may skip the items between the dead leader's last and the
+    /// new leader's first; calls on the wire fail with a typed error.
+    Kill,
+    /// SIGTERM, which closes the client: a handover. No call fails and no item is skipped (one may
+    /// repeat).
+    Term,
+}
+
+/// Checks one batch of a member's stream: consecutive versions, except at most one step across a
+/// leader change (`transition`: the highest version the old leader may have forwarded). That step
+/// is where the stream resumed on the new leader: the cached or first upstream value. After a kill
+/// it starts at or below `transition` and does not go back; after a handover it skips nothing (it
+/// may go back: an item repeats). Everything published after it must follow without a gap.
 fn check_batch(
     member: &mut Member,
     versions: &[u64],
-    transition: Option<u64>,
+    transition: Option<(u64, Stop)>,
 ) -> Option<(u64, u64)> {
     let name = &member.worker.name;
+    if let Some((_, Stop::Term)) = transition {
+        // Both leaders deliver while the follower moves: items may repeat and arrive out of order
+        // (the successor's first before the old leader's last), but every version from the last
+        // one before the move to the highest one after it arrives.
+        let seen: std::collections::BTreeSet<u64> = versions.iter().copied().collect();
+        let (Some(&low), Some(&high)) = (seen.first(), seen.last()) else {
+            return None;
+        };
+        let from = member.last.map_or(low, |last| last + 1);
+        let lost: Vec<u64> = (from..=high).filter(|v| !seen.contains(v)).collect();
+        assert!(
+            lost.is_empty(),
+            "{name}: items {lost:?} lost in a handover (read {versions:?})"
+        );
+        let repeats = versions.len() - seen.len();
+        member.items += versions.len() as u64;
+        member.last = Some(high);
+        return (repeats > 0).then_some((0, repeats as u64));
+    }
     let mut steps = Vec::new();
     for &v in versions {
         if let Some(last) = member.last
@@ -105,7 +137,7 @@ fn check_batch(
     }
     match (steps.as_slice(), transition) {
         ([], _) => None,
-        ([(a, b)], Some(dead_max)) => {
+        ([(a, b)], Some((dead_max, Stop::Kill))) => {
             assert!(b >= a, "{name}: the stream went back from {a} to {b}");
             assert!(
                 *a <= dead_max,
@@ -145,6 +177,18 @@ fn check_spins(member: &mut Member, bound_ms: u64, seen: &mut HashMap<String, u6
 /// its deadline, no process panics.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_churn() {
+    churn(Stop::Kill).await;
+}
+
+/// The same with SIGTERM: 20 planned handovers in a row. After each: exactly one leader, one term
+/// for all, above the last; no call failed; no stream skipped an item; the old leader exited
+/// cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handover_churn() {
+    churn(Stop::Term).await;
+}
+
+async fn churn(stop: Stop) {
     const KILLS: u64 = 20;
     const FOLLOWERS: usize = 4;
     const RESPONSE_MS: u64 = 1000;
@@ -201,7 +245,10 @@ async fn leader_churn() {
         // Let calls and items flow for a while, so that the kill lands in the middle of them.
         tokio::time::sleep(Duration::from_millis(100)).await;
         let mut dead = members.remove(leader);
-        dead.worker.kill9().await;
+        match stop {
+            Stop::Kill => dead.worker.kill9().await,
+            Stop::Term => dead.worker.signal("TERM").await,
+        }
         let killed = Instant::now();
         let dead_max = published.load(Ordering::SeqCst);
         let panics = dead.worker.panics();
@@ -245,11 +292,22 @@ async fn leader_churn() {
             "kill {kill}: one real client per term"
         );
 
+        // A leader that hands over exits once its followers have moved: what it delivered is all
+        // read below, with the successor's first items.
+        let mut read_past = dead_max;
+        if stop == Stop::Term {
+            let status = dead.worker.exit().await;
+            assert!(
+                status.success(),
+                "round {kill}: the old leader exits cleanly: {status}"
+            );
+            read_past = published.load(Ordering::SeqCst);
+        }
         // Every stream resumes, with every version from its resume point on.
         for member in &mut members {
-            let versions = versions_until_above(member, dead_max).await;
-            if let Some(gap) = check_batch(member, &versions, Some(dead_max)) {
-                gaps.push(gap.1 - gap.0);
+            let versions = versions_until_above(member, read_past).await;
+            if let Some(gap) = check_batch(member, &versions, Some((dead_max, stop))) {
+                gaps.push(gap.1.abs_diff(gap.0));
             }
         }
         resumes.push(killed.elapsed());
@@ -326,11 +384,17 @@ async fn leader_churn() {
             member.worker.name
         );
     }
+    if stop == Stop::Term {
+        assert!(
+            errors.is_empty(),
+            "no call failed in a handover: {errors:?}"
+        );
+    }
     terms.sort();
     resumes.sort();
     gaps.sort_unstable();
     eprintln!(
-        "{KILLS} kills: new term everywhere after {:?} (min) / {:?} (median) / {:?} (max); every stream resumed after {:?} / {:?} / {:?}",
+        "{KILLS} x {stop:?}: new term everywhere after {:?} (min) / {:?} (median) / {:?} (max); every stream resumed after {:?} / {:?} / {:?}",
         terms[0],
         terms[terms.len() / 2],
         terms[terms.len() - 1],

@@ -17,6 +17,7 @@ use crate::service::MethodSpec;
 /// The subscriptions of this process to one (method, key) on this connection.
 pub(super) struct Topic {
     method: &'static str,
+    key: Arc<str>,
     /// Every subscriber gets every item (not one subscriber of the cluster each).
     broadcast: bool,
     sinks: Vec<(u64, Arc<Mailbox>)>,
@@ -32,6 +33,9 @@ impl Topic {
         self.latest = Some(item);
     }
 }
+
+/// A topic's method and key.
+pub(crate) type TopicId = (&'static str, Arc<str>);
 
 /// Topics by the connection object of their item pushes ([`push_text`]), so that a push is matched
 /// by its text, without parsing it.
@@ -57,6 +61,7 @@ impl FollowerConn {
             .entry(push_text(key, spec.name))
             .or_insert_with(|| Topic {
                 method: spec.name,
+                key: Arc::clone(key),
                 broadcast: spec.broadcast,
                 sinks: Vec::new(),
                 latest: None,
@@ -81,6 +86,22 @@ impl FollowerConn {
         self.topics()
             .values()
             .all(|topic| !topic.broadcast || topic.latest.is_some())
+    }
+
+    /// The latest item of every broadcast topic, by (method, key): `None` for a topic without one.
+    pub(crate) fn latest_items(&self) -> Vec<(TopicId, Option<Bytes>)> {
+        self.topics()
+            .values()
+            .filter(|topic| topic.broadcast)
+            .map(|topic| ((topic.method, Arc::clone(&topic.key)), topic.latest.clone()))
+            .collect()
+    }
+
+    /// The latest item of the topic (method, key), if this connection has one.
+    pub(crate) fn latest_item(&self, method: &str, key: &str) -> Option<Bytes> {
+        self.topics()
+            .get(&push_text(key, method))
+            .and_then(|topic| topic.latest.clone())
     }
 
     /// Drops a subscription of this process; the leader is told when it was the last for its key.

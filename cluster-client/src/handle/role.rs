@@ -110,6 +110,25 @@ impl Role {
         }
     }
 
+    /// Whether this role, the connection to a leader that is leaving, has caught up with its
+    /// successor `new`: for every broadcast subscription, the latest item from here is the latest
+    /// from there. Until then an item the successor skipped (it starts from the current value)
+    /// may still be on its way from here. A leader's own role has nothing to catch up.
+    pub(super) fn caught_up_with(&self, new: &Role) -> bool {
+        let Role::Follower(old) = self else {
+            return true;
+        };
+        old.latest_items()
+            .into_iter()
+            .all(|((method, key), latest)| {
+                let theirs = match new {
+                    Role::Leader(leader) => leader.latest_item(method, &key),
+                    Role::Follower(conn) => conn.latest_item(method, &key),
+                };
+                theirs.is_none() || theirs == latest
+            })
+    }
+
     /// Runs an invoke, oneway or publish call until `deadline` (`timeout` after the call began).
     pub(super) async fn call(
         &self,

@@ -90,7 +90,7 @@ impl Serve for LeaderChannel {
                         outbox: conn.outbox.clone(),
                         bytes_in: Arc::clone(&conn.bytes_in),
                     };
-                    this.followers().insert(conn.id, follower);
+                    this.add_follower(conn.id, follower);
                     this.read_loop(&conn, reader).await;
                     this.followers().remove(&conn.id);
                     this.moved.notify_waiters();

@@ -14,7 +14,7 @@ mod subscribe;
 mod topics;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::SystemTime;
 
@@ -50,6 +50,17 @@ impl Follower {
     fn movable(&self) -> bool {
         self.pid.is_some()
     }
+
+    /// Tells it this leader is leaving.
+    fn tell_leaving(&self) {
+        let leaving = Packet::request(
+            0,
+            0,
+            ConnObject::LeaderLeaving(LeaderLeaving {}),
+            Bytes::new(),
+        );
+        connection::send(&self.outbox, &leaving, Flush::Handoff);
+    }
 }
 
 /// One channel's leadership term.
@@ -73,6 +84,9 @@ pub(crate) struct LeaderChannel {
     followers: Mutex<HashMap<u64, Follower>>,
     /// Raised whenever one of `followers` closes.
     moved: Notify,
+    /// Set, under the `followers` lock, when this leader tells its followers it is leaving: a
+    /// follower admitted later is told at once.
+    leaving: AtomicBool,
     /// When the term began.
     since: SystemTime,
     /// The calls on the real client in this term.
@@ -105,6 +119,7 @@ impl LeaderChannel {
             lease: OnceLock::new(),
             followers: Mutex::default(),
             moved: Notify::new(),
+            leaving: AtomicBool::new(false),
             since: SystemTime::now(),
             calls: CallCounters::default(),
             closed_traffic: Traffic::default(),
@@ -120,6 +135,11 @@ impl LeaderChannel {
     /// Whether the real client has served every broadcast subscription an item.
     pub(crate) fn subscriptions_served(&self) -> bool {
         self.topics.all_served()
+    }
+
+    /// The latest item of the topic (method, key), if it has one.
+    pub(crate) fn latest_item(&self, method: &str, key: &str) -> Option<Bytes> {
+        self.topics.latest_item(method, key)
     }
 
     /// The leadership term.
@@ -146,17 +166,12 @@ impl LeaderChannel {
     /// and pushes their items until each has moved to the successor and closed its connection, or
     /// `handover_timeout` has passed.
     async fn hand_over(&self) {
-        let leaving = Packet::request(
-            0,
-            0,
-            ConnObject::LeaderLeaving(LeaderLeaving {}),
-            Bytes::new(),
-        );
         let told = {
             let followers = self.followers();
+            self.leaving.store(true, Ordering::Relaxed);
             let movable: Vec<_> = followers.values().filter(|f| f.movable()).collect();
             for follower in &movable {
-                connection::send(&follower.outbox, &leaving, Flush::Handoff);
+                follower.tell_leaving();
             }
             movable.len()
         };
@@ -181,6 +196,16 @@ impl LeaderChannel {
         {
             tracing::warn!(channel = %self.name, left = self.movable_left(), timeout = ?self.options.handover_timeout, "followers did not move in time; closing their connections");
         }
+    }
+
+    /// Admits a follower connection; one admitted while this leader is leaving is told so at once
+    /// (the lock orders it with [`hand_over`](Self::hand_over), which tells those admitted before).
+    fn add_follower(&self, conn: u64, follower: Follower) {
+        let mut followers = self.followers();
+        if self.leaving.load(Ordering::Relaxed) && follower.movable() {
+            follower.tell_leaving();
+        }
+        followers.insert(conn, follower);
     }
 
     fn followers(&self) -> MutexGuard<'_, HashMap<u64, Follower>> {

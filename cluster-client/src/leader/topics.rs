@@ -138,6 +138,15 @@ impl Topics {
         topics
     }
 
+    /// The latest item of the topic (method, key), if it has one.
+    pub(crate) fn latest_item(&self, method: &str, key: &str) -> Option<Bytes> {
+        self.lock()
+            .topics
+            .iter()
+            .find(|(topic, _)| topic.method == method && &*topic.key == key)
+            .and_then(|(_, topic)| topic.latest.clone())
+    }
+
     /// How many topics run.
     pub(crate) fn len(&self) -> usize {
         self.lock().topics.len()
