@@ -235,8 +235,29 @@ where
     Box::pin(items)
 }
 
+/// A type that can cross the wire: `Serialize + DeserializeOwned`. Its own name, so that an unmet
+/// bound says what to do.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot cross the wire: a `#[cluster_client]` method's arguments, results and items must be `Serialize + Deserialize`",
+    label = "not `Serialize + Deserialize`",
+    note = "derive `serde::Serialize` and `serde::Deserialize` for it; for a type of another crate, wrap it in a type of your own that does (or enable that crate's `serde` feature)"
+)]
+pub trait Wire: Serialize + DeserializeOwned {}
+
+impl<T: Serialize + DeserializeOwned> Wire for T {}
+
+/// An invoke's error type: it crosses the wire and carries the runtime's failures.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the error of a `#[cluster_client]` invoke: it must be `Serialize + Deserialize` and `From<cluster_client::Error>`",
+    label = "not `Serialize + Deserialize + From<cluster_client::Error>`",
+    note = "wrap it in an error type of your own, e.g. `enum MyError {{ Upstream(String), Cluster {{ kind: cluster_client::ErrorKind, message: String }} }}`, deriving `Serialize` and `Deserialize`, with `From<cluster_client::Error>` (and `From` the upstream's error)"
+)]
+pub trait WireError: Wire + From<Error> {}
+
+impl<E: Wire + From<Error>> WireError for E {}
+
 /// Asserts at compile time that a parameter or result type can cross the wire.
-pub const fn assert_wire<T: Serialize + DeserializeOwned>() {}
+pub const fn assert_wire<T: Wire>() {}
 
 /// Asserts at compile time that an invoke's error type can carry transport failures and cross the wire.
-pub const fn assert_error<E: Serialize + DeserializeOwned + From<Error>>() {}
+pub const fn assert_error<E: WireError>() {}
