@@ -84,6 +84,12 @@ pub struct Options {
     /// How long connecting and registering with a leader may take, the leader's real client start-up
     /// included. Default 10 s.
     pub connect_timeout: Duration,
+    /// What `create()` does when this process wins the first election and its factory fails (the
+    /// upstream is down, say): `false` (the default) fails at once with [`Error::Factory`]
+    /// (crate::Error::Factory); `true` gives the port up and runs the election again, with
+    /// backoff, until a real client is built here or elsewhere, or `connect_timeout` has passed.
+    /// After the first election, a failed factory is always retried.
+    pub retry_factory: bool,
     /// The deadline of an invoke without its own `timeout_ms`, and of a heartbeat's answer. Default 3 s.
     pub response_timeout: Duration,
     /// How often a follower sends a heartbeat; a leader closes connections silent for three intervals
@@ -171,6 +177,7 @@ impl Default for Options {
             role: Role::Auto,
             max_wait_time: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
+            retry_factory: false,
             response_timeout: Duration::from_secs(3),
             heartbeat_interval: Duration::from_secs(20),
             heartbeat_check: true,
@@ -243,6 +250,8 @@ impl Options {
         max_wait_time: Duration,
         /// Sets the connect-and-register deadline.
         connect_timeout: Duration,
+        /// Sets whether `create()` retries a failed factory within `connect_timeout`.
+        retry_factory: bool,
         /// Sets the default invoke and heartbeat deadline.
         response_timeout: Duration,
         /// Sets the heartbeat interval.

@@ -91,6 +91,17 @@ impl Worker {
         upstream: &RegistryServer,
         extra: &[&str],
     ) -> Worker {
+        Worker::spawn_with_upstream(name, via, port, &upstream.local_addr().to_string(), extra)
+    }
+
+    /// [`spawn`](Self::spawn), with the upstream's address (where nothing may listen yet).
+    pub fn spawn_with_upstream(
+        name: &str,
+        via: impl Into<Via>,
+        port: u16,
+        upstream: &str,
+        extra: &[&str],
+    ) -> Worker {
         let via = via.into();
         let mut command = Command::new(env!("CARGO_BIN_EXE_cc-worker"));
         command
@@ -102,7 +113,7 @@ impl Worker {
                 "--port",
                 &port.to_string(),
                 "--upstream",
-                &upstream.local_addr().to_string(),
+                upstream,
                 "--runtime-dir",
                 &runtime_dir().to_string_lossy(),
             ])

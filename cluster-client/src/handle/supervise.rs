@@ -22,6 +22,15 @@ impl Inner {
         loop {
             let lost = match election::run(&self.ballot(true)).await {
                 Ok(won) => return Ok(won),
+                // A real client that could not be built here may be built on the next round, here
+                // or in another process, within `connect_timeout`.
+                Err(Lost::Fatal(err @ Error::Factory { .. }))
+                    if self.options.retry_factory
+                        && started.elapsed() < self.options.connect_timeout =>
+                {
+                    tracing::debug!(channel = %self.channel, error = %err, "the real client could not be built; retrying");
+                    Lost::Retry(err)
+                }
                 Err(Lost::Fatal(err)) => return Err(err),
                 Err(lost) => lost,
             };

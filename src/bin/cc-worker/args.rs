@@ -71,6 +71,7 @@ pub fn parse_args() -> Result<Args, lexopt::Error> {
             Long("max-subs") => options.max_subscriptions_per_follower(parser.value()?.parse()?),
             Long("max-buffered-bytes") => options.max_buffered_bytes(parser.value()?.parse()?),
             Long("no-auth") => options.auth(false),
+            Long("retry-factory") => options.retry_factory(true),
             Long("codec") => {
                 let name = parser.value()?.string()?;
                 let codec = cluster_client::Codec::from_name(&name)
