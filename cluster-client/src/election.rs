@@ -3,7 +3,7 @@
 //! with its leader; a loser joins the leader as a follower.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use crate::error::Error;
 use crate::follower::{FollowerConn, JoinError};
@@ -11,6 +11,7 @@ use crate::io::transport::Endpoint;
 use crate::leader::LeaderChannel;
 use crate::options::{Options, Role};
 use crate::protocol::RefusalCode;
+use crate::role_change::unix_ms;
 use crate::server::{self, Lease};
 use crate::service::{BoxFuture, Schema, Service};
 
@@ -188,10 +189,7 @@ fn no_leader(ballot: &Ballot<'_>, reason: String, waited: Duration) -> Error {
 /// A new term's number: above every term seen, and above the clock in milliseconds so that a process
 /// that saw none still numbers its term above earlier ones.
 fn next_epoch(last: u64) -> u64 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    now.max(last.saturating_add(1))
+    unix_ms(SystemTime::now()).max(last.saturating_add(1))
 }
 
 /// Rounds retried at once while the endpoint changes hands, and then after a millisecond, before

@@ -138,8 +138,11 @@ impl LeaderChannel {
     }
 
     /// The latest item of the topic (method, key), if it has one.
-    pub(crate) fn latest_item(&self, method: &str, key: &str) -> Option<Bytes> {
-        self.topics.latest_item(method, key)
+    pub(crate) fn latest_item(&self, method: &'static str, key: &Arc<str>) -> Option<Bytes> {
+        self.topics.latest_item(&topics::TopicKey {
+            method,
+            key: Arc::clone(key),
+        })
     }
 
     /// The leadership term.

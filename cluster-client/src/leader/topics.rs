@@ -139,12 +139,11 @@ impl Topics {
     }
 
     /// The latest item of the topic (method, key), if it has one.
-    pub(crate) fn latest_item(&self, method: &str, key: &str) -> Option<Bytes> {
+    pub(crate) fn latest_item(&self, key: &TopicKey) -> Option<Bytes> {
         self.lock()
             .topics
-            .iter()
-            .find(|(topic, _)| topic.method == method && &*topic.key == key)
-            .and_then(|(_, topic)| topic.latest.clone())
+            .get(key)
+            .and_then(|topic| topic.latest.clone())
     }
 
     /// How many topics run.
