@@ -143,16 +143,17 @@ impl Service for ManualServe {
             method: spec.name,
             reason: err.to_string(),
         })?;
-        let start = move || -> ItemStream {
+        let start = move || -> BoxFuture<Result<ItemStream, cluster_client::Error>> {
             let stream = match spec.name {
-                "jobs" => self.0.jobs(service),
-                _ => self.0.watch(service),
+                "jobs" => self.0.jobs(service.clone()),
+                _ => self.0.watch(service.clone()),
             };
-            Box::pin(encoded_items(codec, stream))
+            let items: ItemStream = Box::pin(encoded_items(codec, stream).map(Ok));
+            Box::pin(std::future::ready(Ok(items)))
         };
         Ok(Prepared {
             key: cluster_client::protocol::subscription_key(&reg),
-            start: Box::new(start),
+            start: Arc::new(start),
         })
     }
 
@@ -186,7 +187,7 @@ pub struct ManualRegistry {
 impl ManualRegistry {
     /// Joins the channel; `upstream` is the registry's address, used if this process leads.
     pub async fn create(options: Options, upstream: String) -> Result<Self, Error> {
-        let factory: cluster_client::Factory = Arc::new(move || {
+        let factory: cluster_client::Factory = Arc::new(move |_term| {
             let upstream = upstream.clone();
             Box::pin(async move {
                 UpstreamRegistry::connect(&upstream)

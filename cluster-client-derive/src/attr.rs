@@ -58,7 +58,7 @@ impl Kind {
     fn options(self) -> &'static [&'static str] {
         match self {
             Kind::Invoke => &["name", "timeout_ms", "idempotent"],
-            Kind::Subscribe => &["name", "broadcast"],
+            Kind::Subscribe => &["name", "broadcast", "resubscribe"],
             Kind::Oneway | Kind::Publish => &["name"],
             Kind::Close => &[],
         }
@@ -84,6 +84,8 @@ pub(crate) struct Tag {
     pub(crate) timeout_ms: Option<u32>,
     pub(crate) idempotent: bool,
     pub(crate) broadcast: bool,
+    /// Subscribe upstream again when the real client's stream fails (`resubscribe`).
+    pub(crate) resubscribe: bool,
 }
 
 /// A method's tags.
@@ -138,6 +140,7 @@ fn parse_tag(attr: &Attribute, kind: Kind, errors: &mut Errors) -> Tag {
         timeout_ms: None,
         idempotent: false,
         broadcast: true,
+        resubscribe: false,
     };
     match &attr.meta {
         Meta::Path(_) => return tag,
@@ -173,6 +176,7 @@ fn parse_tag(attr: &Attribute, kind: Kind, errors: &mut Errors) -> Tag {
             "name" => wire_name(&meta).map(|name| tag.name = Some(name)),
             "timeout_ms" => timeout_ms(&meta).map(|ms| tag.timeout_ms = Some(ms)),
             "idempotent" => flag(&meta, &label).map(|()| tag.idempotent = true),
+            "resubscribe" => flag(&meta, &label).map(|()| tag.resubscribe = true),
             _ => broadcast(&meta).map(|value| tag.broadcast = value),
         };
         if let Err(error) = parsed {

@@ -61,10 +61,14 @@ pub(crate) fn canonical(model: &Model) -> String {
                 print_tokens(err.to_token_stream(), &mut text);
                 text.push('>');
             }
-            Output::Subscription { item, .. } => {
+            Output::Subscription { item, err, .. } => {
                 text.push_str("Subscription<");
                 print_tokens(item.to_token_stream(), &mut text);
                 text.push('>');
+                if let Some(err) = err {
+                    text.push_str(" or ");
+                    print_tokens(err.to_token_stream(), &mut text);
+                }
             }
         }
         text.push('\n');

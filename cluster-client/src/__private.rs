@@ -42,9 +42,24 @@ where
     S: Service,
     E: Display,
 {
+    create_with(options, schema, move |_term| factory()).await
+}
+
+/// As [`create`], with a factory that is given the leader's [`Term`](crate::Term).
+pub async fn create_with<F, Fut, S, E>(
+    options: Options,
+    schema: &'static Schema,
+    factory: F,
+) -> Result<Handle, Error>
+where
+    F: Fn(crate::Term) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<S, E>> + Send + 'static,
+    S: Service,
+    E: Display,
+{
     let factory = Arc::new(factory);
-    let boxed: crate::election::Factory = Arc::new(move || {
-        let fut = factory();
+    let boxed: crate::election::Factory = Arc::new(move |term| {
+        let fut = factory(term);
         Box::pin(async move {
             fut.await
                 .map(|service| Arc::new(service) as Arc<dyn Service>)
@@ -190,8 +205,9 @@ where
     }
 }
 
-/// Leader side of a `#[subscribe]` method: decodes the arguments, derives the subscription key
-/// from them, and on `start` subscribes the real client and encodes every item.
+/// Leader side of a `#[subscribe]` method that returns `Subscription<T>`: decodes the arguments,
+/// derives the subscription key from them, and on `start` subscribes the real client and encodes
+/// every item.
 pub fn serve_subscribe<A, T, F>(
     codec: Codec,
     method: &'static str,
@@ -201,38 +217,125 @@ pub fn serve_subscribe<A, T, F>(
 where
     A: DecodeArgs + EncodeArgs + Send + 'static,
     T: Serialize + DeserializeOwned + Send + 'static,
-    F: FnOnce(A) -> Subscription<T> + Send + 'static,
+    F: Fn(A) -> Subscription<T> + Send + Sync + 'static,
 {
-    let args = A::decode_app(codec, app).map_err(|err| bad_args(method, err))?;
+    prepare_subscription(codec, method, app, move |args| {
+        let subscription = call(args);
+        Box::pin(std::future::ready(Ok(subscription)))
+    })
+}
+
+/// Leader side of an `async` `#[subscribe]` method that returns `Result<Subscription<T>, E>`: as
+/// [`serve_subscribe`], and an `Err` fails the subscription with the method's own error.
+pub fn serve_subscribe_async<A, T, E, F, Fut>(
+    codec: Codec,
+    method: &'static str,
+    app: Bytes,
+    call: F,
+) -> Result<Prepared, ServiceError>
+where
+    A: DecodeArgs + EncodeArgs + Send + 'static,
+    T: Serialize + DeserializeOwned + Send + 'static,
+    E: Serialize + Display + Send + Sync + 'static,
+    F: Fn(A) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Subscription<T>, E>> + Send + 'static,
+{
+    prepare_subscription(codec, method, app, move |args| {
+        let subscribing = call(args);
+        Box::pin(async move { subscribing.await.map_err(Error::upstream) })
+    })
+}
+
+/// Decodes a subscription's arguments and derives its key; its start decodes them again (it may
+/// run more than once) and opens the real client's subscription with `open`.
+fn prepare_subscription<A, T, F>(
+    codec: Codec,
+    method: &'static str,
+    app: Bytes,
+    open: F,
+) -> Result<Prepared, ServiceError>
+where
+    A: DecodeArgs + EncodeArgs + Send + 'static,
+    T: Serialize + DeserializeOwned + Send + 'static,
+    F: Fn(A) -> BoxFuture<Result<Subscription<T>, Error>> + Send + Sync + 'static,
+{
+    let args = A::decode_app(codec, app.clone()).map_err(|err| bad_args(method, err))?;
     let reg = args
         .canonical_json()
         .map_err(|err| ServiceError::BadArguments {
             method,
             reason: format!("no canonical JSON: {err}"),
         })?;
+    let start = move || -> BoxFuture<Result<ItemStream, Error>> {
+        let opening = match A::decode_app(codec, app.clone()) {
+            Ok(args) => open(args),
+            Err(err) => {
+                let err = bad_args(method, err);
+                return Box::pin(std::future::ready(Err(Error::Remote {
+                    name: err.fault(),
+                    message: err.to_string(),
+                })));
+            }
+        };
+        Box::pin(async move {
+            let items = opening.await?.started().await?;
+            Ok(item_stream(codec, method, items))
+        })
+    };
     Ok(Prepared {
         key: crate::protocol::subscription_key(&reg),
-        start: Box::new(move || item_stream(codec, method, call(args))),
+        start: Arc::new(start),
     })
 }
 
-/// The encoded items of a real client's subscription.
-fn item_stream<T>(codec: Codec, method: &'static str, items: Subscription<T>) -> ItemStream
-where
-    T: Serialize + DeserializeOwned + Send + 'static,
-{
+/// The encoded items of a real client's subscription, and the error that ends them.
+fn item_stream<T: Serialize + Send + 'static>(
+    codec: Codec,
+    method: &'static str,
+    items: futures::stream::BoxStream<'static, Result<T, Error>>,
+) -> ItemStream {
     let items = items.filter_map(move |item| {
-        let mut out = BytesMut::new();
-        let encoded = match codec.encode(&item, &mut out) {
-            Ok(()) => Some(out.freeze()),
-            Err(err) => {
-                tracing::warn!(method, error = %err, "subscription item could not be encoded; skipped");
-                None
+        let encoded = match item {
+            Ok(item) => {
+                let mut out = BytesMut::new();
+                match codec.encode(&item, &mut out) {
+                    Ok(()) => Some(Ok(out.freeze())),
+                    Err(err) => {
+                        tracing::warn!(method, error = %err, "subscription item could not be encoded; skipped");
+                        None
+                    }
+                }
             }
+            Err(error) => Some(Err(error)),
         };
         std::future::ready(encoded)
     });
     Box::pin(items)
+}
+
+/// A `#[subscribe]` method of a handle declared `async fn … -> Result<Subscription<T>, E>`:
+/// subscribes, and resolves once the subscription is live upstream (within the method's
+/// deadline), or fails with the method's own error.
+pub async fn subscribe_live<A, T, E>(
+    handle: &Handle,
+    spec: &'static MethodSpec,
+    args: A,
+) -> Result<Subscription<T>, E>
+where
+    A: EncodeArgs,
+    T: DeserializeOwned,
+    E: DeserializeOwned + From<Error>,
+{
+    let mut subscription = subscribe(handle, spec, args);
+    let deadline = handle.deadline_of(spec);
+    match tokio::time::timeout(deadline, subscription.ready()).await {
+        Ok(Ok(())) => Ok(subscription),
+        Ok(Err(error)) => Err(error.into_method_error()),
+        Err(_) => Err(E::from(Error::Timeout {
+            method: spec.name.to_owned(),
+            ms: deadline.as_millis() as u64,
+        })),
+    }
 }
 
 /// A type that can cross the wire: `Serialize + DeserializeOwned`. Its own name, so that an unmet
@@ -261,3 +364,17 @@ pub const fn assert_wire<T: Wire>() {}
 
 /// Asserts at compile time that an invoke's error type can carry transport failures and cross the wire.
 pub const fn assert_error<E: WireError>() {}
+
+/// The error of an `async` `#[subscribe]`: it crosses the wire, carries the runtime's failures, and
+/// has a text for the subscribers' logs.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the error of an `async` `#[subscribe]`: it must be `Serialize + Deserialize + Display + Send + Sync` and `From<cluster_client::Error>`",
+    label = "not `Serialize + Deserialize + Display + Send + Sync + From<cluster_client::Error>`",
+    note = "wrap it in an error type of your own deriving `Serialize`, `Deserialize` and `thiserror::Error`, with `From<cluster_client::Error>`"
+)]
+pub trait SubscribeError: WireError + Display + Send + Sync + 'static {}
+
+impl<E: WireError + Display + Send + Sync + 'static> SubscribeError for E {}
+
+/// Asserts at compile time that an `async` subscribe's error type can end a subscription.
+pub const fn assert_subscribe_error<E: SubscribeError>() {}

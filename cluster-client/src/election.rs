@@ -14,9 +14,10 @@ use crate::protocol::RefusalCode;
 use crate::role_change::unix_ms;
 use crate::server::{self, Lease};
 use crate::service::{BoxFuture, Schema, Service};
+use crate::term::Term;
 
-/// Builds the real client; called wherever this process becomes leader.
-pub type Factory = Arc<dyn Fn() -> BoxFuture<Result<Arc<dyn Service>, String>> + Send + Sync>;
+/// Builds the real client for a term; called wherever this process becomes leader.
+pub type Factory = Arc<dyn Fn(Term) -> BoxFuture<Result<Arc<dyn Service>, String>> + Send + Sync>;
 
 /// What one election round gave this handle.
 pub(crate) enum Won {
@@ -73,12 +74,13 @@ pub(crate) async fn run(ballot: &Ballot<'_>) -> Result<Won, Lost> {
 
 /// Single mode: the real client in this process, no port.
 pub(crate) async fn single(ballot: &Ballot<'_>) -> Result<Arc<LeaderChannel>, Error> {
-    let service = build(ballot).await?;
+    let term = Term::new(next_epoch(ballot.last_epoch));
+    let service = build(ballot, &term).await?;
     Ok(LeaderChannel::new(
         ballot.channel.to_owned(),
         ballot.schema,
         ballot.options.clone(),
-        next_epoch(ballot.last_epoch),
+        term,
         service,
     ))
 }
@@ -86,14 +88,15 @@ pub(crate) async fn single(ballot: &Ballot<'_>) -> Result<Arc<LeaderChannel>, Er
 /// Builds the real client after winning, then opens the channel to followers: the port server hands
 /// their connections to the new leader, which keeps the lease to give the channel up when it stops.
 async fn lead(ballot: &Ballot<'_>, lease: Lease) -> Result<Won, Lost> {
-    match build(ballot).await {
+    let epoch = next_epoch(ballot.last_epoch);
+    let term = Term::new(epoch);
+    match build(ballot, &term).await {
         Ok(service) => {
-            let epoch = next_epoch(ballot.last_epoch);
             let channel = LeaderChannel::new(
                 ballot.channel.to_owned(),
                 ballot.schema,
                 ballot.options.clone(),
-                epoch,
+                term,
                 service,
             );
             lease.open(channel.clone());
@@ -113,11 +116,13 @@ async fn lead(ballot: &Ballot<'_>, lease: Lease) -> Result<Won, Lost> {
     }
 }
 
-async fn build(ballot: &Ballot<'_>) -> Result<Arc<dyn Service>, Error> {
-    (ballot.factory)().await.map_err(|message| Error::Factory {
-        channel: ballot.channel.to_owned(),
-        message,
-    })
+async fn build(ballot: &Ballot<'_>, term: &Term) -> Result<Arc<dyn Service>, Error> {
+    (ballot.factory)(term.clone())
+        .await
+        .map_err(|message| Error::Factory {
+            channel: ballot.channel.to_owned(),
+            message,
+        })
 }
 
 /// Joins the leader that holds the port.
@@ -245,12 +250,7 @@ pub(crate) async fn wait(pause: Duration) {
     }
 }
 
-/// A pause between rounds: `base` doubled per failed round up to one second, with ±50 % jitter.
+/// A pause between rounds: 20 ms doubled per failed round up to one second, with ±50 % jitter.
 fn backoff(round: u32) -> Duration {
-    use std::hash::BuildHasher;
-    let base = Duration::from_millis(20)
-        .saturating_mul(1 << round.min(6))
-        .min(Duration::from_secs(1));
-    let jitter = std::collections::hash_map::RandomState::new().hash_one(round) % 1000;
-    base / 2 + base.mul_f64(jitter as f64 / 1000.0)
+    crate::backoff::pause(Duration::from_millis(20), Duration::from_secs(1), round)
 }

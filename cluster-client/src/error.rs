@@ -3,8 +3,11 @@
 use crate::auth::AuthError;
 use std::sync::Arc;
 
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
 use crate::protocol::{FaultCode, ProtocolError, RefusalCode};
-use crate::transcode::CodecError;
+use crate::transcode::{Codec, CodecError, Transcode};
 
 /// A failure of the cluster runtime (not of the real client's own methods, whose error values cross
 /// the wire as their own type).
@@ -128,6 +131,16 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The real client failed a subscription with its own error: its subscribe failed, or its
+    /// stream ended with an error. [`Subscription::error`](crate::Subscription::error) gives the
+    /// error as the method's own type.
+    #[error("the real client failed the subscription: {message}")]
+    Upstream {
+        /// The error's text (its `Display`).
+        message: String,
+        /// The error's value, as the real client's method returned it.
+        value: Encoded,
+    },
     /// A frame broke the wire protocol.
     #[error("protocol error: {0}")]
     Protocol(Arc<ProtocolError>),
@@ -162,6 +175,7 @@ impl Error {
             Error::Lagged { .. } => ErrorKind::Lagged,
             Error::SubscribeTimeout { .. } => ErrorKind::SubscribeTimeout,
             Error::SubscriptionEnded { .. } => ErrorKind::SubscriptionEnded,
+            Error::Upstream { .. } => ErrorKind::Upstream,
             Error::Protocol(_) => ErrorKind::Protocol,
             Error::Codec(_) => ErrorKind::Codec,
             Error::Io(_) => ErrorKind::Io,
@@ -194,6 +208,7 @@ impl Error {
 /// | `lagged` | a subscription fell behind and items were dropped | |
 /// | `subscribe_timeout` | a subscription got no first item in time | |
 /// | `subscription_ended` | the real client ended the subscription | |
+/// | `upstream` | the real client failed the subscription with its own error | |
 /// | `protocol` | a peer broke the wire protocol | |
 /// | `codec` | a value could not be encoded or decoded | |
 /// | `io` | a socket failed | |
@@ -251,6 +266,8 @@ pub enum ErrorKind {
     SubscribeTimeout,
     /// [`Error::SubscriptionEnded`].
     SubscriptionEnded,
+    /// [`Error::Upstream`].
+    Upstream,
     /// [`Error::Protocol`].
     Protocol,
     /// [`Error::Codec`].
@@ -263,7 +280,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind.
-    pub const ALL: [ErrorKind; 17] = [
+    pub const ALL: [ErrorKind; 18] = [
         ErrorKind::Timeout,
         ErrorKind::LeaderLost,
         ErrorKind::Closed,
@@ -277,6 +294,7 @@ impl ErrorKind {
         ErrorKind::Lagged,
         ErrorKind::SubscribeTimeout,
         ErrorKind::SubscriptionEnded,
+        ErrorKind::Upstream,
         ErrorKind::Protocol,
         ErrorKind::Codec,
         ErrorKind::Io,
@@ -299,6 +317,7 @@ impl ErrorKind {
             ErrorKind::Lagged => "lagged",
             ErrorKind::SubscribeTimeout => "subscribe_timeout",
             ErrorKind::SubscriptionEnded => "subscription_ended",
+            ErrorKind::Upstream => "upstream",
             ErrorKind::Protocol => "protocol",
             ErrorKind::Codec => "codec",
             ErrorKind::Io => "io",
@@ -332,6 +351,93 @@ impl std::str::FromStr for ErrorKind {
             .into_iter()
             .find(|kind| kind.as_str() == name)
             .ok_or_else(|| UnknownErrorKind(name.to_owned()))
+    }
+}
+
+/// A value of the real client's own error type: what [`Error::Upstream`] carries across the wire,
+/// to be read back as that type. Held as the value itself in the process that raised it, and as
+/// bytes in a codec in the processes it reached.
+#[derive(Clone)]
+pub struct Encoded(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Bytes { codec: Codec, bytes: Bytes },
+    Value(Arc<dyn Fn(Codec) -> Result<Bytes, CodecError> + Send + Sync>),
+}
+
+impl Encoded {
+    /// `bytes`, a value encoded with `codec`.
+    pub fn new(codec: Codec, bytes: Bytes) -> Self {
+        Encoded(Repr::Bytes { codec, bytes })
+    }
+
+    /// `value`, to be encoded in whichever codec it crosses the wire in.
+    pub fn of<E: serde::Serialize + Send + Sync + 'static>(value: E) -> Self {
+        Encoded(Repr::Value(Arc::new(move |codec: Codec| {
+            let mut out = bytes::BytesMut::new();
+            codec.encode(&value, &mut out)?;
+            Ok(out.freeze())
+        })))
+    }
+
+    /// The value, read as `E`.
+    pub fn decode<E: DeserializeOwned>(&self) -> Result<E, CodecError> {
+        match &self.0 {
+            Repr::Bytes { codec, bytes } => codec.decode(bytes),
+            // JSON describes itself: any serde type reads back from it.
+            Repr::Value(_) => Codec::Json.decode(&self.encode(Codec::Json)?),
+        }
+    }
+
+    /// The value in `codec`: what is sent to a follower.
+    pub fn encode(&self, codec: Codec) -> Result<Bytes, CodecError> {
+        match &self.0 {
+            Repr::Bytes { codec: own, bytes } if *own == codec => Ok(bytes.clone()),
+            Repr::Bytes { codec: own, .. } => Err(CodecError::Encode {
+                codec: codec.name(),
+                message: format!("the value is in {own} and cannot be read without its type"),
+            }),
+            Repr::Value(encode) => encode(codec),
+        }
+    }
+}
+
+impl std::fmt::Debug for Encoded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Repr::Bytes { codec, bytes } => f
+                .debug_struct("Encoded")
+                .field("codec", codec)
+                .field("len", &bytes.len())
+                .finish(),
+            Repr::Value(_) => f.write_str("Encoded(value)"),
+        }
+    }
+}
+
+impl Error {
+    /// The real client's own error `error`, ending a subscription (see [`Error::Upstream`]).
+    pub fn upstream<E>(error: E) -> Self
+    where
+        E: serde::Serialize + std::fmt::Display + Send + Sync + 'static,
+    {
+        Error::Upstream {
+            message: error.to_string(),
+            value: Encoded::of(error),
+        }
+    }
+
+    /// This error as a method's own error type `E`: the real client's own error read back (see
+    /// [`Error::Upstream`]), or, for any other failure (or one that does not read as `E`),
+    /// `E::from(self)`.
+    pub fn into_method_error<E: DeserializeOwned + From<Error>>(self) -> E {
+        if let Error::Upstream { value, .. } = &self {
+            if let Ok(own) = value.decode() {
+                return own;
+            }
+        }
+        E::from(self)
     }
 }
 

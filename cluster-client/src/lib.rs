@@ -13,11 +13,13 @@ pub mod transcode;
 // client's trait and schema, argument tuples, errors, options.
 mod arguments;
 mod auth;
+mod backoff;
 mod error;
 mod options;
 mod role_change;
 pub mod service;
 pub mod stats;
+mod term;
 
 // Layer 2: plumbing: a connection's I/O, timers and scratch buffers; a subscription's item buffer.
 mod io;
@@ -53,7 +55,7 @@ mod tests;
 pub use auth::{AuthError, Secret};
 pub use cluster_client_derive::cluster_client;
 pub use election::Factory;
-pub use error::{Error, ErrorKind, UnknownErrorKind};
+pub use error::{Encoded, Error, ErrorKind, UnknownErrorKind};
 pub use handle::Handle;
 pub use inspect::Inspector;
 pub use options::{
@@ -61,4 +63,5 @@ pub use options::{
 };
 pub use role_change::{LeaderInfo, MemberRole, RoleChange, Roles};
 pub use subscription::Subscription;
+pub use term::Term;
 pub use transcode::Codec;

@@ -35,6 +35,8 @@ struct State {
     closed: Option<Option<Error>>,
     /// Whether any item was ever delivered (for `subscribe_timeout`).
     delivered: bool,
+    /// Whether the leader's upstream subscription is live (its real client's subscribe returned).
+    live: bool,
 }
 
 impl Mailbox {
@@ -63,6 +65,7 @@ impl Mailbox {
                 return;
             }
             state.delivered = true;
+            state.live = true;
             let full = |state: &State| {
                 !state.queue.is_empty()
                     && (state.queue.len() >= self.capacity
@@ -103,6 +106,32 @@ impl Mailbox {
             }
         }
         self.waker.wake();
+    }
+
+    /// The leader's upstream subscription is live: no item is missed from now on.
+    pub(crate) fn set_live(&self) {
+        let woke = {
+            let mut state = self.lock();
+            !std::mem::replace(&mut state.live, true)
+        };
+        if woke {
+            self.waker.wake();
+        }
+    }
+
+    /// `Ready(Ok)` once the upstream subscription is live; `Ready(Err)` if the mailbox closed
+    /// before, with its reason.
+    pub(crate) fn poll_live(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.waker.register(cx.waker());
+        let state = self.lock();
+        match &state.closed {
+            _ if state.live => Poll::Ready(Ok(())),
+            Some(reason) => Poll::Ready(Err(reason.clone().unwrap_or(Error::SubscriptionEnded {
+                method: self.method.to_owned(),
+                reason: "ended before it was live".to_owned(),
+            }))),
+            None => Poll::Pending,
+        }
     }
 
     /// Closes with `reason` unless an item was ever delivered.

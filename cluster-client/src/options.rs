@@ -167,6 +167,16 @@ pub struct Options {
     /// their calls and pushing their items meanwhile, before it closes their connections and its
     /// real client. Default 10 s.
     pub handover_timeout: Duration,
+    /// How many distinct `#[publish]` calls a leader remembers per follower (and for its own
+    /// process), to send again at `Term::upstream_restored`; more are served but not remembered.
+    /// Default 1024.
+    pub max_publishes_per_follower: usize,
+    /// The first pause before a `#[subscribe(resubscribe)]` topic whose real-client stream failed
+    /// is subscribed upstream again; it doubles per failure in a row, up to
+    /// `resubscribe_backoff_max`. Default 100 ms.
+    pub resubscribe_backoff: Duration,
+    /// The longest pause between upstream resubscriptions. Default 5 s.
+    pub resubscribe_backoff_max: Duration,
 }
 
 impl Default for Options {
@@ -198,6 +208,9 @@ impl Default for Options {
             register_timeout: Duration::from_secs(5),
             max_buffered_bytes: 64 << 20,
             frame_timeout: Duration::from_secs(10),
+            max_publishes_per_follower: 1024,
+            resubscribe_backoff: Duration::from_millis(100),
+            resubscribe_backoff_max: Duration::from_secs(5),
             handover_timeout: Duration::from_secs(10),
             auth: true,
             secret: None,
@@ -298,6 +311,12 @@ impl Options {
         frame_timeout: Duration,
         /// Sets how long a leader that closes waits for its followers to move.
         handover_timeout: Duration,
+        /// Sets how many publishes a leader remembers per follower.
+        max_publishes_per_follower: usize,
+        /// Sets the first pause before a failed upstream subscription is subscribed again.
+        resubscribe_backoff: Duration,
+        /// Sets the longest pause between upstream resubscriptions.
+        resubscribe_backoff_max: Duration,
     }
 
     /// Sets the cluster secret, instead of the one in the secret file.

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::Stream;
 
+use crate::error::Error;
 use crate::protocol::FaultCode;
 use crate::protocol::args::Args;
 use crate::transcode::{Codec, CodecError};
@@ -23,9 +24,14 @@ use crate::transcode::{Codec, CodecError};
 pub struct Prepared {
     /// The subscription key of the decoded arguments (`$$inner$$__` and their canonical JSON).
     pub key: String,
-    /// Subscribes the real client; called only when no topic of this key runs yet.
-    pub start: Box<dyn FnOnce() -> ItemStream + Send>,
+    /// Subscribes the real client; called when no topic of this key runs yet, and again for a
+    /// `#[subscribe(resubscribe)]` method whose stream ended with an error.
+    pub start: Start,
 }
+
+/// Subscribes the real client: resolves once its subscribe returned, to its stream of encoded
+/// items, or to the error it failed with ([`Error::Upstream`] for the method's own error).
+pub type Start = Arc<dyn Fn() -> BoxFuture<Result<ItemStream, Error>> + Send + Sync>;
 
 impl std::fmt::Debug for Prepared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -38,8 +44,9 @@ impl std::fmt::Debug for Prepared {
 /// A boxed, sendable future.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
-/// A stream of encoded subscription items.
-pub type ItemStream = Pin<Box<dyn Stream<Item = Bytes> + Send + 'static>>;
+/// A stream of encoded subscription items; an `Err` ends it with that error (the real client's own,
+/// as [`Error::Upstream`], or another).
+pub type ItemStream = Pin<Box<dyn Stream<Item = Result<Bytes, Error>> + Send + 'static>>;
 
 /// What a method does on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -83,6 +90,9 @@ pub struct MethodSpec {
     /// For a subscription: deliver each item to every subscriber (`true`, the default) or to one
     /// chosen at random.
     pub broadcast: bool,
+    /// For a subscription: when the real client's stream ends with an error, subscribe upstream
+    /// again with backoff, and keep the subscribers' streams going (`#[subscribe(resubscribe)]`).
+    pub resubscribe: bool,
 }
 
 impl MethodSpec {
@@ -94,6 +104,7 @@ impl MethodSpec {
             timeout_ms: None,
             idempotent: false,
             broadcast: true,
+            resubscribe: false,
         }
     }
 }

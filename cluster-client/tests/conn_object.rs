@@ -3,7 +3,8 @@
 
 use cluster_client::protocol::conn::{
     ChannelStats, ChannelStatsRes, Heartbeat, HeartbeatRes, Invoke, InvokeResult, RegisterChannel,
-    RegisterChannelRes, Subscribe, SubscribeResult, SubscribeResultRes, UnSubscribe,
+    RegisterChannelRes, Subscribe, SubscribeReady, SubscribeResult, SubscribeResultRes,
+    UnSubscribe,
 };
 use cluster_client::protocol::{ConnObject, FaultCode, ProtocolError, RawJson, RefusalCode};
 
@@ -249,6 +250,7 @@ fn subscribe_result() {
             key: "$$inner$$__1".into(),
             method: None,
             end: None,
+            typed: false,
         }),
         r#"{"type":"subscribe_result","key":"$$inner$$__1"}"#,
     );
@@ -257,8 +259,25 @@ fn subscribe_result() {
             key: "$$inner$$__1".into(),
             method: Some("watch".into()),
             end: Some("leader closed".into()),
+            typed: false,
         }),
         r#"{"type":"subscribe_result","key":"$$inner$$__1","method":"watch","end":"leader closed"}"#,
+    );
+    round_trip(
+        ConnObject::SubscribeResult(SubscribeResult {
+            key: "$$inner$$__1".into(),
+            method: Some("watch".into()),
+            end: Some("connection reset".into()),
+            typed: true,
+        }),
+        r#"{"type":"subscribe_result","key":"$$inner$$__1","method":"watch","end":"connection reset","typed":true}"#,
+    );
+    round_trip(
+        ConnObject::SubscribeReady(SubscribeReady {
+            key: "$$inner$$__1".into(),
+            method: "watch".into(),
+        }),
+        r#"{"type":"subscribe_ready","key":"$$inner$$__1","method":"watch"}"#,
     );
 }
 

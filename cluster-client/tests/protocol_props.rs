@@ -6,8 +6,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use cluster_client::protocol::args::{Args, push_arg, push_arg_with};
 use cluster_client::protocol::conn::{
     ChannelStats, ChannelStatsRes, Heartbeat, HeartbeatRes, Invoke, InvokeResult, LeaderLeaving,
-    RegisterChannel, RegisterChannelRes, Subscribe, SubscribeResult, SubscribeResultRes,
-    UnSubscribe,
+    RegisterChannel, RegisterChannelRes, Subscribe, SubscribeReady, SubscribeResult,
+    SubscribeResultRes, UnSubscribe,
 };
 use cluster_client::protocol::{
     ConnObject, HEADER_LEN, Header, Kind, Packet, PacketCodec, ProtocolError, RawJson, VERSION,
@@ -126,9 +126,16 @@ fn conn_object() -> impl Strategy<Value = ConnObject> {
         (text(), raw_json(), opt_text()).prop_map(|(key, reg, method)| ConnObject::UnSubscribe(
             UnSubscribe { key, reg, method }
         )),
-        (text(), opt_text(), opt_text()).prop_map(
-            |(key, method, end)| ConnObject::SubscribeResult(SubscribeResult { key, method, end })
-        ),
+        (text(), opt_text(), opt_text(), any::<bool>()).prop_map(|(key, method, end, typed)| {
+            ConnObject::SubscribeResult(SubscribeResult {
+                key,
+                method,
+                end,
+                typed,
+            })
+        }),
+        (text(), text())
+            .prop_map(|(key, method)| ConnObject::SubscribeReady(SubscribeReady { key, method })),
         Just(ConnObject::SubscribeResultRes(SubscribeResultRes {})),
         Just(ConnObject::Heartbeat(Heartbeat {})),
         Just(ConnObject::HeartbeatRes(HeartbeatRes {})),

@@ -63,6 +63,7 @@ pub fn push_frame(id: i64, item: &Item) -> Bytes {
         ),
         method: Some("feed".to_owned()),
         end: None,
+        typed: false,
     });
     let mut frame = BytesMut::new();
     Packet::request(id, 0, conn, app.freeze())

@@ -85,16 +85,20 @@ async fn send_huge_key(port: u16, huge: &[u8]) -> (String, String) {
 }
 
 /// The first item or the refusal that answers a subscribe on `raw`: `Ok(())` or `Err(reason)`.
+/// The notice that a topic is live, which comes before its first item, is passed over.
 async fn subscribed(raw: &mut Raw) -> Result<(), String> {
-    match raw.next(WAIT).await {
-        Read::Packet(packet) => match packet.conn {
-            ConnObject::SubscribeResult(SubscribeResult { end: None, .. }) => Ok(()),
-            ConnObject::SubscribeResult(SubscribeResult {
-                end: Some(reason), ..
-            }) => Err(reason),
+    loop {
+        match raw.next(WAIT).await {
+            Read::Packet(packet) => match packet.conn {
+                ConnObject::SubscribeReady(_) => continue,
+                ConnObject::SubscribeResult(SubscribeResult { end: None, .. }) => return Ok(()),
+                ConnObject::SubscribeResult(SubscribeResult {
+                    end: Some(reason), ..
+                }) => return Err(reason),
+                other => panic!("expected a subscribe_result, got {other:?}"),
+            },
             other => panic!("expected a subscribe_result, got {other:?}"),
-        },
-        other => panic!("expected a subscribe_result, got {other:?}"),
+        }
     }
 }
 

@@ -87,6 +87,11 @@ impl Generator<'_> {
              process's own factory failed.",
             self.model.channel
         );
+        let doc_with = "As [`Self::create`], with a factory that is given the leader's \
+             `Term` (of the runtime crate). The real client keeps it to say its upstream came back \
+             (`Term::upstream_restored`: the leader sends every remembered publish again) or that \
+             it is broken for good (`Term::resign`: the leader steps down, and the next election \
+             runs the factory again).";
         quote! {
             #[doc = #doc]
             pub async fn create<#f, #fut, #r, #e>(
@@ -103,6 +108,30 @@ impl Generator<'_> {
             {
                 #private::create(options, Self::SCHEMA, move || {
                     let fut = factory();
+                    async move { fut.await.map(#serve) }
+                })
+                .await
+                .map(|handle| #client { handle })
+            }
+
+            #[doc = #doc_with]
+            pub async fn create_with<#f, #fut, #r, #e>(
+                options: #krate::Options,
+                factory: #f,
+            ) -> ::core::result::Result<Self, #krate::Error>
+            where
+                #f: ::core::ops::Fn(#krate::Term) -> #fut
+                    + ::core::marker::Send
+                    + ::core::marker::Sync
+                    + 'static,
+                #fut: ::core::future::Future<Output = ::core::result::Result<#r, #e>>
+                    + ::core::marker::Send
+                    + 'static,
+                #r: #trait_ident + ::core::marker::Send + ::core::marker::Sync + 'static,
+                #e: ::core::fmt::Display,
+            {
+                #private::create_with(options, Self::SCHEMA, move |term| {
+                    let fut = factory(term);
                     async move { fut.await.map(#serve) }
                 })
                 .await
@@ -151,6 +180,9 @@ impl Generator<'_> {
             Kind::Invoke => quote!(#private::invoke(&self.handle, #spec, #args)),
             Kind::Oneway => quote!(#private::oneway(&self.handle, #spec, #args)),
             Kind::Publish => quote!(#private::publish(&self.handle, #spec, #args)),
+            Kind::Subscribe if method.is_async() => {
+                quote!(#private::subscribe_live(&self.handle, #spec, #args))
+            }
             Kind::Subscribe => quote!(#private::subscribe(&self.handle, #spec, #args)),
             Kind::Close => quote!(#private::close(&self.handle)),
         }

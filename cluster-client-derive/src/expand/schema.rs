@@ -46,7 +46,8 @@ impl Generator<'_> {
             }
             None => quote!(::core::option::Option::None),
         };
-        let (idempotent, broadcast) = (method.idempotent, method.broadcast);
+        let (idempotent, broadcast, resubscribe) =
+            (method.idempotent, method.broadcast, method.resubscribe);
         quote! {
             #(#cfgs)*
             #private::MethodSpec {
@@ -55,6 +56,7 @@ impl Generator<'_> {
                 timeout_ms: #timeout_ms,
                 idempotent: #idempotent,
                 broadcast: #broadcast,
+                resubscribe: #resubscribe,
             }
         }
     }
@@ -74,7 +76,12 @@ impl Generator<'_> {
                     checks.push(self.assert("assert_wire", ok));
                     checks.push(self.assert("assert_error", err));
                 }
-                Output::Subscription { item, .. } => checks.push(self.assert("assert_wire", item)),
+                Output::Subscription { item, err, .. } => {
+                    checks.push(self.assert("assert_wire", item));
+                    if let Some(err) = err {
+                        checks.push(self.assert("assert_subscribe_error", err));
+                    }
+                }
             }
             let cfgs = method.cfgs();
             (!checks.is_empty()).then(|| quote!(#(#cfgs)* const _: () = { #(#checks)* };))

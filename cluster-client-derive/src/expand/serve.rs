@@ -118,11 +118,23 @@ impl Generator<'_> {
             .map(|method| {
                 let cfgs = method.cfgs();
                 let name = &method.name;
-                let args = method.arg_idents();
+                let args: Vec<_> = method.arg_idents().collect();
                 let call = self.real_call(method);
-                quote! {
-                    #(#cfgs)*
-                    #name => #private::serve_subscribe(codec, #name, app, move |(#(#args,)*)| #call),
+                let (real, trait_ident, ident) = (&self.real, self.trait_ident, &method.ident);
+                if method.is_async() {
+                    // The future borrows the real client: each start holds its own `Arc` of it.
+                    quote! {
+                        #(#cfgs)*
+                        #name => #private::serve_subscribe_async(codec, #name, app, move |(#(#args,)*)| {
+                            let this = ::std::sync::Arc::clone(&self);
+                            async move { <#real as #trait_ident>::#ident(&this.0, #(#args),*).await }
+                        }),
+                    }
+                } else {
+                    quote! {
+                        #(#cfgs)*
+                        #name => #private::serve_subscribe(codec, #name, app, move |(#(#args,)*)| #call),
+                    }
                 }
             })
             .collect();

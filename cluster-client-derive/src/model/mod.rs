@@ -41,6 +41,7 @@ pub(crate) struct Method {
     pub(crate) timeout_ms: Option<u32>,
     pub(crate) idempotent: bool,
     pub(crate) broadcast: bool,
+    pub(crate) resubscribe: bool,
     pub(crate) args: Vec<Arg>,
     pub(crate) output: Output,
 }
@@ -61,11 +62,22 @@ pub(crate) enum Output {
         ok: Box<Type>,
         err: Box<Type>,
     },
-    /// A subscribe's `Subscription<item>` (`ty` is the whole type as written).
-    Subscription { ty: Box<Type>, item: Box<Type> },
+    /// A subscribe's `Subscription<item>` (`ty` is the whole type as written); `err` for the
+    /// `async fn` form returning `Result<Subscription<item>, err>`.
+    Subscription {
+        ty: Box<Type>,
+        item: Box<Type>,
+        err: Option<Box<Type>>,
+    },
 }
 
 impl Method {
+    /// Whether it is an `async fn`: every kind but a subscribe, and a subscribe that resolves once
+    /// it is live upstream.
+    pub(crate) fn is_async(&self) -> bool {
+        self.kind.is_async() || matches!(self.output, Output::Subscription { err: Some(_), .. })
+    }
+
     /// The method's `#[cfg]`s, copied onto every item generated for it.
     pub(crate) fn cfgs(&self) -> impl Iterator<Item = &Attribute> {
         self.attrs.iter().filter(|attr| attr.path().is_ident("cfg"))
@@ -102,7 +114,7 @@ impl Method {
             Output::Unit => quote!(()),
             Output::Result { ty, .. } | Output::Subscription { ty, .. } => ty.to_token_stream(),
         };
-        let ret = if self.kind.is_async() {
+        let ret = if self.is_async() {
             quote!(impl ::core::future::Future<Output = #value> + ::core::marker::Send)
         } else {
             value
@@ -304,6 +316,7 @@ impl Method {
                 timeout_ms: None,
                 idempotent: false,
                 broadcast: true,
+                resubscribe: false,
             },
         };
         Some(Method {
@@ -317,6 +330,7 @@ impl Method {
             timeout_ms: tag.timeout_ms,
             idempotent: tag.idempotent,
             broadcast: tag.broadcast,
+            resubscribe: tag.resubscribe,
             args,
             output: output?,
         })

@@ -186,17 +186,23 @@ pub(super) fn output(sig: &Signature, kind: Kind, errors: &mut Errors) -> Option
             "a `#[close]` method returns nothing: remove the return type",
             errors,
         ),
-        Kind::Subscribe => match subscription_item(&sig.output) {
-            Some((ty, item)) => {
+        Kind::Subscribe => match subscribe_output(&sig.output) {
+            Some((ty, item, err)) => {
                 check_wire_type(&item, "subscription items", errors);
+                if let Some(err) = &err {
+                    check_wire_type(err, "errors", errors);
+                }
+                check_subscribe_asyncness(sig, err.is_some(), errors);
                 Some(Output::Subscription {
                     ty: Box::new(ty),
                     item: Box::new(item),
+                    err: err.map(Box::new),
                 })
             }
             None => {
                 let message = "a `#[subscribe]` method returns `Subscription<T>` \
-                               (`cluster_client::Subscription`, a `Stream` of `T`)";
+                               (`cluster_client::Subscription`, a `Stream` of `T`), or, as an \
+                               `async fn`, `Result<Subscription<T>, E>`";
                 errors.push(match &sig.output {
                     ReturnType::Type(_, ty) => syn::Error::new_spanned(ty, message),
                     ReturnType::Default => syn::Error::new_spanned(&sig.ident, message),
@@ -210,32 +216,55 @@ pub(super) fn output(sig: &Signature, kind: Kind, errors: &mut Errors) -> Option
 /// Whether the return type is worth checking: not if the method was written in the desugared
 /// `-> impl Future` form (reported here).
 fn check_asyncness(sig: &Signature, kind: Kind, errors: &mut Errors) -> bool {
-    match (&sig.asyncness, kind.is_async()) {
-        (None, true) => {
-            let returns_future = matches!(&sig.output, ReturnType::Type(_, ty) if matches!(peel(ty), Type::ImplTrait(_)));
-            let message = if returns_future {
-                format!(
-                    "write `async fn {}(..) -> T`: the macro emits the `impl Future<Output = T> + Send` \
-                     form itself",
-                    sig.ident
-                )
-            } else {
-                format!(
-                    "make it `async fn`: a `#[{}]` method is awaited",
-                    kind.as_str()
-                )
-            };
-            errors.push(syn::Error::new_spanned(sig.fn_token, message));
-            return !returns_future;
-        }
+    if sig.asyncness.is_some() || !kind.is_async() {
+        return true;
+    }
+    let returns_future =
+        matches!(&sig.output, ReturnType::Type(_, ty) if matches!(peel(ty), Type::ImplTrait(_)));
+    let message = if returns_future {
+        format!(
+            "write `async fn {}(..) -> T`: the macro emits the `impl Future<Output = T> + Send` \
+             form itself",
+            sig.ident
+        )
+    } else {
+        format!(
+            "make it `async fn`: a `#[{}]` method is awaited",
+            kind.as_str()
+        )
+    };
+    errors.push(syn::Error::new_spanned(sig.fn_token, message));
+    !returns_future
+}
+
+/// A `#[subscribe]` is a plain `fn` returning `Subscription<T>`, or an `async fn` returning
+/// `Result<Subscription<T>, E>`.
+fn check_subscribe_asyncness(sig: &Signature, fallible: bool, errors: &mut Errors) {
+    match (&sig.asyncness, fallible) {
         (Some(token), false) => errors.push(syn::Error::new_spanned(
             token,
-            "remove `async`: a `#[subscribe]` returns its `Subscription<T>` at once, and the items \
-             arrive through it",
+            "remove `async`, or return `Result<Subscription<T>, E>`: a plain `#[subscribe]` \
+             returns its `Subscription<T>` at once, and an `async` one resolves once the \
+             subscription is live upstream, or fails with `E`",
+        )),
+        (None, true) => errors.push(syn::Error::new_spanned(
+            sig.fn_token,
+            "make it `async fn`: a `#[subscribe]` returning `Result<Subscription<T>, E>` resolves \
+             once the subscription is live upstream",
         )),
         _ => {}
     }
-    true
+}
+
+/// `Subscription<T>` as (whole, T, None), or `Result<Subscription<T>, E>` as (whole, T, Some(E)).
+fn subscribe_output(output: &ReturnType) -> Option<(Type, Type, Option<Type>)> {
+    if let Some((ty, item)) = subscription_item(output) {
+        return Some((ty, item, None));
+    }
+    let (ty, ok, err) = result_parts(output)?;
+    let ok = ReturnType::Type(Default::default(), Box::new(ok));
+    let (_, item) = subscription_item(&ok)?;
+    Some((ty, item, Some(err)))
 }
 
 fn is_unit(ty: &Type) -> bool {

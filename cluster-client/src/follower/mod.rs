@@ -30,7 +30,7 @@ use crate::io::signal::Signal;
 use crate::io::transport::FrameReader;
 use crate::io::writer::Outbox;
 use crate::options::Options;
-use crate::protocol::conn::SubscribeResult;
+use crate::protocol::conn::{SubscribeReady, SubscribeResult};
 use crate::protocol::ids::IdGen;
 use crate::protocol::{ConnObject, Frame, Kind, Packet, ProtocolError};
 use crate::role_change::LeaderInfo;
@@ -214,9 +214,18 @@ impl FollowerConn {
                 }
             }
             Kind::Request => match packet.conn {
-                ConnObject::SubscribeResult(SubscribeResult { key, method, end }) => {
-                    self.on_push(&key, method.as_deref(), end.as_deref(), packet.app);
+                ConnObject::SubscribeResult(SubscribeResult {
+                    key,
+                    method,
+                    end,
+                    typed,
+                }) => {
+                    let end = end.map(|reason| (reason, typed));
+                    self.on_push(&key, method.as_deref(), end, packet.app);
                     self.ack_push(packet.id);
+                }
+                ConnObject::SubscribeReady(SubscribeReady { key, method }) => {
+                    self.on_ready(&key, &method);
                 }
                 ConnObject::LeaderLeaving(_) => {
                     tracing::debug!("the leader is leaving");

@@ -265,6 +265,7 @@ async fn pushes_are_matched_by_their_text_or_by_what_they_mean() {
             key: key.to_string(),
             method: Some("watch".into()),
             end: None,
+            typed: false,
         }),
         Bytes::from_static(b"one"),
     );

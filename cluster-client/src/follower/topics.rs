@@ -7,7 +7,7 @@ use std::sync::{Arc, MutexGuard, PoisonError};
 use bytes::Bytes;
 
 use super::{FollowerConn, millis};
-use crate::error::Error;
+use crate::error::{Encoded, Error};
 use crate::io::writer;
 use crate::mailbox::Mailbox;
 use crate::protocol::conn::{Subscribe, SubscribeResultRes, UnSubscribe};
@@ -22,6 +22,8 @@ pub(super) struct Topic {
     broadcast: bool,
     sinks: Vec<(u64, Arc<Mailbox>)>,
     latest: Option<Bytes>,
+    /// Whether the leader said the topic is live upstream.
+    live: bool,
 }
 
 impl Topic {
@@ -65,18 +67,38 @@ impl FollowerConn {
                 broadcast: spec.broadcast,
                 sinks: Vec::new(),
                 latest: None,
+                live: false,
             });
         if topic.sinks.iter().any(|(id, _)| *id == sub_id) {
             return;
         }
         let first = topic.sinks.is_empty();
         topic.sinks.push((sub_id, Arc::clone(mailbox)));
+        if topic.live {
+            mailbox.set_live();
+        }
         if let Some(latest) = &topic.latest {
             mailbox.deliver(latest.clone());
         }
         drop(topics);
         if first {
             self.send_subscription(spec, key, app.clone(), true);
+            // A leader of the Node package does not say when a topic is live: the request is
+            // the best that is known.
+            if self.leader.pid.is_none() {
+                self.on_ready(key, spec.name);
+            }
+        }
+    }
+
+    /// The leader says the topic (method, key) is live upstream.
+    pub(super) fn on_ready(&self, key: &str, method: &str) {
+        let mut topics = self.topics();
+        if let Some(topic) = topics.get_mut(&push_text(key, method)) {
+            topic.live = true;
+            for (_, mailbox) in &topic.sinks {
+                mailbox.set_live();
+            }
         }
     }
 
@@ -187,8 +209,15 @@ impl FollowerConn {
         }
     }
 
-    /// A push whose text was not a topic's: an item written another way, or the end of a topic.
-    pub(super) fn on_push(&self, key: &str, method: Option<&str>, end: Option<&str>, item: Bytes) {
+    /// A push whose text was not a topic's: an item written another way, or the end of a topic
+    /// (`end`: its reason, and whether the item is the real client's own error).
+    pub(super) fn on_push(
+        &self,
+        key: &str,
+        method: Option<&str>,
+        end: Option<(String, bool)>,
+        item: Bytes,
+    ) {
         let mut topics = self.topics();
         let topic_key = match method {
             Some(method) => push_text(key, method),
@@ -210,12 +239,20 @@ impl FollowerConn {
         };
         match end {
             None => topic.deliver(item),
-            Some(reason) => {
-                for (_, mailbox) in &topic.sinks {
-                    mailbox.close(Some(Error::SubscriptionEnded {
+            Some((reason, typed)) => {
+                let error = if typed {
+                    Error::Upstream {
+                        message: reason,
+                        value: Encoded::new(self.options.codec, item),
+                    }
+                } else {
+                    Error::SubscriptionEnded {
                         method: topic.method.to_owned(),
-                        reason: reason.to_owned(),
-                    }));
+                        reason,
+                    }
+                };
+                for (_, mailbox) in &topic.sinks {
+                    mailbox.close(Some(error.clone()));
                 }
                 topics.remove(&topic_key);
             }

@@ -221,6 +221,14 @@ impl Handle {
         })
     }
 
+    /// How long a call of `spec` may take: its own `timeout_ms`, else `Options::response_timeout`.
+    pub fn deadline_of(&self, spec: &MethodSpec) -> Duration {
+        spec.timeout_ms
+            .map_or(self.inner.options.response_timeout, |ms| {
+                Duration::from_millis(ms.into())
+            })
+    }
+
     /// Calls an invoke, oneway or publish method (`spec`, an entry of this handle's schema) with
     /// framed arguments.
     ///
@@ -239,11 +247,7 @@ impl Handle {
             spec,
             &[MethodKind::Invoke, MethodKind::Oneway, MethodKind::Publish],
         )?;
-        let timeout = spec
-            .timeout_ms
-            .map_or(self.inner.options.response_timeout, |ms| {
-                Duration::from_millis(ms.into())
-            });
+        let timeout = self.deadline_of(spec);
         let deadline = Instant::now() + timeout;
         let mut retried = false;
         loop {

@@ -77,11 +77,11 @@ impl Role {
         }
     }
 
-    /// Resolves when the role is lost: a follower's when its connection is gone; a leader keeps its
-    /// role until it leaves.
+    /// Resolves when the role is lost: a follower's when its connection is gone; a leader's when
+    /// its real client resigns (else it keeps its role until it leaves).
     pub(super) async fn lost(&self) {
         match self {
-            Role::Leader(_) => std::future::pending().await,
+            Role::Leader(leader) => leader.resigned().await,
             Role::Follower(conn) => conn.lost().await,
         }
     }

@@ -77,6 +77,17 @@ pub(super) async fn supervise(inner: Weak<Inner>) {
                     () = role.lost() => {}
                     () = role.leaving() => moving_from = Some(role.clone()),
                 }
+                if role.is_leader() {
+                    // The real client resigned: step down (handing the followers over, closing
+                    // it), then run for the next term like any member.
+                    let Some(strong) = inner.upgrade() else {
+                        return;
+                    };
+                    tracing::info!(channel = %strong.channel, "the real client resigned; stepping down");
+                    strong.state.send_replace(State::Electing);
+                    drop(strong);
+                    role.leave().await;
+                }
             }
             State::Electing | State::Unavailable(_) => {}
         }

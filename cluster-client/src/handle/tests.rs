@@ -31,7 +31,7 @@ pub(super) fn after_state_read() {
 }
 
 fn never_built() -> Factory {
-    Arc::new(|| Box::pin(async { Err("not built in this test".to_owned()) }))
+    Arc::new(|_| Box::pin(async { Err("not built in this test".to_owned()) }))
 }
 
 /// The election ends (this process leads) while `subscribe` is between reading the state and
@@ -48,7 +48,7 @@ async fn a_subscribe_racing_the_end_of_an_election_is_attached() {
         "test".into(),
         &SCHEMA,
         options,
-        1,
+        crate::term::Term::new(1),
         Arc::new(TestService::default()),
     );
     let runtime = tokio::runtime::Handle::current();

@@ -12,6 +12,7 @@ use tracing::Instrument;
 
 use super::LeaderChannel;
 use super::connection::{Conn, send};
+use super::publishes::Publisher;
 use crate::error::Error;
 use crate::io::writer::{Flush, Outbox};
 use crate::protocol::args::Args;
@@ -31,6 +32,9 @@ impl LeaderChannel {
         app: Bytes,
         deadline: Duration,
     ) -> Result<Reply, Error> {
+        if spec.kind == MethodKind::Publish {
+            self.remember_publish(Publisher::Local, spec, argc, &app);
+        }
         let args = Args::new(app, argc);
         let call = run_guarded(
             Arc::clone(&self.service),
@@ -88,6 +92,14 @@ impl LeaderChannel {
             }
             Ok(spec) => spec,
         };
+        if spec.kind == MethodKind::Publish {
+            self.remember_publish(
+                Publisher::Conn(conn.id),
+                spec,
+                args.declared(),
+                args.unread(),
+            );
+        }
         let span = tracing::trace_span!("call", method = spec.name, id);
         let mut call = Box::pin(
             run_guarded(
@@ -137,6 +149,21 @@ impl LeaderChannel {
             }
             in_flight.fetch_sub(1, Ordering::Relaxed);
         });
+    }
+
+    /// Remembers a publish to send again when the upstream comes back.
+    fn remember_publish(
+        &self,
+        publisher: Publisher,
+        spec: &'static MethodSpec,
+        argc: u32,
+        app: &Bytes,
+    ) {
+        if !self.publishes.remember(publisher, spec, argc, app) {
+            if let Some(left_out) = self.warnings.admit() {
+                tracing::warn!(channel = %self.name, method = spec.name, limit = self.options.max_publishes_per_follower, left_out, "too many publishes to remember; this one is served but not remembered");
+            }
+        }
     }
 
     /// The deadline of a follower's call that asked for `timeout` ms: none or 0 gets
@@ -190,7 +217,7 @@ struct AnswerTo<'a> {
 }
 
 /// Runs a call on the real client, turning a panic into a fault instead of losing the answer.
-async fn run_guarded(
+pub(super) async fn run_guarded(
     service: Arc<dyn Service>,
     method: &'static str,
     args: Args,

@@ -11,6 +11,7 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::publishes::Publisher;
 use super::topics::Owner;
 use super::{Follower, LeaderChannel};
 use crate::io::clock;
@@ -99,6 +100,7 @@ impl Serve for LeaderChannel {
                 }
                 conn.stop.cancel();
                 this.topics.detach(None, Owner::Conn(conn.id));
+                this.publishes.forget(Publisher::Conn(conn.id));
                 drop(registration);
                 tracing::debug!("follower connection closed");
             }

@@ -8,6 +8,7 @@
 
 mod calls;
 mod connection;
+mod publishes;
 mod register;
 mod stats;
 mod subscribe;
@@ -31,6 +32,8 @@ use crate::protocol::{ConnObject, Packet};
 use crate::server::Lease;
 use crate::service::{MethodKind, MethodSpec, Schema, Service, ServiceError};
 use crate::stats::Failover;
+use crate::term::Term;
+use publishes::Publishes;
 use stats::{CallCounters, Traffic};
 use topics::Topics;
 
@@ -69,8 +72,12 @@ pub(crate) struct LeaderChannel {
     schema: &'static Schema,
     options: Options,
     epoch: u64,
+    /// The term as the real client sees it: its signals (upstream back, resign).
+    term: Term,
     service: Arc<dyn Service>,
     topics: Arc<Topics>,
+    /// The publishes served, to send again when the upstream comes back.
+    publishes: Publishes,
     next_conn: AtomicU64,
     /// Fires when the channel stops; every follower connection ends with it.
     stop: CancellationToken,
@@ -102,16 +109,23 @@ impl LeaderChannel {
         name: String,
         schema: &'static Schema,
         options: Options,
-        epoch: u64,
+        term: Term,
         service: Arc<dyn Service>,
     ) -> Arc<Self> {
-        Arc::new(LeaderChannel {
+        let topics = Arc::new(Topics::new(
+            options.codec,
+            (options.resubscribe_backoff, options.resubscribe_backoff_max),
+        ));
+        let publishes = Publishes::new(options.max_publishes_per_follower);
+        let channel = Arc::new(LeaderChannel {
             name,
             schema,
             options,
-            epoch,
+            epoch: term.epoch(),
+            term,
             service,
-            topics: Arc::default(),
+            topics,
+            publishes,
             next_conn: AtomicU64::new(1),
             stop: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -124,7 +138,32 @@ impl LeaderChannel {
             calls: CallCounters::default(),
             closed_traffic: Traffic::default(),
             failover: OnceLock::new(),
-        })
+        });
+        channel.watch_upstream();
+        channel
+    }
+
+    /// Sends the remembered publishes again at each `Term::upstream_restored`, until the term
+    /// stops.
+    fn watch_upstream(self: &Arc<Self>) {
+        let (term, stop, channel) = (self.term.clone(), self.stop.clone(), Arc::downgrade(self));
+        self.tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = term.restored() => {}
+                }
+                let Some(channel) = channel.upgrade() else {
+                    return;
+                };
+                channel.republish().await;
+            }
+        });
+    }
+
+    /// Resolves when the real client resigns the term.
+    pub(crate) async fn resigned(&self) {
+        self.term.resigned().await;
     }
 
     /// Keeps the channel's lease on the port server, to give the channel up when the term stops.
@@ -163,6 +202,7 @@ impl LeaderChannel {
         self.tasks.close();
         self.tasks.wait().await;
         Arc::clone(&self.service).close().await;
+        self.term.end();
     }
 
     /// Tells every follower that can move that this leader is leaving, then answers their calls

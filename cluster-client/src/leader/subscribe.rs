@@ -61,6 +61,8 @@ impl LeaderChannel {
         app: Bytes,
         reg: &RawJson,
     ) {
+        // A follower of this crate names the method, and is told when the topic is live.
+        let announce = method.is_some();
         let method = method.unwrap_or_else(|| self.node_subscribe());
         // A follower of the Node package sends its argument only as `reg`, JSON in the connection
         // object: it becomes the one framed argument this crate's followers send.
@@ -103,6 +105,7 @@ impl LeaderChannel {
                 }
                 let sink = Sink::Remote {
                     outbox: conn.outbox.clone(),
+                    announce,
                 };
                 self.attach(spec, key, owner, sink, || Ok(prepared))
             });
@@ -114,6 +117,7 @@ impl LeaderChannel {
                 key,
                 method: Some(method.to_owned()),
                 end: Some(err.to_string()),
+                typed: false,
             });
             let _ = writer::encode(&Packet::request(0, 0, end, Bytes::from(err.to_string())))
                 .map(|frame| conn.outbox.try_send(&frame));
@@ -195,8 +199,8 @@ impl LeaderChannel {
         }
         let prepared = prepare()?;
         tracing::debug!(channel = %self.name, method = spec.name, key = %key.key, "subscribing the real client");
-        let upstream = (prepared.start)();
-        self.topics.attach(key, spec, owner, sink, Some(upstream));
+        self.topics
+            .attach(key, spec, owner, sink, Some(prepared.start));
         Ok(())
     }
 }

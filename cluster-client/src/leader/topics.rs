@@ -5,6 +5,7 @@ use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -13,11 +14,12 @@ use tokio::task::AbortHandle;
 use crate::error::Error;
 use crate::io::writer::{self, Outbox, SendFailure};
 use crate::mailbox::Mailbox;
-use crate::protocol::conn::SubscribeResult;
+use crate::protocol::conn::{SubscribeReady, SubscribeResult};
 use crate::protocol::ids::IdGen;
 use crate::protocol::{ConnObject, Packet};
-use crate::service::{ItemStream, MethodSpec};
+use crate::service::{MethodSpec, Start};
 use crate::stats::TopicStats;
+use crate::transcode::Codec;
 
 /// Identifies one subscription of the leader: the method and the subscription key (`$$inner$$__` +
 /// canonical JSON of the arguments, see `protocol::key`).
@@ -36,6 +38,9 @@ pub(crate) enum Sink {
     Remote {
         /// The connection's sending side.
         outbox: Outbox,
+        /// Whether it is told when the topic is live upstream (a follower of this crate is; the
+        /// Node package's would take the notice for an item).
+        announce: bool,
     },
 }
 
@@ -43,14 +48,27 @@ struct Topic {
     spec: &'static MethodSpec,
     sinks: Vec<(Owner, Sink)>,
     latest: Option<Bytes>,
+    /// Whether the real client's subscribe has returned.
+    live: bool,
     pump: AbortHandle,
 }
 
 /// Every topic of one leader channel.
-#[derive(Default)]
 pub(crate) struct Topics {
     map: Mutex<Map>,
     push_ids: IdGen,
+    /// The channel's codec, in which a real client's own error is sent.
+    codec: Codec,
+    /// The first and the longest pause between upstream resubscriptions.
+    backoff: (Duration, Duration),
+}
+
+/// How a topic ends.
+enum Ending {
+    /// The real client's stream ended.
+    Done,
+    /// The real client's subscribe or stream failed.
+    Failed(Error),
 }
 
 /// The topics, and which ones each owner has a sink on: every question about one owner or one topic
@@ -101,6 +119,17 @@ pub(crate) enum Owner {
 }
 
 impl Topics {
+    /// No topics yet, for a channel in `codec` that resubscribes after pauses from `backoff.0` up
+    /// to `backoff.1`.
+    pub(crate) fn new(codec: Codec, backoff: (Duration, Duration)) -> Self {
+        Topics {
+            map: Mutex::default(),
+            push_ids: IdGen::default(),
+            codec,
+            backoff,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Map> {
         self.map.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -160,16 +189,17 @@ impl Topics {
     }
 
     /// Adds the sink of `owner` to the topic, starting the topic with `upstream` if it does not
-    /// exist yet (`upstream` is dropped otherwise). A sink already present is left alone. A late
-    /// subscriber of a broadcast topic gets the latest item at once. Returns `false` when the topic
-    /// does not exist and no `upstream` was given: the caller subscribes upstream and tries again.
+    /// exist yet (`upstream` is unused otherwise). A sink already present is left alone. A late
+    /// subscriber is told at once that the topic is live, if it is, and of a broadcast topic gets
+    /// the latest item. Returns `false` when the topic does not exist and no `upstream` was given:
+    /// the caller prepares the upstream subscription and tries again.
     pub(crate) fn attach(
         self: &Arc<Self>,
         key: TopicKey,
         spec: &'static MethodSpec,
         owner: Owner,
         sink: Sink,
-        upstream: Option<ItemStream>,
+        upstream: Option<Start>,
     ) -> bool {
         let mut guard = self.lock();
         let map = &mut *guard;
@@ -180,17 +210,21 @@ impl Topics {
                     return false;
                 };
                 let pump =
-                    tokio::spawn(Arc::clone(self).pump(key.clone(), upstream)).abort_handle();
+                    tokio::spawn(Arc::clone(self).pump(key.clone(), spec, upstream)).abort_handle();
                 map.topics.entry(key.clone()).or_insert(Topic {
                     spec,
                     sinks: Vec::new(),
                     latest: None,
+                    live: false,
                     pump,
                 })
             }
         };
         if !map.by_owner.entry(owner).or_default().insert(key.clone()) {
             return true;
+        }
+        if topic.live {
+            self.announce(&key, &sink);
         }
         if let Some(latest) = topic.latest.clone() {
             self.deliver(&key, &sink, latest);
@@ -235,17 +269,102 @@ impl Topics {
         };
         for (key, topic) in topics {
             topic.pump.abort();
-            self.end(&key, topic, reason);
+            let ended = Error::SubscriptionEnded {
+                method: key.method.to_owned(),
+                reason: reason.to_owned(),
+            };
+            self.end(&key, topic, Ending::Failed(ended));
         }
     }
 
-    async fn pump(self: Arc<Self>, key: TopicKey, mut upstream: ItemStream) {
-        while let Some(item) = upstream.next().await {
-            self.publish(&key, item);
-        }
+    /// Subscribes the real client and fans its items out until its stream ends; when it fails,
+    /// ends the topic with the error, or, for a `resubscribe` method whose subscription was live,
+    /// subscribes again after a pause that grows with each failure in a row (an item resets it).
+    async fn pump(self: Arc<Self>, key: TopicKey, spec: &'static MethodSpec, start: Start) {
+        let mut failures = 0u32;
+        let mut was_live = false;
+        let ending = loop {
+            let failure = match start().await {
+                Ok(mut items) => {
+                    self.went_live(&key);
+                    was_live = true;
+                    loop {
+                        match items.next().await {
+                            Some(Ok(item)) => {
+                                failures = 0;
+                                self.publish(&key, item);
+                            }
+                            Some(Err(error)) => break Some(error),
+                            None => break None,
+                        }
+                    }
+                }
+                Err(error) => Some(error),
+            };
+            match failure {
+                Some(error) if spec.resubscribe && was_live => {
+                    let pause = crate::backoff::pause(self.backoff.0, self.backoff.1, failures);
+                    if failures == 0 {
+                        tracing::warn!(method = key.method, key = %key.key, %error, ?pause, "the real client's subscription failed; subscribing again");
+                    } else {
+                        tracing::debug!(method = key.method, key = %key.key, %error, failures, ?pause, "the real client's subscription failed again");
+                    }
+                    failures = failures.saturating_add(1);
+                    tokio::time::sleep(pause).await;
+                }
+                Some(error) => break Ending::Failed(error),
+                None => break Ending::Done,
+            }
+        };
         let topic = self.lock().remove_topic(&key);
         if let Some(topic) = topic {
-            self.end(&key, topic, "the real client ended the subscription");
+            self.end(&key, topic, ending);
+        }
+    }
+
+    /// The real client's subscribe returned: every subscriber is told the topic is live.
+    fn went_live(&self, key: &TopicKey) {
+        let mut map = self.lock();
+        let Some(topic) = map.topics.get_mut(key) else {
+            return;
+        };
+        if std::mem::replace(&mut topic.live, true) {
+            return;
+        }
+        for (_, sink) in &topic.sinks {
+            self.announce(key, sink);
+        }
+    }
+
+    /// Tells one subscriber the topic is live.
+    fn announce(&self, key: &TopicKey, sink: &Sink) {
+        match sink {
+            Sink::Local(mailbox) => mailbox.set_live(),
+            Sink::Remote {
+                outbox,
+                announce: true,
+            } => {
+                let ready = ConnObject::SubscribeReady(SubscribeReady {
+                    key: key.key.to_string(),
+                    method: key.method.to_owned(),
+                });
+                match writer::encode(&Packet::request(
+                    self.push_ids.next(),
+                    0,
+                    ready,
+                    Bytes::new(),
+                )) {
+                    Ok(frame) => {
+                        if outbox.try_send(&frame) == Err(SendFailure::Full) {
+                            outbox.stop();
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "subscription notice could not be encoded")
+                    }
+                }
+            }
+            Sink::Remote { .. } => {}
         }
     }
 
@@ -279,7 +398,7 @@ impl Topics {
     fn deliver_frame(&self, sink: &Sink, item: &Bytes, frame: Option<&Bytes>) {
         match sink {
             Sink::Local(mailbox) => mailbox.deliver(item.clone()),
-            Sink::Remote { outbox } => {
+            Sink::Remote { outbox, .. } => {
                 let Some(frame) = frame else { return };
                 if outbox.try_send(frame) == Err(SendFailure::Full) {
                     tracing::warn!(
@@ -291,12 +410,14 @@ impl Topics {
         }
     }
 
-    /// The `subscribe_result` request carrying `item`, encoded once for every follower.
-    fn push_frame(&self, key: &TopicKey, item: Bytes, end: Option<&str>) -> Option<Bytes> {
+    /// The `subscribe_result` request carrying `item`, encoded once for every follower; with
+    /// `end`, the topic's last, whose item is the real client's own error when `typed`.
+    fn push_frame(&self, key: &TopicKey, item: Bytes, end: Option<(&str, bool)>) -> Option<Bytes> {
         let conn = ConnObject::SubscribeResult(SubscribeResult {
             key: key.key.to_string(),
             method: Some(key.method.to_owned()),
-            end: end.map(str::to_owned),
+            end: end.map(|(reason, _)| reason.to_owned()),
+            typed: end.is_some_and(|(_, typed)| typed),
         });
         match writer::encode(&Packet::request(self.push_ids.next(), 0, conn, item)) {
             Ok(frame) => Some(frame),
@@ -307,14 +428,39 @@ impl Topics {
         }
     }
 
-    fn end(&self, key: &TopicKey, topic: Topic, reason: &str) {
-        let frame = self.push_frame(key, Bytes::copy_from_slice(reason.as_bytes()), Some(reason));
+    /// Ends the topic for every subscriber: a follower reads the reason as text, or the real
+    /// client's own error in the channel's codec.
+    fn end(&self, key: &TopicKey, topic: Topic, ending: Ending) {
+        let error = match ending {
+            Ending::Done => Error::SubscriptionEnded {
+                method: key.method.to_owned(),
+                reason: "the real client ended the subscription".to_owned(),
+            },
+            Ending::Failed(error) => error,
+        };
+        let reason = match &error {
+            Error::SubscriptionEnded { reason, .. } => reason.clone(),
+            Error::Upstream { message, .. } => message.clone(),
+            other => other.to_string(),
+        };
+        let typed = match &error {
+            Error::Upstream { value, .. } => value
+                .encode(self.codec)
+                .inspect_err(|err| tracing::warn!(method = key.method, error = %err, "the real client's error could not be encoded; sent as text"))
+                .ok(),
+            _ => None,
+        };
+        let frame = match typed {
+            Some(value) => self.push_frame(key, value, Some((&reason, true))),
+            None => self.push_frame(
+                key,
+                Bytes::copy_from_slice(reason.as_bytes()),
+                Some((&reason, false)),
+            ),
+        };
         for (_, sink) in topic.sinks {
             match sink {
-                Sink::Local(mailbox) => mailbox.close(Some(Error::SubscriptionEnded {
-                    method: key.method.to_owned(),
-                    reason: reason.to_owned(),
-                })),
+                Sink::Local(mailbox) => mailbox.close(Some(error.clone())),
                 Sink::Remote { outbox, .. } => {
                     if let Some(frame) = &frame {
                         let _ = outbox.try_send(frame);
@@ -345,7 +491,10 @@ mod tests {
     }
 
     fn attach(topics: &Arc<Topics>, i: usize, owner: Owner) {
-        let upstream: ItemStream = Box::pin(futures::stream::pending());
+        let upstream: Start = Arc::new(|| {
+            let items: crate::service::ItemStream = Box::pin(futures::stream::pending());
+            Box::pin(std::future::ready(Ok(items)))
+        });
         assert!(topics.attach(key(i), &SPEC, owner, sink(), Some(upstream)));
     }
 
@@ -353,7 +502,10 @@ mod tests {
     /// twice, detaching one topic, detaching a whole connection, and a topic's last sink leaving.
     #[tokio::test]
     async fn the_owner_index_follows_every_change() {
-        let topics = Arc::new(Topics::default());
+        let topics = Arc::new(Topics::new(
+            Codec::Json,
+            (Duration::from_millis(1), Duration::from_millis(1)),
+        ));
         let (a, b) = (Owner::Conn(1), Owner::Conn(2));
         for i in 0..1000 {
             attach(&topics, i, a);

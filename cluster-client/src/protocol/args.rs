@@ -73,6 +73,11 @@ impl Args {
         self.count
     }
 
+    /// The framed arguments not read yet (all of them before the first `next_arg`).
+    pub(crate) fn unread(&self) -> &Bytes {
+        &self.rest
+    }
+
     /// The next argument; an error if all declared arguments were read or the framing overruns.
     pub fn next_arg(&mut self) -> Result<Bytes, ProtocolError> {
         if let Some((index, declared, remaining)) = self.broken {

@@ -107,6 +107,9 @@ conn_types! {
     SubscribeResult = "subscribe_result",
     /// The follower's acknowledgement of a push.
     SubscribeResultRes = "subscribe_result_res",
+    /// The leader's notice that a subscription is live upstream (this crate's, sent only to
+    /// followers of this crate).
+    SubscribeReady = "subscribe_ready",
     /// A follower's keep-alive.
     Heartbeat = "heartbeat",
     /// The leader's answer to a heartbeat.
@@ -239,6 +242,20 @@ pub struct SubscribeResult {
     /// object then holds the reason as UTF-8.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end: Option<String>,
+    /// Extension: with `end`, the application object holds the real client's own error, in the
+    /// channel's codec, rather than the reason's text.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub typed: bool,
+}
+
+/// The real client's subscribe for `key` has returned: from now on no item of it is missed. A
+/// request with no answer, sent to followers of this crate (those that name the method).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubscribeReady {
+    /// The subscription key.
+    pub key: String,
+    /// The subscribe method.
+    pub method: String,
 }
 
 /// The follower's acknowledgement of a push.

@@ -38,6 +38,7 @@ pub(super) fn write(conn: &ConnObject, out: &mut BytesMut) -> bool {
             key,
             method: Some(method),
             end: None,
+            typed: false,
         }) => put_push(out, key, method),
         ConnObject::Heartbeat(Heartbeat {}) => out.put_slice(HEARTBEAT),
         ConnObject::HeartbeatRes(HeartbeatRes {}) => out.put_slice(HEARTBEAT_RES),
@@ -102,6 +103,7 @@ pub(super) fn read(text: &[u8]) -> Option<ConnObject> {
         key,
         method: Some(method),
         end: None,
+        typed: false,
     }))
 }
 
@@ -272,6 +274,7 @@ mod tests {
                     key,
                     method: Some(method),
                     end: None,
+                    typed: false,
                 })
             ),
             Just(ConnObject::Heartbeat(Heartbeat {})),
@@ -327,7 +330,7 @@ mod tests {
         fn push_text_is_the_push_as_serde_reads_it(key in ".*", method in ".*") {
             let text = push_text(&key, &method);
             let conn: ConnObject = serde_json::from_slice(&text).expect("serde reads it");
-            prop_assert_eq!(conn, ConnObject::SubscribeResult(SubscribeResult { key, method: Some(method), end: None }));
+            prop_assert_eq!(conn, ConnObject::SubscribeResult(SubscribeResult { key, method: Some(method), end: None, typed: false }));
         }
     }
 

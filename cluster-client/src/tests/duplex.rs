@@ -39,7 +39,13 @@ pub(super) fn leader(options: &Options) -> Arc<LeaderChannel> {
 }
 
 pub(super) fn leader_of(options: &Options, service: Arc<TestService>) -> Arc<LeaderChannel> {
-    LeaderChannel::new("test".into(), &SCHEMA, options.clone(), 7, service)
+    LeaderChannel::new(
+        "test".into(),
+        &SCHEMA,
+        options.clone(),
+        crate::term::Term::new(7),
+        service,
+    )
 }
 
 /// Serves one end of a duplex pipe as the port server would: first packet, then the channel.
