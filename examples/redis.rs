@@ -7,13 +7,21 @@
 //!
 //! Without `--redis` it starts `redis-server` (from `PATH`) on a free port and stops it at the
 //! end. It spawns the workers (this same binary with `--worker`); each creates the generated
-//! `SharedRedisClient`, whose real client, built only in the leader, is one multiplexed Redis
-//! connection and, per watched channel, one pub/sub connection. Then it checks aloud:
+//! `SharedRedisClient` (with `create_with`, whose factory gets the leader's `Term`), whose real
+//! client, built only in the leader, is one Redis connection that reconnects by itself and, per
+//! watched channel, one pub/sub connection. Each worker `watch`es a channel (an `async`
+//! subscribe that returns once Redis confirmed the `SUBSCRIBE`) and `join`s (a publish: `SADD`).
+//! Then it checks aloud:
 //! 1. Redis's `CLIENT LIST` shows the leader's two connections, and none of the other workers;
-//! 2. a `PUBLISH` reaches every worker (Redis counts one receiver: the leader);
+//! 2. one `PUBLISH` reaches every worker (Redis counts one receiver: the leader);
 //! 3. the workers' `INCR`s add up exactly;
 //! 4. after `kill -9` of the leader, a survivor leads and reconnects, the counter stays exact,
-//!    a `PUBLISH` reaches every survivor, and `CLIENT LIST` shows the new leader's connections.
+//!    a `PUBLISH` reaches every survivor, and `CLIENT LIST` shows the new leader's connections;
+//! 5. with its own server, a `kill -9` of Redis and a new, empty server on the same port: during
+//!    the outage a `watch` fails with the method's own error (`RedisFault::Redis`); after it, the
+//!    leader alone subscribes again (Redis counts one `SUBSCRIBE`), sends every worker's `join`
+//!    again (it tells the cluster with `Term::upstream_restored` when Redis's `run_id` changes),
+//!    no worker's stream ended, and the `INCR`s count again.
 //!
 //! It exits 0 only when every check held.
 
@@ -21,10 +29,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
-use cluster_client::{ErrorKind, Options, Subscription, cluster_client};
+use cluster_client::{ErrorKind, Options, Subscription, Term, cluster_client};
 use futures::StreamExt;
 use redis::AsyncCommands;
-use redis::aio::MultiplexedConnection;
+use redis::aio::{ConnectionManager, MultiplexedConnection};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -44,9 +52,17 @@ pub trait SharedRedis {
     /// `INCRBY key by`: the new value.
     async fn incr(&self, key: String, by: i64) -> Result<i64, RedisFault>;
 
-    /// The messages of a pub/sub channel, from one `SUBSCRIBE` in the leader.
-    #[subscribe]
-    fn watch(&self, channel: String) -> Subscription<String>;
+    /// The messages of a pub/sub channel, from one `SUBSCRIBE` in the leader. Resolves once Redis
+    /// has confirmed the `SUBSCRIBE`, or fails with Redis's error. When the pub/sub connection
+    /// breaks (Redis restarted), the leader subscribes again with backoff, once for every
+    /// process, and the streams go on.
+    #[subscribe(resubscribe)]
+    async fn watch(&self, channel: String) -> Result<Subscription<String>, RedisFault>;
+
+    /// `SADD members member`: this process announces itself. Remembered, and done again by the
+    /// leader when Redis comes back empty after a restart.
+    #[publish]
+    async fn join(&self, member: String);
 
     /// Nothing to close: the connections close with the real client.
     #[close]
@@ -85,23 +101,63 @@ impl From<cluster_client::Error> for RedisFault {
     }
 }
 
-/// The real client: one multiplexed Redis connection, named `member-<pid>` in `CLIENT LIST`.
+/// The real client: one Redis connection that reconnects by itself (named `member-<pid>` in
+/// `CLIENT LIST`), and a pub/sub connection per watched channel.
 struct RealRedis {
     client: redis::Client,
-    conn: MultiplexedConnection,
+    conn: ConnectionManager,
 }
 
+/// The set `join` adds to.
+const MEMBERS: &str = "cluster-client:example:members";
+
 impl RealRedis {
-    async fn connect(url: &str) -> Result<Self, RedisFault> {
+    /// Connects, and watches the server for the leader's term: when Redis comes back as a new
+    /// server (its `run_id` changed: restarted, and empty without persistence), it names the
+    /// connection again and tells the cluster, which sends every remembered `join` again.
+    async fn connect(url: &str, term: Term) -> Result<Self, RedisFault> {
         let client = redis::Client::open(url)?;
-        let mut conn = client.get_multiplexed_async_connection().await?;
-        redis::cmd("CLIENT")
-            .arg("SETNAME")
-            .arg(format!("member-{}", std::process::id()))
-            .query_async::<()>(&mut conn)
-            .await?;
+        let mut conn = ConnectionManager::new(client.clone()).await?;
+        name_connection(&mut conn).await?;
+        let mut run_id = server_run_id(&mut conn).await?;
+        let mut watched = conn.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = term.over() => return,
+                    () = tokio::time::sleep(Duration::from_millis(50)) => {}
+                }
+                let Ok(now) = server_run_id(&mut watched).await else {
+                    continue;
+                };
+                if now != run_id && name_connection(&mut watched).await.is_ok() {
+                    tracing::info!(%run_id, %now, "redis came back as a new server");
+                    run_id = now;
+                    term.upstream_restored();
+                }
+            }
+        });
         Ok(RealRedis { client, conn })
     }
+}
+
+/// `CLIENT SETNAME member-<pid>`.
+async fn name_connection(conn: &mut ConnectionManager) -> Result<(), redis::RedisError> {
+    redis::cmd("CLIENT")
+        .arg("SETNAME")
+        .arg(format!("member-{}", std::process::id()))
+        .query_async::<()>(conn)
+        .await
+}
+
+/// The server's `run_id`, new at every start.
+async fn server_run_id(conn: &mut ConnectionManager) -> Result<String, redis::RedisError> {
+    let info: String = redis::cmd("INFO").arg("server").query_async(conn).await?;
+    Ok(info
+        .lines()
+        .find_map(|line| line.strip_prefix("run_id:"))
+        .unwrap_or_default()
+        .to_owned())
 }
 
 impl SharedRedis for RealRedis {
@@ -117,28 +173,27 @@ impl SharedRedis for RealRedis {
         Ok(self.conn.clone().incr(key, by).await?)
     }
 
-    fn watch(&self, channel: String) -> Subscription<String> {
-        let client = self.client.clone();
-        // A plain `fn` cannot await the SUBSCRIBE: the stream does, then yields the messages.
-        let messages = futures::stream::once(async move {
-            let subscribed = async {
-                let mut pubsub = client.get_async_pubsub().await?;
-                pubsub.subscribe(&channel).await?;
-                Ok::<_, redis::RedisError>(pubsub)
-            };
-            match subscribed.await {
-                Ok(pubsub) => pubsub
-                    .into_on_message()
-                    .filter_map(|msg| async move { msg.get_payload::<String>().ok() })
-                    .left_stream(),
-                Err(err) => {
-                    tracing::warn!(%channel, error = %err, "SUBSCRIBE failed");
-                    futures::stream::empty().right_stream()
-                }
-            }
-        })
-        .flatten();
-        Subscription::from_stream(messages)
+    async fn watch(&self, channel: String) -> Result<Subscription<String>, RedisFault> {
+        let mut pubsub = self.client.get_async_pubsub().await?;
+        pubsub.subscribe(&channel).await?;
+        // The messages end only when the connection does: that is a failure, for the leader to
+        // subscribe again.
+        let messages = pubsub
+            .into_on_message()
+            .filter_map(|msg| async move { msg.get_payload::<String>().ok().map(Ok) })
+            .chain(futures::stream::once(async move {
+                Err(RedisFault::Redis(format!(
+                    "the pub/sub connection of {channel} closed"
+                )))
+            }));
+        Ok(Subscription::from_try_stream(messages))
+    }
+
+    async fn join(&self, member: String) {
+        let added: Result<i64, _> = self.conn.clone().sadd(MEMBERS, &member).await;
+        if let Err(err) = added {
+            tracing::warn!(%member, error = %err, "SADD failed");
+        }
     }
 
     async fn close(&self) {}
@@ -152,6 +207,9 @@ const COUNTER: &str = "cluster-client:example:counter";
 
 /// The pub/sub channel the workers watch.
 const NEWS: &str = "cluster-client:example:news";
+
+/// A channel first watched while Redis is down.
+const OTHER: &str = "cluster-client:example:other";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -201,7 +259,7 @@ async fn main() -> ExitCode {
             }
         },
     };
-    let outcome = coordinate(workers, &url).await;
+    let outcome = coordinate(workers, &url, server.as_mut()).await;
     if let Some(mut server) = server {
         server.stop().await;
     }
@@ -238,9 +296,9 @@ async fn worker(args: &[String]) -> ExitCode {
         .port(port)
         .heartbeat_interval(Duration::from_millis(500))
         .response_timeout(Duration::from_secs(5));
-    let created = SharedRedisClient::create(options, move || {
+    let created = SharedRedisClient::create_with(options, move |term| {
         let url = url.clone();
-        async move { RealRedis::connect(&url).await }
+        async move { RealRedis::connect(&url, term).await }
     })
     .await;
     let client = match created {
@@ -250,12 +308,23 @@ async fn worker(args: &[String]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Live upstream once it returns: from here on no message is missed.
+    let mut news = match client.watch(NEWS.to_owned()).await {
+        Ok(news) => news,
+        Err(err) => {
+            emit(json!({ "event": "failed", "error": err.to_string() }));
+            return ExitCode::FAILURE;
+        }
+    };
+    let me = format!("worker-{}", std::process::id());
+    client.join(me).await;
     emit(json!({ "event": "ready", "leader": client.is_leader(), "pid": std::process::id() }));
-    let mut news = client.watch(NEWS.to_owned());
     tokio::spawn(async move {
         while let Some(message) = news.next().await {
             emit(json!({ "event": "news", "message": message }));
         }
+        let reason = news.error::<RedisFault>().map(|err| err.to_string());
+        emit(json!({ "event": "news_ended", "reason": reason }));
     });
     let mut roles = client.roles();
     tokio::spawn(async move {
@@ -282,6 +351,18 @@ async fn worker(args: &[String]) -> ExitCode {
                 }
             }
             emit(json!({ "event": "incremented", "count": count, "failed": failed }));
+        } else if let Some(channel) = command["watch"].as_str() {
+            // The method's own error when the upstream SUBSCRIBE fails.
+            let outcome = match client.watch(channel.to_owned()).await {
+                Ok(_) => json!({ "event": "watched", "ok": true }),
+                Err(RedisFault::Redis(message)) => {
+                    json!({ "event": "watched", "ok": false, "redis": message })
+                }
+                Err(err @ RedisFault::Cluster { .. }) => {
+                    json!({ "event": "watched", "ok": false, "cluster": err.to_string() })
+                }
+            };
+            emit(outcome);
         } else if command["status"].as_bool() == Some(true) {
             emit(json!({ "event": "status", "leader": client.is_leader() }));
         }
@@ -302,12 +383,28 @@ fn emit(event: Value) {
 /// A `redis-server` of this run, on a free port, without persistence.
 struct RedisServer {
     child: Child,
+    port: u16,
     url: String,
 }
 
 impl RedisServer {
     async fn start() -> Result<RedisServer, String> {
-        let port = cluster_client_workspace::free_port();
+        Self::start_on(cluster_client_workspace::free_port()).await
+    }
+
+    /// Kills this run's server (kill -9, by its pid) and starts a new one on the same port,
+    /// empty, once `meanwhile` has run against no server.
+    async fn restart<F: std::future::Future<Output = Result<(), String>>>(
+        &mut self,
+        meanwhile: F,
+    ) -> Result<(), String> {
+        self.stop().await;
+        meanwhile.await?;
+        *self = Self::start_on(self.port).await?;
+        Ok(())
+    }
+
+    async fn start_on(port: u16) -> Result<RedisServer, String> {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
@@ -324,7 +421,7 @@ impl RedisServer {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Ok(RedisServer { child, url })
+        Ok(RedisServer { child, port, url })
     }
 
     /// Ends this run's server (by its pid) and reaps it.
@@ -340,6 +437,8 @@ struct Worker {
     child: Child,
     stdin: Option<ChildStdin>,
     events: mpsc::UnboundedReceiver<Value>,
+    /// The `news_ended` event, if its news stream ended.
+    news_ended: Option<Value>,
 }
 
 impl Worker {
@@ -369,6 +468,7 @@ impl Worker {
             child,
             stdin,
             events,
+            news_ended: None,
         })
     }
 
@@ -386,6 +486,7 @@ impl Worker {
         loop {
             match timeout_at(deadline, self.events.recv()).await {
                 Ok(Some(event)) if event["event"] == name => return Ok(event),
+                Ok(Some(event)) if event["event"] == "news_ended" => self.news_ended = Some(event),
                 Ok(Some(event)) if event["event"] == "failed" => {
                     return Err(format!("worker {} failed: {event}", self.pid));
                 }
@@ -397,7 +498,11 @@ impl Worker {
 
     /// Everything received so far, without waiting.
     fn drain(&mut self) -> Vec<Value> {
-        std::iter::from_fn(|| self.events.try_recv().ok()).collect()
+        let events: Vec<Value> = std::iter::from_fn(|| self.events.try_recv().ok()).collect();
+        if let Some(ended) = events.iter().find(|e| e["event"] == "news_ended") {
+            self.news_ended = Some(ended.clone());
+        }
+        events
     }
 
     async fn kill9(&mut self) {
@@ -421,14 +526,21 @@ fn check(ok: bool, what: String) -> Result<(), String> {
     if ok { Ok(()) } else { Err(what) }
 }
 
-async fn coordinate(count: usize, url: &str) -> Result<(), String> {
+async fn coordinate(
+    count: usize,
+    url: &str,
+    server: Option<&mut RedisServer>,
+) -> Result<(), String> {
     let port = cluster_client_workspace::free_port();
     let redis = redis::Client::open(url).map_err(|err| err.to_string())?;
     let mut own = redis
         .get_multiplexed_async_connection()
         .await
         .map_err(|err| err.to_string())?;
-    let _: () = own.del(COUNTER).await.map_err(|err| err.to_string())?;
+    let _: () = own
+        .del(&[COUNTER, MEMBERS])
+        .await
+        .map_err(|err| err.to_string())?;
     println!("redis at {url}; {count} workers on cluster port {port}");
 
     let mut workers = Vec::new();
@@ -442,8 +554,10 @@ async fn coordinate(count: usize, url: &str) -> Result<(), String> {
     println!("\n1. Redis sees the leader's connections only");
     client_list(&mut own, workers[leader].pid).await?;
 
-    println!("\n2. a PUBLISH reaches every worker");
-    publish_to_all(&mut own, &mut workers, "first").await?;
+    println!(
+        "\n2. one PUBLISH reaches every worker: each `watch().await` returned once it was live"
+    );
+    publish_once(&mut own, &mut workers, "first").await?;
 
     let per = 250u64;
     println!("\n3. {count} workers x {per} INCR");
@@ -469,6 +583,10 @@ async fn coordinate(count: usize, url: &str) -> Result<(), String> {
     )?;
     publish_to_all(&mut own, &mut workers, "second").await?;
 
+    match server {
+        Some(server) => restart_redis(server, &mut workers, per).await?,
+        None => println!("\n5. (Redis restart skipped: the server was given with --redis)"),
+    }
     for worker in workers {
         worker.stop().await;
     }
@@ -554,8 +672,149 @@ async fn client_list(own: &mut MultiplexedConnection, leader: u32) -> Result<(),
     }
 }
 
-/// Publishes `tag`-numbered messages until every worker has seen one (the workers' subscription
-/// may not be live upstream yet when the first goes out).
+/// Publishes one message `tag` and waits for every worker to report it: their subscriptions are
+/// live, so none may miss it.
+async fn publish_once(
+    own: &mut MultiplexedConnection,
+    workers: &mut [Worker],
+    tag: &str,
+) -> Result<(), String> {
+    let receivers: i64 = own
+        .publish(NEWS, tag)
+        .await
+        .map_err(|err| err.to_string())?;
+    let mut missed = Vec::new();
+    for worker in workers.iter_mut() {
+        let deadline = Instant::now() + STEP;
+        loop {
+            let got = worker
+                .drain()
+                .into_iter()
+                .any(|e| e["event"] == "news" && e["message"] == tag);
+            if got {
+                break;
+            }
+            if Instant::now() > deadline {
+                missed.push(worker.pid);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    check(
+        missed.is_empty(),
+        format!(
+            "{tag}, published once, reached {} of {} workers (missed by {missed:?}); Redis counted {receivers} receiver(s)",
+            workers.len() - missed.len(),
+            workers.len()
+        ),
+    )
+}
+
+/// Step 5: Redis is killed and started again, empty, while the workers run. During the outage a
+/// `watch` of a new channel fails with Redis's own error in every process that asks; after it,
+/// the leader alone subscribes again (Redis counts the SUBSCRIBEs), sends every worker's `join`
+/// again, and every worker's news stream goes on.
+async fn restart_redis(
+    server: &mut RedisServer,
+    workers: &mut [Worker],
+    per: u64,
+) -> Result<(), String> {
+    println!(
+        "\n5. kill -9 of redis-server (pid {}) and a new one on port {}, while the workers run",
+        server.child.id().unwrap_or(0),
+        server.port
+    );
+    let outage = async {
+        for worker in workers.iter_mut().take(2) {
+            worker.send(json!({ "watch": OTHER })).await?;
+        }
+        for worker in workers.iter_mut().take(2) {
+            let watched = worker.event("watched").await?;
+            check(
+                watched["ok"] == false && watched["redis"].is_string(),
+                format!(
+                    "during the outage, worker {}'s watch of a new channel failed with the method's own error: RedisFault::Redis({})",
+                    worker.pid, watched["redis"]
+                ),
+            )?;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Ok(())
+    };
+    server.restart(outage).await?;
+    let redis = redis::Client::open(server.url.as_str()).map_err(|err| err.to_string())?;
+    let mut own = redis
+        .get_multiplexed_async_connection()
+        .await
+        .map_err(|err| err.to_string())?;
+    let expected: BTreeSet<String> = workers
+        .iter()
+        .map(|w| format!("worker-{}", w.pid))
+        .collect();
+    let deadline = Instant::now() + STEP;
+    let (members, subscribes) = loop {
+        let members: BTreeSet<String> =
+            own.smembers(MEMBERS).await.map_err(|err| err.to_string())?;
+        let subscribes = command_calls(&mut own, "subscribe").await?;
+        if (members == expected && subscribes >= 1) || Instant::now() > deadline {
+            break (members, subscribes);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    check(
+        members == expected,
+        format!("the leader sent every worker's join again: SMEMBERS has {members:?}"),
+    )?;
+    // Time for a storm to show, if there were one.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let settled = command_calls(&mut own, "subscribe").await?;
+    check(
+        subscribes == 1 && settled == 1,
+        format!(
+            "Redis counted {settled} SUBSCRIBE since its restart, for {} workers watching",
+            workers.len()
+        ),
+    )?;
+    publish_once(&mut own, workers, "third").await?;
+    for worker in workers.iter_mut() {
+        worker.drain();
+    }
+    let ended: Vec<&Value> = workers
+        .iter()
+        .filter_map(|w| w.news_ended.as_ref())
+        .collect();
+    check(
+        ended.is_empty(),
+        format!("no worker's news stream ended across the restart (ended: {ended:?})"),
+    )?;
+    increment(workers, per).await?;
+    let total: i64 = own.get(COUNTER).await.map_err(|err| err.to_string())?;
+    let expected = (workers.len() as u64 * per) as i64;
+    check(
+        total == expected,
+        format!("the counter, gone with the old server, is {total}, expected {expected}"),
+    )
+}
+
+/// How many times Redis ran `command` since it started (`INFO commandstats`).
+async fn command_calls(own: &mut MultiplexedConnection, command: &str) -> Result<u64, String> {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(own)
+        .await
+        .map_err(|err| err.to_string())?;
+    let prefix = format!("cmdstat_{command}:calls=");
+    Ok(info
+        .lines()
+        .find_map(|line| line.strip_prefix(prefix.as_str()))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|calls| calls.parse().ok())
+        .unwrap_or(0))
+}
+
+/// Publishes `tag`-numbered messages until every worker has seen one (after a failover, the new
+/// leader's subscription may not be live upstream yet when the first goes out).
 async fn publish_to_all(
     own: &mut MultiplexedConnection,
     workers: &mut [Worker],

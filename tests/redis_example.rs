@@ -1,8 +1,9 @@
 //! `examples/redis.rs` against a real `redis-server` (the Debian package, which `.ci/run`
 //! installs): the example starts its own server on a free port, N worker processes share one
 //! Redis connection and one pub/sub subscription, and it checks `CLIENT LIST`, a `PUBLISH` to
-//! every worker, exact `INCR` totals and a kill -9 of the leader. It exits 0 only when every check
-//! held; this test runs it and fails with its output otherwise. Without `redis-server` the test
+//! every worker, exact `INCR` totals, a kill -9 of the leader, and a kill -9 and restart of Redis
+//! itself (one resubscription for all, the publishes sent again, no stream ended). It exits 0 only
+//! when every check held; this test runs it and fails with its output otherwise. Without `redis-server` the test
 //! fails and says so.
 
 use std::path::PathBuf;
