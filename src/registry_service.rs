@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cluster_client::{Subscription, cluster_client};
+use cluster_client::{Subscription, Term, cluster_client};
 use cluster_client_registry_fixture::{Endpoint, RegistryConn, RegistryError};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -28,8 +28,9 @@ pub trait Registry {
     #[oneway]
     async fn report(&self, note: String);
 
-    /// Every version of the endpoints of `service`, starting with the current one.
-    #[subscribe]
+    /// Every version of the endpoints of `service`, starting with the current one. When the
+    /// upstream watch fails, the leader watches again (with backoff) and the streams go on.
+    #[subscribe(resubscribe)]
     fn watch(&self, service: String) -> Subscription<Vec<Endpoint>>;
 
     /// Like `watch`, but each version goes to one subscriber only: a work queue.
@@ -73,12 +74,39 @@ pub struct UpstreamRegistry {
     conn: Arc<RegistryConn>,
 }
 
+/// How often a resigning real client looks at its upstream connection.
+const UPSTREAM_CHECK: Duration = Duration::from_millis(20);
+
 impl UpstreamRegistry {
     /// Connects to the upstream registry at `addr`.
     pub async fn connect(addr: &str) -> Result<Self, RegistryError> {
         Ok(UpstreamRegistry {
             conn: Arc::new(RegistryConn::connect(addr).await?),
         })
+    }
+
+    /// Connects for the leader's `term`, and resigns it when the upstream connection is lost:
+    /// the next election (in whichever process wins it) connects again.
+    pub async fn connect_resigning(addr: &str, term: Term) -> Result<Self, RegistryError> {
+        let client = Self::connect(addr).await?;
+        let conn = Arc::clone(&client.conn);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = term.over() => return,
+                    () = tokio::time::sleep(UPSTREAM_CHECK) => {}
+                }
+                if conn.is_closed() {
+                    tracing::warn!(
+                        epoch = term.epoch(),
+                        "the upstream connection is lost; resigning"
+                    );
+                    term.resign();
+                    return;
+                }
+            }
+        });
+        Ok(client)
     }
 }
 
@@ -104,15 +132,13 @@ impl Registry for UpstreamRegistry {
 
     fn watch(&self, service: String) -> Subscription<Vec<Endpoint>> {
         let conn = Arc::clone(&self.conn);
-        // The upstream watch is opened when the stream is first polled, and closed when it is dropped.
-        let updates = futures::stream::once(async move { conn.watch(&service).await })
-            .filter_map(|watch| async move {
-                watch
-                    .inspect_err(|err| tracing::warn!(error = %err, "upstream watch failed"))
-                    .ok()
-            })
-            .flatten();
-        Subscription::from_stream(updates)
+        // Live once the upstream watch is open; closed when the subscription is dropped. The
+        // stream ends only with the connection: that is a failure, for the leader to watch again.
+        Subscription::from_future(async move {
+            let updates = conn.watch(&service).await?;
+            let closed = futures::stream::once(async { Err(RegistryError::Closed) });
+            Ok::<_, RegistryError>(Subscription::from_try_stream(updates.map(Ok).chain(closed)))
+        })
     }
 
     fn jobs(&self, queue: String) -> Subscription<Vec<Endpoint>> {

@@ -92,7 +92,8 @@ impl<T: 'static> Subscription<T> {
     /// let mut numbers = Subscription::from_try_stream(items);
     /// assert_eq!(numbers.next().await, Some(1));
     /// assert_eq!(numbers.next().await, None);
-    /// assert_eq!(numbers.error::<String>().as_deref(), Some("connection reset"));
+    /// let reason = numbers.close_reason();
+    /// assert!(matches!(reason, Some(cluster_client::Error::Upstream { message, .. }) if message == "connection reset"));
     /// # }
     /// ```
     pub fn from_try_stream<E>(stream: impl Stream<Item = Result<T, E>> + Send + 'static) -> Self

@@ -82,6 +82,11 @@ impl Term {
         self.inner.resigned.cancelled().await;
     }
 
+    /// Whether the real client resigned.
+    pub(crate) fn has_resigned(&self) -> bool {
+        self.inner.resigned.is_cancelled()
+    }
+
     /// Ends the term.
     pub(crate) fn end(&self) {
         self.inner.ended.cancel();

@@ -139,7 +139,7 @@ fn conn_object() -> impl Strategy<Value = ConnObject> {
         Just(ConnObject::SubscribeResultRes(SubscribeResultRes {})),
         Just(ConnObject::Heartbeat(Heartbeat {})),
         Just(ConnObject::HeartbeatRes(HeartbeatRes {})),
-        Just(ConnObject::LeaderLeaving(LeaderLeaving {})),
+        any::<bool>().prop_map(|resigned| ConnObject::LeaderLeaving(LeaderLeaving { resigned })),
         Just(ConnObject::ChannelStats(ChannelStats {})),
         Just(ConnObject::ChannelStatsRes(ChannelStatsRes {})),
     ]

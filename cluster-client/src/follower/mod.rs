@@ -30,7 +30,7 @@ use crate::io::signal::Signal;
 use crate::io::transport::FrameReader;
 use crate::io::writer::Outbox;
 use crate::options::Options;
-use crate::protocol::conn::{SubscribeReady, SubscribeResult};
+use crate::protocol::conn::{LeaderLeaving, SubscribeReady, SubscribeResult};
 use crate::protocol::ids::IdGen;
 use crate::protocol::{ConnObject, Frame, Kind, Packet, ProtocolError};
 use crate::role_change::LeaderInfo;
@@ -61,6 +61,8 @@ pub(crate) struct FollowerConn {
     closing: AtomicBool,
     /// Fires when the leader says it is leaving.
     leaving: CancellationToken,
+    /// Set when the leaving leader's real client resigned.
+    leader_resigned: AtomicBool,
     /// The sweeper's next wake-up, in nanoseconds after `born` (`u64::MAX`: none). One timer for
     /// the whole connection instead of one per call: a call lowers it, the sweeper resets it.
     sweep_at: AtomicU64,
@@ -93,6 +95,7 @@ impl FollowerConn {
             gone: AtomicBool::new(false),
             closing: AtomicBool::new(false),
             leaving: CancellationToken::new(),
+            leader_resigned: AtomicBool::new(false),
             sweep_at: AtomicU64::new(u64::MAX),
             sweep: Notify::new(),
             born: Instant::now(),
@@ -136,6 +139,11 @@ impl FollowerConn {
     /// Resolves once the connection is gone.
     pub(crate) async fn lost(&self) {
         self.lost.cancelled().await;
+    }
+
+    /// Whether the leader said it leaves because its real client resigned.
+    pub(crate) fn leader_resigned(&self) -> bool {
+        self.leader_resigned.load(Ordering::Relaxed)
     }
 
     /// Resolves once the leader says it is leaving: a successor is to be elected, while this
@@ -227,8 +235,9 @@ impl FollowerConn {
                 ConnObject::SubscribeReady(SubscribeReady { key, method }) => {
                     self.on_ready(&key, &method);
                 }
-                ConnObject::LeaderLeaving(_) => {
-                    tracing::debug!("the leader is leaving");
+                ConnObject::LeaderLeaving(LeaderLeaving { resigned }) => {
+                    tracing::debug!(resigned, "the leader is leaving");
+                    self.leader_resigned.store(resigned, Ordering::Relaxed);
                     self.leaving.cancel();
                 }
                 other => tracing::debug!(

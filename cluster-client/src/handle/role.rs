@@ -118,6 +118,10 @@ impl Role {
         let Role::Follower(old) = self else {
             return true;
         };
+        // A leader whose real client resigned cannot deliver what the successor's can.
+        if old.leader_resigned() {
+            return true;
+        }
         old.latest_items()
             .into_iter()
             .all(|((method, key), latest)| {

@@ -54,12 +54,12 @@ impl Follower {
         self.pid.is_some()
     }
 
-    /// Tells it this leader is leaving.
-    fn tell_leaving(&self) {
+    /// Tells it this leader is leaving (`resigned`: its real client is broken).
+    fn tell_leaving(&self, resigned: bool) {
         let leaving = Packet::request(
             0,
             0,
-            ConnObject::LeaderLeaving(LeaderLeaving {}),
+            ConnObject::LeaderLeaving(LeaderLeaving { resigned }),
             Bytes::new(),
         );
         connection::send(&self.outbox, &leaving, Flush::Handoff);
@@ -198,7 +198,7 @@ impl LeaderChannel {
         }
         self.hand_over().await;
         self.stop.cancel();
-        self.topics.clear("the leader closed");
+        self.topics.clear();
         self.tasks.close();
         self.tasks.wait().await;
         Arc::clone(&self.service).close().await;
@@ -214,7 +214,7 @@ impl LeaderChannel {
             self.leaving.store(true, Ordering::Relaxed);
             let movable: Vec<_> = followers.values().filter(|f| f.movable()).collect();
             for follower in &movable {
-                follower.tell_leaving();
+                follower.tell_leaving(self.term.has_resigned());
             }
             movable.len()
         };
@@ -246,7 +246,7 @@ impl LeaderChannel {
     fn add_follower(&self, conn: u64, follower: Follower) {
         let mut followers = self.followers();
         if self.leaving.load(Ordering::Relaxed) && follower.movable() {
-            follower.tell_leaving();
+            follower.tell_leaving(self.term.has_resigned());
         }
         followers.insert(conn, follower);
     }

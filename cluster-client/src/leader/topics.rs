@@ -260,20 +260,17 @@ impl Topics {
         }
     }
 
-    /// Ends every topic (the leader is stopping).
-    pub(crate) fn clear(&self, reason: &str) {
+    /// Ends every topic: the leader is stopping. Nobody is told: the followers move to a
+    /// successor and subscribe there, and this process's own subscriptions are attached to its
+    /// handle's next role (after a resignation) or closed with it.
+    pub(crate) fn clear(&self) {
         let topics: Vec<_> = {
             let mut map = self.lock();
             map.by_owner.clear();
             map.topics.drain().collect()
         };
-        for (key, topic) in topics {
+        for (_, topic) in topics {
             topic.pump.abort();
-            let ended = Error::SubscriptionEnded {
-                method: key.method.to_owned(),
-                reason: reason.to_owned(),
-            };
-            self.end(&key, topic, Ending::Failed(ended));
         }
     }
 

@@ -274,7 +274,12 @@ pub struct HeartbeatRes {}
 /// successor and moves its calls and subscriptions there, while the leader still answers the calls
 /// it has and pushes items until the follower closes the connection.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct LeaderLeaving {}
+pub struct LeaderLeaving {
+    /// Its real client resigned (it is broken): the follower need not wait for this leader to
+    /// deliver items it cannot get.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resigned: bool,
+}
 
 /// A follower asks the leader for a snapshot of the channel; answered with `stats_res`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

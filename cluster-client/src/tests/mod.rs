@@ -5,3 +5,4 @@ mod call_bounds;
 mod duplex;
 pub(crate) mod service;
 mod subscription_bounds;
+mod upstream_failures;

@@ -28,6 +28,12 @@ pub(crate) static SCHEMA: Schema = Schema {
             broadcast: false,
             ..MethodSpec::new("work", MethodKind::Subscribe)
         },
+        MethodSpec {
+            resubscribe: true,
+            ..MethodSpec::new("flaky", MethodKind::Subscribe)
+        },
+        MethodSpec::new("doomed", MethodKind::Subscribe),
+        MethodSpec::new("refused", MethodKind::Subscribe),
     ],
 };
 
@@ -38,6 +44,8 @@ pub(crate) struct TestService {
     pub(crate) feed: Feed,
     /// How many `sleep` calls are running now (a cancelled call stops counting).
     pub(crate) sleeping: Arc<AtomicUsize>,
+    /// How many times the real client subscribed `flaky`.
+    pub(crate) flaky_starts: Arc<AtomicUsize>,
 }
 
 /// Counts one running call while it lives.
@@ -125,6 +133,27 @@ impl Service for TestService {
                     rx.recv().await.ok().map(|item| (item, rx))
                 }))
             }),
+            // Subscribe n: two items, then its stream fails; `resubscribe` starts it again.
+            "flaky" => serve_subscribe(codec, "flaky", app, move |(): ()| {
+                let n = self.flaky_starts.fetch_add(1, Ordering::SeqCst) as u32;
+                let items = [Ok(n * 10), Ok(n * 10 + 1), Err(format!("reset {n}"))];
+                Subscription::from_try_stream(futures::stream::iter(items))
+            }),
+            // One item, then the real client's own error ends it.
+            "doomed" => serve_subscribe(codec, "doomed", app, |(): ()| {
+                let items = [Ok(1u32), Err("gone for good".to_owned())];
+                Subscription::from_try_stream(futures::stream::iter(items))
+            }),
+            // An async subscribe that fails upstream.
+            "refused" => crate::__private::serve_subscribe_async(
+                codec,
+                "refused",
+                app,
+                |(topic,): (String,)| async move {
+                    tokio::task::yield_now().await;
+                    Err::<Subscription<u32>, _>(format!("no topic {topic}"))
+                },
+            ),
             other => Err(ServiceError::unknown(other, MethodKind::Subscribe)),
         }
     }

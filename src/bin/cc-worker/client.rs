@@ -25,7 +25,8 @@ macro_rules! with_client {
 pub(crate) use with_client;
 
 impl Client {
-    /// Joins the channel of `options` through `seam` (`manual`, or else the generated client);
+    /// Joins the channel of `options` through `seam` (`manual`; `resigning`, the generated client
+    /// whose real client resigns when its upstream is lost; or else the generated client);
     /// `upstream` is the registry's address, used if this process leads.
     pub async fn create(
         seam: &str,
@@ -36,6 +37,15 @@ impl Client {
             return ManualRegistry::create(options, upstream)
                 .await
                 .map(Client::Manual);
+        }
+        if seam == "resigning" {
+            // The generated client, whose real client resigns when its upstream is lost.
+            return RegistryClient::create_with(options, move |term| {
+                let upstream = upstream.clone();
+                async move { UpstreamRegistry::connect_resigning(&upstream, term).await }
+            })
+            .await
+            .map(Client::Generated);
         }
         RegistryClient::create(options, move || {
             let upstream = upstream.clone();
