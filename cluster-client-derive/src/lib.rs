@@ -39,7 +39,7 @@ use proc_macro::TokenStream;
 ///     async fn snapshot(&self) -> Result<Snapshot, RegistryError>;
 ///     #[oneway]                                    // fire and forget
 ///     async fn report(&self, stats: Stats);
-///     #[subscribe]                                 // or #[subscribe(broadcast = false)]
+///     #[subscribe]                                 // or #[subscribe(broadcast = false, resubscribe)]
 ///     fn watch(&self, service: String) -> Subscription<Vec<Endpoint>>;
 ///     #[publish]                                   // replayed after a failover
 ///     async fn register(&self, me: Endpoint);
@@ -151,10 +151,14 @@ use proc_macro::TokenStream;
 ///   `Result<T, E>`, with `E: From<cluster_client::Error>`; `timeout_ms` is an integer literal in
 ///   `1..=2_147_483_647`.
 /// - `#[oneway]` and `#[publish]`: `async fn`, returning nothing.
-/// - `#[subscribe]`: a plain `fn` returning `Subscription<T>`; `broadcast` is `true` or `false`.
+/// - `#[subscribe]`: a plain `fn` returning `Subscription<T>`, or an `async fn` returning
+///   `Result<Subscription<T>, E>` (`E` as an invoke's, and `Display`): on the handle it resolves
+///   once the subscription is live upstream, or fails with the real client's `E`. `broadcast` is
+///   `true` or `false`; `resubscribe` makes the leader subscribe upstream again, with backoff,
+///   when the real client's stream ends with an error, keeping every subscriber's stream open.
 /// - `#[close]`: `async fn`, `&self` only, returning nothing; at most one.
 /// - One tag per method; unknown or repeated options are errors.
-/// - A method may not be named `create`, `is_leader`, `epoch`, `roles` or `stats`, nor `close`
+/// - A method may not be named `create`, `create_with`, `is_leader`, `epoch`, `roles` or `stats`, nor `close`
 ///   unless it is the `#[close]` method: the client has those of its own.
 /// - Arguments, results and items are `Serialize + DeserializeOwned`, errors also
 ///   `From<cluster_client::Error>`: asserted, so an unmet bound points at your type.

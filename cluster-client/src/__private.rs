@@ -29,23 +29,8 @@ use crate::options::Options;
 use crate::subscription::Subscription;
 use crate::transcode::Transcode;
 
-/// Runs the election and returns the handle; `factory` builds the real client wherever this process
-/// becomes leader (now, or after a failover).
-pub async fn create<F, Fut, S, E>(
-    options: Options,
-    schema: &'static Schema,
-    factory: F,
-) -> Result<Handle, Error>
-where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<S, E>> + Send + 'static,
-    S: Service,
-    E: Display,
-{
-    create_with(options, schema, move |_term| factory()).await
-}
-
-/// As [`create`], with a factory that is given the leader's [`Term`](crate::Term).
+/// Runs the election and returns the handle; `factory` builds the real client for the leader's
+/// [`Term`](crate::Term) wherever this process becomes leader (now, or after a failover).
 pub async fn create_with<F, Fut, S, E>(
     options: Options,
     schema: &'static Schema,

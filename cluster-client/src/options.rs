@@ -85,7 +85,7 @@ pub struct Options {
     /// included. Default 10 s.
     pub connect_timeout: Duration,
     /// What `create()` does when this process wins the first election and its factory fails (the
-    /// upstream is down, say): `false` (the default) fails at once with [`Error::Factory`]
+    /// upstream is down, say): `false` (the default) fails at once with [`Error::Factory`](crate::Error::Factory)
     /// (crate::Error::Factory); `true` gives the port up and runs the election again, with
     /// backoff, until a real client is built here or elsewhere, or `connect_timeout` has passed.
     /// After the first election, a failed factory is always retried.

@@ -130,7 +130,7 @@ async fn handle_counting(
     subs: Arc<AtomicUsize>,
     announced: Arc<AtomicUsize>,
 ) -> Handle {
-    seam::create(options, &SCHEMA, move || {
+    seam::create_with(options, &SCHEMA, move |_term| {
         let (subs, announced) = (Arc::clone(&subs), Arc::clone(&announced));
         async move {
             Ok::<_, String>(Echo {

@@ -106,12 +106,7 @@ impl Generator<'_> {
                 #r: #trait_ident + ::core::marker::Send + ::core::marker::Sync + 'static,
                 #e: ::core::fmt::Display,
             {
-                #private::create(options, Self::SCHEMA, move || {
-                    let fut = factory();
-                    async move { fut.await.map(#serve) }
-                })
-                .await
-                .map(|handle| #client { handle })
+                Self::create_with(options, move |_term| factory()).await
             }
 
             #[doc = #doc_with]

@@ -15,7 +15,15 @@ use crate::errors::Errors;
 use crate::rename::Rename;
 
 /// Names the generated `{Trait}Client` has of its own; a trait method may not take them.
-const CLIENT_METHODS: [&str; 6] = ["create", "is_leader", "epoch", "roles", "stats", "close"];
+const CLIENT_METHODS: [&str; 7] = [
+    "create",
+    "create_with",
+    "is_leader",
+    "epoch",
+    "roles",
+    "stats",
+    "close",
+];
 
 /// The trait, checked.
 pub(crate) struct Model {

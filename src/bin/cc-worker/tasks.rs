@@ -31,11 +31,18 @@ struct Spinning {
 }
 
 impl Tasks {
-    /// Prints every item of `stream` as `{"sub", "item"}`, then its end, until [`unwatch`](Self::unwatch).
+    /// Prints `{"sub", "ready"}` once `stream` is live upstream (or failed), every item as
+    /// `{"sub", "item"}`, then its end, until [`unwatch`](Self::unwatch).
     pub fn follow(&self, sub: String, mut stream: Subscription<Vec<Endpoint>>, out: Out) {
         let name = sub.clone();
         let printer = out.clone();
         let task = tokio::spawn(async move {
+            match stream.ready().await {
+                Ok(()) => printer.send(json!({ "sub": name, "ready": true })),
+                Err(err) => {
+                    printer.send(json!({ "sub": name, "ready": false, "kind": err.kind() }))
+                }
+            }
             while let Some(item) = stream.next().await {
                 printer.send(json!({ "sub": name, "item": item }));
             }
