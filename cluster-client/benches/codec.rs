@@ -78,6 +78,7 @@ fn encode_push(codec: Codec, item: &Item, out: &mut BytesMut) -> Bytes {
         key: "$$inner$$__\"bench\"".to_owned(),
         method: Some("feed".to_owned()),
         end: None,
+        typed: false,
     });
     out.clear();
     Packet::request(7, 0, conn, app.freeze())
@@ -158,6 +159,7 @@ fn conn_object(c: &mut Criterion) {
                 key: "$$inner$$__\"bench\"".to_owned(),
                 method: Some("feed".to_owned()),
                 end: None,
+                typed: false,
             }),
         ),
     ];
