@@ -113,6 +113,9 @@ use proc_macro::TokenStream;
 ///     }
 ///     // P::oneway and P::publish likewise; close() closes the handle
 /// }
+/// // (Each body above calls its helper through `P::Probe::<(Args..), T, E>::NEW`, a zero-sized
+/// // value of the method's types, so that a type that cannot cross the wire is reported once, by the
+/// // assertions on it, and not again in the bodies.)
 ///
 /// pub struct ServeRegistry<T>(pub T);
 /// impl<T: Registry + Send + Sync + 'static> P::Service for ServeRegistry<T> {
@@ -160,8 +163,10 @@ use proc_macro::TokenStream;
 /// - One tag per method; unknown or repeated options are errors.
 /// - A method may not be named `create`, `create_with`, `is_leader`, `epoch`, `roles` or `stats`, nor `close`
 ///   unless it is the `#[close]` method: the client has those of its own.
-/// - Arguments, results and items are `Serialize + DeserializeOwned`, errors also
-///   `From<cluster_client::Error>`: asserted, so an unmet bound points at your type.
+/// - Arguments, results and items are `Serialize + DeserializeOwned + Send + 'static`, errors
+///   also `From<cluster_client::Error>` (an `async` subscribe's also `Display + Sync`): asserted,
+///   so an unmet bound is one error, on your type, naming the fix (also for a type inside another,
+///   `Vec<Endpoint>`, and for another crate's type, which it says to wrap in one of your own).
 ///
 /// # The epoch
 ///

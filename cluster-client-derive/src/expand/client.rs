@@ -171,16 +171,38 @@ impl Generator<'_> {
         let spec = self.spec_ref(position);
         let args = method.arg_idents();
         let args = quote!((#(#args,)*));
-        match method.kind {
-            Kind::Invoke => quote!(#private::invoke(&self.handle, #spec, #args)),
-            Kind::Oneway => quote!(#private::oneway(&self.handle, #spec, #args)),
-            Kind::Publish => quote!(#private::publish(&self.handle, #spec, #args)),
-            Kind::Subscribe if method.is_async() => {
-                quote!(#private::subscribe_live(&self.handle, #spec, #args))
-            }
-            Kind::Subscribe => quote!(#private::subscribe(&self.handle, #spec, #args)),
-            Kind::Close => quote!(#private::close(&self.handle)),
-        }
+        let probe = method.probe(private);
+        // Through the probe: types that cannot cross the wire are reported once, by the
+        // assertions on them, not again here (see `__private::Probe`).
+        let (traits, call) = match method.kind {
+            Kind::Invoke => (
+                ["Invokes", "InvokesOtherwise"],
+                quote!(invoke(&self.handle, #spec, #args)),
+            ),
+            Kind::Oneway => (
+                ["Sends", "SendsOtherwise"],
+                quote!(oneway(&self.handle, #spec, #args)),
+            ),
+            Kind::Publish => (
+                ["Sends", "SendsOtherwise"],
+                quote!(publish(&self.handle, #spec, #args)),
+            ),
+            Kind::Subscribe if method.is_async() => (
+                ["Invokes", "InvokesOtherwise"],
+                quote!(subscribe_live(&self.handle, #spec, #args)),
+            ),
+            Kind::Subscribe => (
+                ["Subscribes", "SubscribesOtherwise"],
+                quote!(subscribe(&self.handle, #spec, #args)),
+            ),
+            Kind::Close => return quote!(#private::close(&self.handle)),
+        };
+        let traits = traits.map(|name| Ident::new(name, Span::call_site()));
+        quote!({
+            #[allow(unused_imports)]
+            use #private::{#(#traits as _),*};
+            #probe.#call
+        })
     }
 
     /// `&Self::SCHEMA.methods[i]` for the method at `position` in the trait. A `#[cfg]`'d method

@@ -70,15 +70,16 @@ impl Generator<'_> {
                 let cfgs = method.cfgs();
                 let name = &method.name;
                 let helper = if method.kind == Kind::Invoke {
-                    quote!(#private::serve_invoke)
+                    quote!(serve_invoke)
                 } else {
-                    quote!(#private::serve_oneway)
+                    quote!(serve_oneway)
                 };
+                let probe = method.probe(private);
                 let args = method.arg_idents();
                 let call = self.real_call(method);
                 quote! {
                     #(#cfgs)*
-                    #name => #helper(codec, #name, args, move |(#(#args,)*)| async move { #call.await }),
+                    #name => #probe.#helper(codec, #name, args, move |(#(#args,)*)| async move { #call.await }),
                 }
             })
             .collect();
@@ -93,7 +94,11 @@ impl Generator<'_> {
             (
                 quote!(codec),
                 quote!(args),
-                quote!(match method { #(#arms)* method => #unknown }),
+                quote!({
+                    #[allow(unused_imports)]
+                    use #private::{Serves as _, ServesOtherwise as _, ServesOneway as _, ServesOnewayOtherwise as _};
+                    match method { #(#arms)* method => #unknown }
+                }),
             )
         };
         quote! {
@@ -121,11 +126,12 @@ impl Generator<'_> {
                 let args: Vec<_> = method.arg_idents().collect();
                 let call = self.real_call(method);
                 let (real, trait_ident, ident) = (&self.real, self.trait_ident, &method.ident);
+                let probe = method.probe(private);
                 if method.is_async() {
                     // The future borrows the real client: each start holds its own `Arc` of it.
                     quote! {
                         #(#cfgs)*
-                        #name => #private::serve_subscribe_async(codec, #name, app, move |(#(#args,)*)| {
+                        #name => #probe.serve_subscribe_async(codec, #name, app, move |(#(#args,)*)| {
                             let this = ::std::sync::Arc::clone(&self);
                             async move { <#real as #trait_ident>::#ident(&this.0, #(#args),*).await }
                         }),
@@ -133,7 +139,7 @@ impl Generator<'_> {
                 } else {
                     quote! {
                         #(#cfgs)*
-                        #name => #private::serve_subscribe(codec, #name, app, move |(#(#args,)*)| #call),
+                        #name => #probe.serve_subscribe(codec, #name, app, move |(#(#args,)*)| #call),
                     }
                 }
             })
@@ -147,7 +153,14 @@ impl Generator<'_> {
             (
                 quote!(codec),
                 quote!(app),
-                quote!(match method { #(#arms)* method => #unknown }),
+                quote!({
+                    #[allow(unused_imports)]
+                    use #private::{
+                        ServesSubscribe as _, ServesSubscribeOtherwise as _,
+                        ServesSubscribeAsync as _, ServesSubscribeAsyncOtherwise as _,
+                    };
+                    match method { #(#arms)* method => #unknown }
+                }),
             )
         };
         quote! {

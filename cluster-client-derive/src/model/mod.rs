@@ -110,6 +110,22 @@ impl Method {
         self.args.iter().map(|arg| &arg.ident)
     }
 
+    /// `private::Probe::<(A, ..), T, E>::NEW`: the method's argument tuple, value and error (`()`
+    /// where it has none), through which its generated body calls the runtime.
+    pub(crate) fn probe(&self, private: &TokenStream) -> TokenStream {
+        let types = self.args.iter().map(|arg| &arg.ty);
+        let unit = quote!(());
+        let (value, error) = match &self.output {
+            Output::Unit => (unit.clone(), unit),
+            Output::Result { ok, err, .. } => (ok.to_token_stream(), err.to_token_stream()),
+            Output::Subscription { item, err, .. } => (
+                item.to_token_stream(),
+                err.as_ref().map_or(unit, ToTokens::to_token_stream),
+            ),
+        };
+        quote!(#private::Probe::<(#(#types,)*), #value, #error>::NEW)
+    }
+
     /// `fn name(&self, a: A, ..) -> R`, with `R` the trait's return type: `impl Future<Output = T> + Send`
     /// for every kind but subscribe.
     pub(crate) fn signature(&self) -> TokenStream {

@@ -29,6 +29,13 @@ use crate::options::Options;
 use crate::subscription::Subscription;
 use crate::transcode::Transcode;
 
+mod probe;
+pub use probe::{
+    Invokes, InvokesOtherwise, Probe, Sends, SendsOtherwise, Serves, ServesOneway,
+    ServesOnewayOtherwise, ServesOtherwise, ServesSubscribe, ServesSubscribeAsync,
+    ServesSubscribeAsyncOtherwise, ServesSubscribeOtherwise, Subscribes, SubscribesOtherwise,
+};
+
 /// Runs the election and returns the handle; `factory` builds the real client for the leader's
 /// [`Term`](crate::Term) wherever this process becomes leader (now, or after a failover).
 pub async fn create_with<F, Fut, S, E>(
@@ -326,13 +333,16 @@ where
 /// A type that can cross the wire: `Serialize + DeserializeOwned`. Its own name, so that an unmet
 /// bound says what to do.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot cross the wire: a `#[cluster_client]` method's arguments, results and items must be `Serialize + Deserialize`",
-    label = "not `Serialize + Deserialize`",
-    note = "derive `serde::Serialize` and `serde::Deserialize` for it; for a type of another crate, wrap it in a type of your own that does (or enable that crate's `serde` feature)"
+    message = "`{Self}` cannot cross the wire: a `#[cluster_client]` method's arguments, results and items must be `Serialize + Deserialize + Send`",
+    label = "not `Serialize + Deserialize + Send`",
+    note = "derive `serde::Serialize` and `serde::Deserialize` for it, or for the types inside it (`T` of `Vec<T>`, `Option<T>`, …); for a type of another crate, wrap it in a type of your own that does (or enable that crate's `serde` feature)"
 )]
-pub trait Wire: Serialize + DeserializeOwned {}
+pub trait Wire {}
 
-impl<T: Serialize + DeserializeOwned> Wire for T {}
+// The unmet bound is reported as this trait's, with its message, not as the first one
+// this impl needs.
+#[diagnostic::do_not_recommend]
+impl<T: Serialize + DeserializeOwned + Send + 'static> Wire for T {}
 
 /// An invoke's error type: it crosses the wire and carries the runtime's failures.
 #[diagnostic::on_unimplemented(
@@ -340,9 +350,12 @@ impl<T: Serialize + DeserializeOwned> Wire for T {}
     label = "not `Serialize + Deserialize + From<cluster_client::Error>`",
     note = "wrap it in an error type of your own, e.g. `enum MyError {{ Upstream(String), Cluster {{ kind: cluster_client::ErrorKind, message: String }} }}`, deriving `Serialize` and `Deserialize`, with `From<cluster_client::Error>` (and `From` the upstream's error)"
 )]
-pub trait WireError: Wire + From<Error> {}
+pub trait WireError {}
 
-impl<E: Wire + From<Error>> WireError for E {}
+// The unmet bound is reported as this trait's, with its message, not as the first one
+// this impl needs.
+#[diagnostic::do_not_recommend]
+impl<E: Serialize + DeserializeOwned + Send + 'static + From<Error>> WireError for E {}
 
 /// Asserts at compile time that a parameter or result type can cross the wire.
 pub const fn assert_wire<T: Wire>() {}
@@ -357,9 +370,15 @@ pub const fn assert_error<E: WireError>() {}
     label = "not `Serialize + Deserialize + Display + Send + Sync + From<cluster_client::Error>`",
     note = "wrap it in an error type of your own deriving `Serialize`, `Deserialize` and `thiserror::Error`, with `From<cluster_client::Error>`"
 )]
-pub trait SubscribeError: WireError + Display + Send + Sync + 'static {}
+pub trait SubscribeError {}
 
-impl<E: WireError + Display + Send + Sync + 'static> SubscribeError for E {}
+// The unmet bound is reported as this trait's, with its message, not as the first one
+// this impl needs.
+#[diagnostic::do_not_recommend]
+impl<E> SubscribeError for E where
+    E: Serialize + DeserializeOwned + From<Error> + Display + Send + Sync + 'static
+{
+}
 
 /// Asserts at compile time that an `async` subscribe's error type can end a subscription.
 pub const fn assert_subscribe_error<E: SubscribeError>() {}
