@@ -425,8 +425,8 @@ impl Topics {
         }
     }
 
-    /// Ends the topic for every subscriber: a follower reads the reason as text, or the real
-    /// client's own error in the channel's codec.
+    /// Ends the topic for every subscriber: a follower of this crate reads the reason as text, or
+    /// the real client's own error in the channel's codec; one of the Node package's is not told.
     fn end(&self, key: &TopicKey, topic: Topic, ending: Ending) {
         let error = match ending {
             Ending::Done => Error::SubscriptionEnded {
@@ -458,6 +458,10 @@ impl Topics {
         for (_, sink) in topic.sinks {
             match sink {
                 Sink::Local(mailbox) => mailbox.close(Some(error.clone())),
+                // A follower of the Node package knows no end: it would take it for an item.
+                Sink::Remote {
+                    announce: false, ..
+                } => {}
                 Sink::Remote { outbox, .. } => {
                     if let Some(frame) = &frame {
                         let _ = outbox.try_send(frame);
