@@ -173,7 +173,8 @@ impl<T> Subscription<T> {
     /// missed. `Err` when it failed or ended first: with the real client's own error
     /// ([`Error::Upstream`]) when its subscribe failed.
     ///
-    /// Under a leader of the Node package, which does not say, it resolves with the first item.
+    /// Under a leader of the Node package, which does not say, it resolves once the subscription
+    /// is sent to it.
     pub async fn ready(&mut self) -> Result<(), Error> {
         std::future::poll_fn(|cx| self.poll_ready(cx)).await
     }
