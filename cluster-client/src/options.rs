@@ -171,6 +171,9 @@ pub struct Options {
     /// process), to send again at `Term::upstream_restored`; more are served but not remembered.
     /// Default 1024.
     pub max_publishes_per_follower: usize,
+    /// How many bytes of arguments of those publishes a leader remembers per follower (and for
+    /// its own process); a publish past them is served but not remembered. Default 1 MiB.
+    pub max_publish_bytes_per_follower: usize,
     /// The first pause before a `#[subscribe(resubscribe)]` topic whose real-client stream failed
     /// is subscribed upstream again; it doubles per failure in a row, up to
     /// `resubscribe_backoff_max`. Default 100 ms.
@@ -209,6 +212,7 @@ impl Default for Options {
             max_buffered_bytes: 64 << 20,
             frame_timeout: Duration::from_secs(10),
             max_publishes_per_follower: 1024,
+            max_publish_bytes_per_follower: 1 << 20,
             resubscribe_backoff: Duration::from_millis(100),
             resubscribe_backoff_max: Duration::from_secs(5),
             handover_timeout: Duration::from_secs(10),
@@ -313,6 +317,8 @@ impl Options {
         handover_timeout: Duration,
         /// Sets how many publishes a leader remembers per follower.
         max_publishes_per_follower: usize,
+        /// Sets how many bytes of publishes a leader remembers per follower.
+        max_publish_bytes_per_follower: usize,
         /// Sets the first pause before a failed upstream subscription is subscribed again.
         resubscribe_backoff: Duration,
         /// Sets the longest pause between upstream resubscriptions.

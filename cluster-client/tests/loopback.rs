@@ -324,3 +324,25 @@ async fn a_publish_is_replayed_on_the_new_leader_after_a_takeover() {
     assert!(follower.is_leader());
     follower.close().await;
 }
+
+/// A subscription of a leader that outlives its handle (dropped, not closed) ends with
+/// `Error::Closed` rather than waiting forever: the stopping leader no longer ends its own
+/// process's subscriptions (they move to the next role after a resignation), so the handle does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leaders_subscription_ends_when_its_handle_is_dropped() {
+    let options = Options::new("echo").port(free_port());
+    let leader = handle_with(options, Arc::new(AtomicUsize::new(0))).await;
+    assert!(leader.is_leader());
+    let mut orphan: Subscription<String> =
+        leader.subscribe(spec("watch"), "\"o:\"".into(), app(("o:".to_owned(),)));
+    drop(leader);
+    let end = tokio::time::timeout(Duration::from_secs(2), orphan.next())
+        .await
+        .expect("the stream ends");
+    assert_eq!(end, None);
+    assert!(
+        matches!(orphan.close_reason(), Some(Error::Closed)),
+        "{:?}",
+        orphan.close_reason()
+    );
+}

@@ -473,12 +473,7 @@ impl Inner {
         if let State::Role(role) = self.state.send_replace(State::Closed) {
             role.leave().await;
         }
-        for entry in self.subs().values_mut() {
-            entry.mailbox.close(Some(Error::Closed));
-            if let Some(timer) = entry.timer.take() {
-                timer.abort();
-            }
-        }
+        end_subscriptions(&mut self.subs());
     }
 }
 
@@ -488,6 +483,18 @@ impl Drop for Inner {
         self.shutdown.cancel();
         if let State::Role(role) = self.state.send_replace(State::Closed) {
             role.leave_soon();
+        }
+        // A subscription can outlive its handle: it ends now, as at `close()`.
+        end_subscriptions(self.subs.get_mut().unwrap_or_else(PoisonError::into_inner));
+    }
+}
+
+/// Ends every subscription of a handle that closed, with [`Error::Closed`].
+fn end_subscriptions(subs: &mut HashMap<u64, SubEntry>) {
+    for entry in subs.values_mut() {
+        entry.mailbox.close(Some(Error::Closed));
+        if let Some(timer) = entry.timer.take() {
+            timer.abort();
         }
     }
 }

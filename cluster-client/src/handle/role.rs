@@ -64,6 +64,15 @@ impl Role {
         }
     }
 
+    /// Whether `other` is this very role (the same leader channel or connection).
+    pub(super) fn is(&self, other: &Role) -> bool {
+        match (self, other) {
+            (Role::Leader(a), Role::Leader(b)) => Arc::ptr_eq(a, b),
+            (Role::Follower(a), Role::Follower(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
     /// Whether this process leads the channel.
     pub(super) fn is_leader(&self) -> bool {
         matches!(self, Role::Leader(_))

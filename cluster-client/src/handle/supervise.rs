@@ -73,18 +73,29 @@ pub(super) async fn supervise(inner: Weak<Inner>) {
             // A follower's role ends with its connection; a leader's only with the handle.
             State::Role(role) => {
                 tokio::select! {
+                    biased;
                     () = shutdown.cancelled() => return,
                     () = role.lost() => {}
                     () = role.leaving() => moving_from = Some(role.clone()),
                 }
                 if role.is_leader() {
                     // The real client resigned: step down (handing the followers over, closing
-                    // it), then run for the next term like any member.
+                    // it), then run for the next term like any member; unless `close()` took
+                    // the role first, which stops it itself.
                     let Some(strong) = inner.upgrade() else {
                         return;
                     };
+                    let stepping_down = strong.state.send_if_modified(|now| {
+                        let ours = matches!(now, State::Role(held) if held.is(&role));
+                        if ours && !shutdown.is_cancelled() {
+                            *now = State::Electing;
+                        }
+                        ours && !shutdown.is_cancelled()
+                    });
+                    if !stepping_down {
+                        return;
+                    }
                     tracing::info!(channel = %strong.channel, "the real client resigned; stepping down");
-                    strong.state.send_replace(State::Electing);
                     drop(strong);
                     role.leave().await;
                 }

@@ -161,7 +161,7 @@ impl LeaderChannel {
     ) {
         if !self.publishes.remember(publisher, spec, argc, app) {
             if let Some(left_out) = self.warnings.admit() {
-                tracing::warn!(channel = %self.name, method = spec.name, limit = self.options.max_publishes_per_follower, left_out, "too many publishes to remember; this one is served but not remembered");
+                tracing::warn!(channel = %self.name, method = spec.name, limit = self.options.max_publishes_per_follower, max_bytes = self.options.max_publish_bytes_per_follower, left_out, "too many publishes to remember; this one is served but not remembered");
             }
         }
     }

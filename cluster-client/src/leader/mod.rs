@@ -116,7 +116,10 @@ impl LeaderChannel {
             options.codec,
             (options.resubscribe_backoff, options.resubscribe_backoff_max),
         ));
-        let publishes = Publishes::new(options.max_publishes_per_follower);
+        let publishes = Publishes::new(
+            options.max_publishes_per_follower,
+            options.max_publish_bytes_per_follower,
+        );
         let channel = Arc::new(LeaderChannel {
             name,
             schema,
@@ -156,7 +159,11 @@ impl LeaderChannel {
                 let Some(channel) = channel.upgrade() else {
                     return;
                 };
-                channel.republish().await;
+                // A stopping leader does not wait for the replay.
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = channel.republish() => {}
+                }
             }
         });
     }

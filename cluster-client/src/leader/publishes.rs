@@ -19,22 +19,28 @@ pub(super) enum Publisher {
     Conn(u64),
 }
 
-/// A publisher's publishes: (method, framed arguments) to argument count. The same arguments
-/// published again are one entry.
-type Remembered = HashMap<(&'static str, Bytes), u32>;
+/// A publisher's publishes: (method, framed arguments) to argument count, and their bytes. The
+/// same arguments published again are one entry.
+#[derive(Default)]
+struct Remembered {
+    entries: HashMap<(&'static str, Bytes), u32>,
+    bytes: usize,
+}
 
-/// The remembered publishes, capped per publisher.
+/// The remembered publishes, capped per publisher in count and in bytes.
 pub(super) struct Publishes {
     map: Mutex<HashMap<Publisher, Remembered>>,
     cap: usize,
+    max_bytes: usize,
 }
 
 impl Publishes {
-    /// None yet; each publisher's are kept up to `cap`.
-    pub(super) fn new(cap: usize) -> Self {
+    /// None yet; each publisher's are kept up to `cap` of them and `max_bytes` of arguments.
+    pub(super) fn new(cap: usize, max_bytes: usize) -> Self {
         Publishes {
             map: Mutex::default(),
             cap,
+            max_bytes,
         }
     }
 
@@ -42,7 +48,8 @@ impl Publishes {
         self.map.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Remembers a publish; `false` when the publisher already has `cap` others (it is not kept).
+    /// Remembers a publish; `false` when it would take the publisher past `cap` publishes or
+    /// `max_bytes` (it is not kept).
     pub(super) fn remember(
         &self,
         publisher: Publisher,
@@ -52,11 +59,18 @@ impl Publishes {
     ) -> bool {
         let mut map = self.lock();
         let remembered = map.entry(publisher).or_default();
-        let key = (spec.name, app.clone());
-        if remembered.len() >= self.cap && !remembered.contains_key(&key) {
+        // Its own bytes: a slice would keep the whole read buffer it came in.
+        let key = (spec.name, Bytes::copy_from_slice(app));
+        if remembered.entries.contains_key(&key) {
+            return true;
+        }
+        if remembered.entries.len() >= self.cap
+            || remembered.bytes.saturating_add(app.len()) > self.max_bytes
+        {
             return false;
         }
-        remembered.insert(key, argc);
+        remembered.bytes += app.len();
+        remembered.entries.insert(key, argc);
         true
     }
 
@@ -71,6 +85,7 @@ impl Publishes {
             .values()
             .flat_map(|remembered| {
                 remembered
+                    .entries
                     .iter()
                     .map(|((method, app), argc)| (*method, Args::new(app.clone(), *argc)))
             })
@@ -80,7 +95,10 @@ impl Publishes {
     /// How many publishes are remembered.
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
-        self.lock().values().map(HashMap::len).sum()
+        self.lock()
+            .values()
+            .map(|remembered| remembered.entries.len())
+            .sum()
     }
 }
 
@@ -117,11 +135,11 @@ mod tests {
 
     static SPEC: MethodSpec = MethodSpec::new("register", MethodKind::Publish);
 
-    /// The same arguments are one entry; a publisher's are capped; a follower that leaves is
-    /// forgotten, and the others stay.
+    /// The same arguments are one entry; a publisher's are capped in count and in bytes; a
+    /// follower that leaves is forgotten, and the others stay.
     #[test]
     fn publishes_are_kept_once_capped_and_forgotten_with_their_publisher() {
-        let publishes = Publishes::new(2);
+        let publishes = Publishes::new(2, 1024);
         let (a, b) = (Publisher::Conn(1), Publisher::Local);
         let app = |n: u8| Bytes::from(vec![n]);
         assert!(publishes.remember(a, &SPEC, 1, &app(1)));
@@ -137,5 +155,13 @@ mod tests {
         publishes.forget(a);
         assert_eq!(publishes.len(), 1);
         assert_eq!(publishes.all().len(), 1);
+
+        let c = Publisher::Conn(3);
+        assert!(publishes.remember(c, &SPEC, 1, &Bytes::from(vec![0; 1000])));
+        assert!(
+            !publishes.remember(c, &SPEC, 1, &Bytes::from(vec![1; 100])),
+            "past the bytes"
+        );
+        assert!(publishes.remember(c, &SPEC, 1, &Bytes::from(vec![2; 24])));
     }
 }
