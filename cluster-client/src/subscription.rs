@@ -180,50 +180,53 @@ impl<T> Subscription<T> {
     }
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        loop {
-            return match &mut self.inner {
-                Inner::Local(_) | Inner::Ended(None) => Poll::Ready(Ok(())),
-                Inner::Ended(Some(error)) => Poll::Ready(Err(error.clone())),
-                Inner::Starting(subscribe) => {
-                    self.inner = match futures::ready!(subscribe.poll_unpin(cx)) {
-                        Ok(started) => started.inner,
-                        Err(error) => Inner::Ended(Some(error)),
-                    };
-                    continue;
-                }
-                Inner::Remote {
-                    failure: Some(error),
-                    ..
-                } => Poll::Ready(Err(error.clone())),
-                Inner::Remote { mailbox, .. } => mailbox.poll_live(cx),
+        futures::ready!(self.poll_started(cx));
+        match &self.inner {
+            Inner::Local(_) | Inner::Ended(None) => Poll::Ready(Ok(())),
+            Inner::Ended(Some(error))
+            | Inner::Remote {
+                failure: Some(error),
+                ..
+            } => Poll::Ready(Err(error.clone())),
+            Inner::Remote { mailbox, .. } => mailbox.poll_live(cx),
+            Inner::Starting(_) => unreachable!("poll_started resolved it"),
+        }
+    }
+
+    /// Drives a real client's subscribe that has not returned yet (from `from_future`, possibly
+    /// nested) until it has: `Ready` once the subscription is anything but `Starting`.
+    fn poll_started(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        while let Inner::Starting(subscribe) = &mut self.inner {
+            self.inner = match futures::ready!(subscribe.poll_unpin(cx)) {
+                Ok(started) => started.inner,
+                Err(error) => Inner::Ended(Some(error)),
             };
         }
+        Poll::Ready(())
     }
 }
 
 impl<T: DeserializeOwned + Send + 'static> Subscription<T> {
     /// Waits for the real client's subscribe to return, then gives its items and the error that
     /// ends them: what the leader pumps to the subscribers.
-    pub(crate) async fn started(self) -> Result<BoxStream<'static, Result<T, Error>>, Error> {
-        let mut this = self;
-        loop {
-            match this.inner {
-                Inner::Starting(subscribe) => this = subscribe.await?,
-                Inner::Local(items) => return Ok(items),
-                Inner::Ended(Some(error)) => return Err(error),
-                Inner::Ended(None) => return Ok(futures::stream::empty().boxed()),
-                Inner::Remote { .. } => {
-                    // A cluster subscription used as a real client's: its items, then its end.
-                    let items = futures::stream::unfold(Some(this), |sub| async move {
-                        let mut sub = sub?;
-                        match sub.next().await {
-                            Some(item) => Some((Ok(item), Some(sub))),
-                            None => sub.close_reason().map(|error| (Err(error), None)),
-                        }
-                    });
-                    return Ok(items.boxed());
-                }
+    pub(crate) async fn started(mut self) -> Result<BoxStream<'static, Result<T, Error>>, Error> {
+        std::future::poll_fn(|cx| self.poll_started(cx)).await;
+        match self.inner {
+            Inner::Local(items) => Ok(items),
+            Inner::Ended(Some(error)) => Err(error),
+            Inner::Ended(None) => Ok(futures::stream::empty().boxed()),
+            Inner::Remote { .. } => {
+                // A cluster subscription used as a real client's: its items, then its end.
+                let items = futures::stream::unfold(Some(self), |sub| async move {
+                    let mut sub = sub?;
+                    match sub.next().await {
+                        Some(item) => Some((Ok(item), Some(sub))),
+                        None => sub.close_reason().map(|error| (Err(error), None)),
+                    }
+                });
+                Ok(items.boxed())
             }
+            Inner::Starting(_) => unreachable!("poll_started resolved it"),
         }
     }
 }
@@ -234,46 +237,39 @@ impl<T: DeserializeOwned> Stream for Subscription<T> {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         // No field is structurally pinned: the local stream and future are boxed.
         let this = self.get_mut();
-        loop {
-            return match &mut this.inner {
-                Inner::Local(stream) => match futures::ready!(stream.poll_next_unpin(cx)) {
-                    Some(Ok(item)) => Poll::Ready(Some(item)),
-                    end => {
-                        this.inner = Inner::Ended(end.and_then(Result::err));
-                        Poll::Ready(None)
-                    }
-                },
-                Inner::Starting(subscribe) => {
-                    this.inner = match futures::ready!(subscribe.poll_unpin(cx)) {
-                        Ok(started) => started.inner,
-                        Err(error) => Inner::Ended(Some(error)),
-                    };
-                    continue;
+        futures::ready!(this.poll_started(cx));
+        match &mut this.inner {
+            Inner::Local(stream) => match futures::ready!(stream.poll_next_unpin(cx)) {
+                Some(Ok(item)) => Poll::Ready(Some(item)),
+                end => {
+                    this.inner = Inner::Ended(end.and_then(Result::err));
+                    Poll::Ready(None)
                 }
-                Inner::Ended(_) => Poll::Ready(None),
-                Inner::Remote {
-                    mailbox,
-                    codec,
-                    failure,
-                    ..
-                } => {
-                    if failure.is_some() {
-                        return Poll::Ready(None);
-                    }
-                    match mailbox.poll_next(cx) {
-                        Poll::Ready(Some(bytes)) => match codec.decode(&bytes) {
-                            Ok(item) => Poll::Ready(Some(item)),
-                            Err(err) => {
-                                tracing::warn!(error = %err, "subscription item did not decode; ending the stream");
-                                *failure = Some(err.into());
-                                Poll::Ready(None)
-                            }
-                        },
-                        Poll::Ready(None) => Poll::Ready(None),
-                        Poll::Pending => Poll::Pending,
-                    }
+            },
+            Inner::Ended(_) => Poll::Ready(None),
+            Inner::Starting(_) => unreachable!("poll_started resolved it"),
+            Inner::Remote {
+                mailbox,
+                codec,
+                failure,
+                ..
+            } => {
+                if failure.is_some() {
+                    return Poll::Ready(None);
                 }
-            };
+                match mailbox.poll_next(cx) {
+                    Poll::Ready(Some(bytes)) => match codec.decode(&bytes) {
+                        Ok(item) => Poll::Ready(Some(item)),
+                        Err(err) => {
+                            tracing::warn!(error = %err, "subscription item did not decode; ending the stream");
+                            *failure = Some(err.into());
+                            Poll::Ready(None)
+                        }
+                    },
+                    Poll::Ready(None) => Poll::Ready(None),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 }

@@ -86,11 +86,12 @@ pub(super) async fn supervise(inner: Weak<Inner>) {
                         return;
                     };
                     let stepping_down = strong.state.send_if_modified(|now| {
-                        let ours = matches!(now, State::Role(held) if held.is(&role));
-                        if ours && !shutdown.is_cancelled() {
+                        let ours = matches!(now, State::Role(held) if held.is(&role))
+                            && !shutdown.is_cancelled();
+                        if ours {
                             *now = State::Electing;
                         }
-                        ours && !shutdown.is_cancelled()
+                        ours
                     });
                     if !stepping_down {
                         return;

@@ -32,9 +32,7 @@ impl LeaderChannel {
         app: Bytes,
         deadline: Duration,
     ) -> Result<Reply, Error> {
-        if spec.kind == MethodKind::Publish {
-            self.remember_publish(Publisher::Local, spec, argc, &app);
-        }
+        self.remember_publish(Publisher::Local, spec, argc, &app);
         let args = Args::new(app, argc);
         let call = run_guarded(
             Arc::clone(&self.service),
@@ -92,14 +90,12 @@ impl LeaderChannel {
             }
             Ok(spec) => spec,
         };
-        if spec.kind == MethodKind::Publish {
-            self.remember_publish(
-                Publisher::Conn(conn.id),
-                spec,
-                args.declared(),
-                args.unread(),
-            );
-        }
+        self.remember_publish(
+            Publisher::Conn(conn.id),
+            spec,
+            args.declared(),
+            args.unread(),
+        );
         let span = tracing::trace_span!("call", method = spec.name, id);
         let mut call = Box::pin(
             run_guarded(
@@ -151,7 +147,8 @@ impl LeaderChannel {
         });
     }
 
-    /// Remembers a publish to send again when the upstream comes back.
+    /// Remembers a call of a `#[publish]` method (other calls are not kept) to send again when
+    /// the upstream comes back.
     fn remember_publish(
         &self,
         publisher: Publisher,
@@ -159,7 +156,8 @@ impl LeaderChannel {
         argc: u32,
         app: &Bytes,
     ) {
-        if !self.publishes.remember(publisher, spec, argc, app) {
+        if spec.kind == MethodKind::Publish && !self.publishes.remember(publisher, spec, argc, app)
+        {
             if let Some(left_out) = self.warnings.admit() {
                 tracing::warn!(channel = %self.name, method = spec.name, limit = self.options.max_publishes_per_follower, max_bytes = self.options.max_publish_bytes_per_follower, left_out, "too many publishes to remember; this one is served but not remembered");
             }

@@ -79,7 +79,7 @@ impl Serve for LeaderChannel {
             "follower_conn",
             channel = %self.name,
             role = "leader",
-            epoch = self.epoch,
+            epoch = self.epoch(),
             conn = conn.id,
             peer_pid = registration.pid,
         );

@@ -71,8 +71,8 @@ pub(crate) struct LeaderChannel {
     name: String,
     schema: &'static Schema,
     options: Options,
-    epoch: u64,
-    /// The term as the real client sees it: its signals (upstream back, resign).
+    /// The term: its number, and its signals as the real client sees them (upstream back,
+    /// resign).
     term: Term,
     service: Arc<dyn Service>,
     topics: Arc<Topics>,
@@ -124,7 +124,6 @@ impl LeaderChannel {
             name,
             schema,
             options,
-            epoch: term.epoch(),
             term,
             service,
             topics,
@@ -193,7 +192,7 @@ impl LeaderChannel {
 
     /// The leadership term.
     pub(crate) fn epoch(&self) -> u64 {
-        self.epoch
+        self.term.epoch()
     }
 
     /// Stops the term. The channel is given up on the port first, so that a follower can take it;

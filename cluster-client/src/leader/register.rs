@@ -29,7 +29,7 @@ impl LeaderChannel {
         };
         let conn_object = ConnObject::RegisterChannelRes(RegisterChannelRes {
             success: Some(refusal.is_none()),
-            epoch: Some(self.epoch),
+            epoch: Some(self.epoch()),
             code: refusal.as_ref().map(|(code, _)| code.clone()),
             error: refusal.as_ref().map(|(_, message)| message.clone()),
             push_ack: Some(false),

@@ -92,7 +92,7 @@ impl LeaderChannel {
         Stats {
             channel: self.name.clone(),
             role: MemberRole::Leader,
-            epoch: self.epoch,
+            epoch: self.epoch(),
             leader: self.leader_info(),
             followers,
             topics: self.topics.snapshot(),

@@ -63,14 +63,6 @@ pub(crate) struct Topics {
     backoff: (Duration, Duration),
 }
 
-/// How a topic ends.
-enum Ending {
-    /// The real client's stream ended.
-    Done,
-    /// The real client's subscribe or stream failed.
-    Failed(Error),
-}
-
 /// The topics, and which ones each owner has a sink on: every question about one owner or one topic
 /// is answered without going through the other topics.
 #[derive(Default)]
@@ -224,7 +216,7 @@ impl Topics {
             return true;
         }
         if topic.live {
-            self.announce(&key, &sink);
+            self.announce(&sink, self.ready_frame(&key).as_ref());
         }
         if let Some(latest) = topic.latest.clone() {
             self.deliver(&key, &sink, latest);
@@ -280,7 +272,7 @@ impl Topics {
     async fn pump(self: Arc<Self>, key: TopicKey, spec: &'static MethodSpec, start: Start) {
         let mut failures = 0u32;
         let mut was_live = false;
-        let ending = loop {
+        let ended = loop {
             let failure = match start().await {
                 Ok(mut items) => {
                     self.went_live(&key);
@@ -309,13 +301,18 @@ impl Topics {
                     failures = failures.saturating_add(1);
                     tokio::time::sleep(pause).await;
                 }
-                Some(error) => break Ending::Failed(error),
-                None => break Ending::Done,
+                Some(error) => break error,
+                None => {
+                    break Error::SubscriptionEnded {
+                        method: key.method.to_owned(),
+                        reason: "the real client ended the subscription".to_owned(),
+                    };
+                }
             }
         };
         let topic = self.lock().remove_topic(&key);
         if let Some(topic) = topic {
-            self.end(&key, topic, ending);
+            self.end(&key, topic, &ended);
         }
     }
 
@@ -328,41 +325,44 @@ impl Topics {
         if std::mem::replace(&mut topic.live, true) {
             return;
         }
+        let notice = self.ready_frame(key);
         for (_, sink) in &topic.sinks {
-            self.announce(key, sink);
+            self.announce(sink, notice.as_ref());
         }
     }
 
-    /// Tells one subscriber the topic is live.
-    fn announce(&self, key: &TopicKey, sink: &Sink) {
+    /// Tells one subscriber the topic is live: a mailbox of this process at once, a follower of
+    /// this crate with `notice`, the topic's `subscribe_ready` (one of the Node package's is not
+    /// told: it would take the notice for an item).
+    fn announce(&self, sink: &Sink, notice: Option<&Bytes>) {
         match sink {
             Sink::Local(mailbox) => mailbox.set_live(),
             Sink::Remote {
                 outbox,
                 announce: true,
             } => {
-                let ready = ConnObject::SubscribeReady(SubscribeReady {
-                    key: key.key.to_string(),
-                    method: key.method.to_owned(),
-                });
-                match writer::encode(&Packet::request(
-                    self.push_ids.next(),
-                    0,
-                    ready,
-                    Bytes::new(),
-                )) {
-                    Ok(frame) => {
-                        if outbox.try_send(&frame) == Err(SendFailure::Full) {
-                            outbox.stop();
-                        }
-                    }
-                    Err(err) => {
-                        tracing::warn!(error = %err, "subscription notice could not be encoded")
-                    }
+                if let Some(notice) = notice {
+                    send_or_stop(outbox, notice);
                 }
             }
             Sink::Remote { .. } => {}
         }
+    }
+
+    /// The `subscribe_ready` request of the topic, encoded once for every follower.
+    fn ready_frame(&self, key: &TopicKey) -> Option<Bytes> {
+        let ready = ConnObject::SubscribeReady(SubscribeReady {
+            key: key.key.to_string(),
+            method: key.method.to_owned(),
+        });
+        writer::encode(&Packet::request(
+            self.push_ids.next(),
+            0,
+            ready,
+            Bytes::new(),
+        ))
+        .inspect_err(|err| tracing::warn!(error = %err, "subscription notice could not be encoded"))
+        .ok()
     }
 
     /// Fans one item out: to every sink of a broadcast topic (and caches it), or to one at random.
@@ -396,12 +396,8 @@ impl Topics {
         match sink {
             Sink::Local(mailbox) => mailbox.deliver(item.clone()),
             Sink::Remote { outbox, .. } => {
-                let Some(frame) = frame else { return };
-                if outbox.try_send(frame) == Err(SendFailure::Full) {
-                    tracing::warn!(
-                        "follower is not reading its subscription pushes; closing its connection"
-                    );
-                    outbox.stop();
+                if let Some(frame) = frame {
+                    send_or_stop(outbox, frame);
                 }
             }
         }
@@ -425,36 +421,30 @@ impl Topics {
         }
     }
 
-    /// Ends the topic for every subscriber: a follower of this crate reads the reason as text, or
-    /// the real client's own error in the channel's codec; one of the Node package's is not told.
-    fn end(&self, key: &TopicKey, topic: Topic, ending: Ending) {
-        let error = match ending {
-            Ending::Done => Error::SubscriptionEnded {
-                method: key.method.to_owned(),
-                reason: "the real client ended the subscription".to_owned(),
-            },
-            Ending::Failed(error) => error,
-        };
-        let reason = match &error {
-            Error::SubscriptionEnded { reason, .. } => reason.clone(),
-            Error::Upstream { message, .. } => message.clone(),
-            other => other.to_string(),
-        };
-        let typed = match &error {
-            Error::Upstream { value, .. } => value
-                .encode(self.codec)
-                .inspect_err(|err| tracing::warn!(method = key.method, error = %err, "the real client's error could not be encoded; sent as text"))
-                .ok(),
-            _ => None,
-        };
-        let frame = match typed {
-            Some(value) => self.push_frame(key, value, Some((&reason, true))),
-            None => self.push_frame(
-                key,
-                Bytes::copy_from_slice(reason.as_bytes()),
-                Some((&reason, false)),
+    /// Ends the topic for every subscriber with `error`: a follower of this crate reads the reason
+    /// as text, or the real client's own error in the channel's codec; one of the Node package's
+    /// is not told.
+    fn end(&self, key: &TopicKey, topic: Topic, error: &Error) {
+        let text = |reason: &str| (Bytes::copy_from_slice(reason.as_bytes()), false);
+        let (reason, (item, typed)) = match error {
+            Error::Upstream { message, value } => (
+                message.clone(),
+                match value.encode(self.codec) {
+                    Ok(value) => (value, true),
+                    Err(err) => {
+                        tracing::warn!(method = key.method, error = %err, "the real client's error could not be encoded; sent as text");
+                        text(message)
+                    }
+                },
             ),
+            Error::SubscriptionEnded { reason, .. } => (reason.clone(), text(reason)),
+            other => {
+                let reason = other.to_string();
+                let item = text(&reason);
+                (reason, item)
+            }
         };
+        let frame = self.push_frame(key, item, Some((&reason, typed)));
         for (_, sink) in topic.sinks {
             match sink {
                 Sink::Local(mailbox) => mailbox.close(Some(error.clone())),
@@ -469,6 +459,15 @@ impl Topics {
                 }
             }
         }
+    }
+}
+
+/// Queues `frame` for a follower; one whose queue is full is not reading what it subscribed to,
+/// and its connection is closed.
+fn send_or_stop(outbox: &Outbox, frame: &Bytes) {
+    if outbox.try_send(frame) == Err(SendFailure::Full) {
+        tracing::warn!("follower is not reading its subscription pushes; closing its connection");
+        outbox.stop();
     }
 }
 
