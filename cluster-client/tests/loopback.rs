@@ -37,6 +37,20 @@ struct Echo {
     upstream_subs: Arc<AtomicUsize>,
     /// Announcements received, by every real client of the test.
     announced: Arc<AtomicUsize>,
+    /// How long `close` takes, and the count of closes that have finished.
+    closing: (Duration, Arc<AtomicUsize>),
+}
+
+impl Echo {
+    fn new(upstream_subs: Arc<AtomicUsize>, announced: Arc<AtomicUsize>) -> Self {
+        Echo {
+            notes: AtomicUsize::new(0),
+            feed: broadcast::channel(64).0,
+            upstream_subs,
+            announced,
+            closing: (Duration::ZERO, Arc::default()),
+        }
+    }
 }
 
 /// Decrements the live-subscription counter when the upstream stream is dropped.
@@ -110,7 +124,11 @@ impl Service for Echo {
     }
 
     fn close(self: Arc<Self>) -> BoxFuture<()> {
-        Box::pin(async {})
+        Box::pin(async move {
+            let (pause, closed) = &self.closing;
+            tokio::time::sleep(*pause).await;
+            closed.fetch_add(1, Ordering::SeqCst);
+        })
     }
 }
 
@@ -132,14 +150,7 @@ async fn handle_counting(
 ) -> Handle {
     seam::create_with(options, &SCHEMA, move |_term| {
         let (subs, announced) = (Arc::clone(&subs), Arc::clone(&announced));
-        async move {
-            Ok::<_, String>(Echo {
-                notes: AtomicUsize::new(0),
-                feed: broadcast::channel(64).0,
-                upstream_subs: subs,
-                announced,
-            })
-        }
+        async move { Ok::<_, String>(Echo::new(subs, announced)) }
     })
     .await
     .unwrap()
@@ -344,5 +355,43 @@ async fn a_leaders_subscription_ends_when_its_handle_is_dropped() {
         matches!(orphan.close_reason(), Some(Error::Closed)),
         "{:?}",
         orphan.close_reason()
+    );
+}
+
+/// `close()` while a leader whose real client resigned is stepping down returns only once that
+/// real client has closed (before, it found no role to leave and returned at once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_during_a_resignation_waits_for_the_real_client_to_close() {
+    let options = Options::new("echo").port(free_port());
+    let terms = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let closed = Arc::new(AtomicUsize::new(0));
+    let leader = seam::create_with(options, &SCHEMA, {
+        let (terms, closed) = (Arc::clone(&terms), Arc::clone(&closed));
+        move |term| {
+            terms.lock().unwrap().push(term);
+            let mut echo = Echo::new(Arc::default(), Arc::default());
+            echo.closing = (Duration::from_millis(300), Arc::clone(&closed));
+            async move { Ok::<_, String>(echo) }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(leader.is_leader());
+    let term = terms.lock().unwrap()[0].clone();
+    term.resign();
+    // The supervisor steps down: the handle leads no more while the real client closes.
+    tokio::time::timeout(Duration::from_secs(2), async {
+        while leader.is_leader() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("the resigned leader steps down");
+    assert_eq!(closed.load(Ordering::SeqCst), 0, "the close takes 300 ms");
+    leader.close().await;
+    assert_eq!(
+        closed.load(Ordering::SeqCst),
+        1,
+        "close() returned before the resigned real client closed"
     );
 }

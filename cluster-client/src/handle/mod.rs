@@ -17,6 +17,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::election::{self, Ballot, Factory};
 use crate::error::Error;
@@ -80,6 +81,9 @@ struct Inner {
     /// This process's role at its latest change.
     roles: RoleFeed,
     shutdown: CancellationToken,
+    /// The supervisor. `close()` waits for it, so that a real client it is closing (a resigned
+    /// leader stepping down) or building (an election under way) is closed when `close()` returns.
+    supervisor: TaskTracker,
 }
 
 /// A process's membership in one channel: leader or follower, across failovers.
@@ -128,7 +132,7 @@ impl Handle {
         };
         inner.set_state(State::Role(first), term);
         if !inner.options.single_mode {
-            tokio::spawn(supervise(Arc::downgrade(&inner)));
+            inner.supervisor.spawn(supervise(Arc::downgrade(&inner)));
         }
         Ok(Handle { inner })
     }
@@ -375,6 +379,7 @@ impl Inner {
             epoch: AtomicU64::new(0),
             roles: RoleFeed::new(),
             shutdown: CancellationToken::new(),
+            supervisor: TaskTracker::new(),
         })
     }
 
@@ -473,6 +478,10 @@ impl Inner {
         if let State::Role(role) = self.state.send_replace(State::Closed) {
             role.leave().await;
         }
+        // A real client the supervisor is stepping down from, or has just elected, closes before
+        // this returns.
+        self.supervisor.close();
+        self.supervisor.wait().await;
         end_subscriptions(&mut self.subs());
     }
 }
