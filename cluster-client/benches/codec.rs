@@ -79,6 +79,7 @@ fn encode_push(codec: Codec, item: &Item, out: &mut BytesMut) -> Bytes {
         method: Some("feed".to_owned()),
         end: None,
         typed: false,
+        request: None,
     });
     out.clear();
     Packet::request(7, 0, conn, app.freeze())
@@ -160,6 +161,7 @@ fn conn_object(c: &mut Criterion) {
                 method: Some("feed".to_owned()),
                 end: None,
                 typed: false,
+                request: None,
             }),
         ),
     ];

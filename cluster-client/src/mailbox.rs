@@ -65,7 +65,6 @@ impl Mailbox {
                 return;
             }
             state.delivered = true;
-            state.live = true;
             let full = |state: &State| {
                 !state.queue.is_empty()
                     && (state.queue.len() >= self.capacity

@@ -251,6 +251,7 @@ fn subscribe_result() {
             method: None,
             end: None,
             typed: false,
+            request: None,
         }),
         r#"{"type":"subscribe_result","key":"$$inner$$__1"}"#,
     );
@@ -260,8 +261,9 @@ fn subscribe_result() {
             method: Some("watch".into()),
             end: Some("leader closed".into()),
             typed: false,
+            request: Some(7),
         }),
-        r#"{"type":"subscribe_result","key":"$$inner$$__1","method":"watch","end":"leader closed"}"#,
+        r#"{"type":"subscribe_result","key":"$$inner$$__1","method":"watch","end":"leader closed","request":7}"#,
     );
     round_trip(
         ConnObject::SubscribeResult(SubscribeResult {
@@ -269,6 +271,7 @@ fn subscribe_result() {
             method: Some("watch".into()),
             end: Some("connection reset".into()),
             typed: true,
+            request: None,
         }),
         r#"{"type":"subscribe_result","key":"$$inner$$__1","method":"watch","end":"connection reset","typed":true}"#,
     );
@@ -276,8 +279,9 @@ fn subscribe_result() {
         ConnObject::SubscribeReady(SubscribeReady {
             key: "$$inner$$__1".into(),
             method: "watch".into(),
+            request: Some(12),
         }),
-        r#"{"type":"subscribe_ready","key":"$$inner$$__1","method":"watch"}"#,
+        r#"{"type":"subscribe_ready","key":"$$inner$$__1","method":"watch","request":12}"#,
     );
 }
 

@@ -126,16 +126,29 @@ fn conn_object() -> impl Strategy<Value = ConnObject> {
         (text(), raw_json(), opt_text()).prop_map(|(key, reg, method)| ConnObject::UnSubscribe(
             UnSubscribe { key, reg, method }
         )),
-        (text(), opt_text(), opt_text(), any::<bool>()).prop_map(|(key, method, end, typed)| {
-            ConnObject::SubscribeResult(SubscribeResult {
+        (
+            text(),
+            opt_text(),
+            opt_text(),
+            any::<bool>(),
+            any::<Option<i64>>()
+        )
+            .prop_map(|(key, method, end, typed, request)| {
+                ConnObject::SubscribeResult(SubscribeResult {
+                    key,
+                    method,
+                    end,
+                    typed,
+                    request,
+                })
+            }),
+        (text(), text(), any::<Option<i64>>()).prop_map(|(key, method, request)| {
+            ConnObject::SubscribeReady(SubscribeReady {
                 key,
                 method,
-                end,
-                typed,
+                request,
             })
         }),
-        (text(), text())
-            .prop_map(|(key, method)| ConnObject::SubscribeReady(SubscribeReady { key, method })),
         Just(ConnObject::SubscribeResultRes(SubscribeResultRes {})),
         Just(ConnObject::Heartbeat(Heartbeat {})),
         Just(ConnObject::HeartbeatRes(HeartbeatRes {})),

@@ -63,6 +63,7 @@ pub fn push_frame(id: i64, item: &Item) -> Bytes {
         ),
         method: Some("feed".to_owned()),
         end: None,
+        request: None,
         typed: false,
     });
     let mut frame = BytesMut::new();

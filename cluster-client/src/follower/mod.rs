@@ -227,13 +227,18 @@ impl FollowerConn {
                     method,
                     end,
                     typed,
+                    request,
                 }) => {
-                    let end = end.map(|reason| (reason, typed));
+                    let end = end.map(|reason| (reason, typed, request));
                     self.on_push(&key, method.as_deref(), end, packet.app);
                     self.ack_push(packet.id);
                 }
-                ConnObject::SubscribeReady(SubscribeReady { key, method }) => {
-                    self.on_ready(&key, &method);
+                ConnObject::SubscribeReady(SubscribeReady {
+                    key,
+                    method,
+                    request,
+                }) => {
+                    self.on_ready(&key, &method, request);
                 }
                 ConnObject::LeaderLeaving(LeaderLeaving { resigned }) => {
                     tracing::debug!(resigned, "the leader is leaving");

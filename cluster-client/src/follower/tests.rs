@@ -91,6 +91,8 @@ async fn connect() -> (Arc<FollowerConn>, ScriptedLeader) {
         success: Some(true),
         epoch: Some(1),
         push_ack: Some(false),
+        // A leader of this crate, which says when a topic is live.
+        leader_pid: Some(1),
         ..RegisterChannelRes::default()
     });
     leader
@@ -266,6 +268,7 @@ async fn pushes_are_matched_by_their_text_or_by_what_they_mean() {
             method: Some("watch".into()),
             end: None,
             typed: false,
+            request: None,
         }),
         Bytes::from_static(b"one"),
     );
@@ -343,4 +346,99 @@ async fn calls_not_yet_written_when_the_leader_is_lost_are_unsent() {
         "the pipe took {on_the_wire} calls"
     );
     assert_eq!(on_the_wire + unsent, 12);
+}
+
+/// A topic dropped and subscribed again at once: the leader's notices for the first subscription
+/// (sent before it read the unsubscribe) name the first request, and neither mark the second
+/// live nor end it. Only its own do.
+#[tokio::test]
+async fn notices_of_a_dropped_subscription_do_not_touch_its_successor() {
+    use crate::protocol::conn::{SubscribeReady, UnSubscribe};
+
+    let (conn, mut leader) = connect().await;
+    let watch = SCHEMA.method("watch").expect("the test schema's method");
+    let key: Arc<str> = Arc::from(r#"$$inner$$__"k""#);
+    let first = Arc::new(Mailbox::new("watch", 8, SlowConsumer::KeepLatest));
+    conn.subscribe(watch, &key, &Bytes::new(), 1, &first);
+    let old = leader.next().await;
+    assert!(matches!(old.conn, ConnObject::Subscribe(_)), "{old:?}");
+    conn.unsubscribe(watch, &key, 1);
+    let unsubscribe = leader.next().await;
+    assert!(
+        matches!(
+            unsubscribe.conn,
+            ConnObject::UnSubscribe(UnSubscribe { .. })
+        ),
+        "{unsubscribe:?}"
+    );
+    let second = Arc::new(Mailbox::new("watch", 8, SlowConsumer::KeepLatest));
+    conn.subscribe(watch, &key, &Bytes::new(), 2, &second);
+    let new = leader.next().await;
+    assert!(matches!(new.conn, ConnObject::Subscribe(_)), "{new:?}");
+    assert_ne!(old.id, new.id, "each subscribe is its own request");
+
+    let ready = |request| {
+        Packet::request(
+            20,
+            0,
+            ConnObject::SubscribeReady(SubscribeReady {
+                key: key.to_string(),
+                method: "watch".into(),
+                request: Some(request),
+            }),
+            Bytes::new(),
+        )
+    };
+    let push = |end: Option<&str>, request| {
+        Packet::request(
+            21,
+            0,
+            ConnObject::SubscribeResult(SubscribeResult {
+                key: key.to_string(),
+                method: Some("watch".into()),
+                end: end.map(str::to_owned),
+                typed: false,
+                request,
+            }),
+            Bytes::from_static(b"item"),
+        )
+    };
+    // The old subscription's notices, then an item: once the item is read, so were they.
+    leader.send(&ready(old.id)).await.expect("push");
+    leader
+        .send(&push(Some("old topic ended"), Some(old.id)))
+        .await
+        .expect("push");
+    leader.send(&push(None, None)).await.expect("push");
+    let mut items = futures::stream::poll_fn(|cx| second.poll_next(cx));
+    let item = tokio::time::timeout(WAIT, items.next()).await;
+    assert_eq!(item, Ok(Some(Bytes::from_static(b"item"))));
+    let mut cx = std::task::Context::from_waker(futures::task::noop_waker_ref());
+    assert!(
+        second.poll_live(&mut cx).is_pending(),
+        "the old topic's notice marked the new one live"
+    );
+    assert!(
+        second.close_reason().is_none(),
+        "the old topic's end ended the new one: {:?}",
+        second.close_reason()
+    );
+
+    // Its own notices do.
+    leader.send(&ready(new.id)).await.expect("push");
+    let live = tokio::time::timeout(WAIT, std::future::poll_fn(|cx| second.poll_live(cx))).await;
+    assert!(matches!(live, Ok(Ok(()))), "{live:?}");
+    leader
+        .send(&push(Some("new topic ended"), Some(new.id)))
+        .await
+        .expect("push");
+    let rest: Vec<Bytes> = tokio::time::timeout(WAIT, items.collect())
+        .await
+        .expect("the topic ends within the bound");
+    assert!(rest.is_empty(), "{rest:?}");
+    assert!(
+        matches!(&second.close_reason(), Some(Error::SubscriptionEnded { reason, .. }) if reason == "new topic ended"),
+        "{:?}",
+        second.close_reason()
+    );
 }

@@ -24,6 +24,18 @@ pub(super) struct Topic {
     latest: Option<Bytes>,
     /// Whether the leader said the topic is live upstream.
     live: bool,
+    /// The id of the `subscribe` request that opened the topic: the leader's notice that it is
+    /// live, and its end, name it. One naming another is of a topic of the same key that this
+    /// process has dropped since, and is ignored.
+    request: i64,
+}
+
+impl Topic {
+    /// Whether a notice naming `request` is about this topic (a leader that names none is taken
+    /// at its word).
+    fn answers(&self, request: Option<i64>) -> bool {
+        request.is_none_or(|request| request == self.request)
+    }
 }
 
 impl Topic {
@@ -68,11 +80,13 @@ impl FollowerConn {
                 sinks: Vec::new(),
                 latest: None,
                 live: false,
+                request: self.ids.next(),
             });
         if topic.sinks.iter().any(|(id, _)| *id == sub_id) {
             return;
         }
         let first = topic.sinks.is_empty();
+        let request = topic.request;
         topic.sinks.push((sub_id, Arc::clone(mailbox)));
         if topic.live {
             mailbox.set_live();
@@ -82,19 +96,20 @@ impl FollowerConn {
         }
         drop(topics);
         if first {
-            self.send_subscription(spec, key, app.clone(), true);
+            self.send_subscription(spec, key, app.clone(), Some(request));
             // A leader of the Node package does not say when a topic is live: the request is
             // the best that is known.
             if self.leader.pid.is_none() {
-                self.on_ready(key, spec.name);
+                self.on_ready(key, spec.name, Some(request));
             }
         }
     }
 
-    /// The leader says the topic (method, key) is live upstream.
-    pub(super) fn on_ready(&self, key: &str, method: &str) {
+    /// The leader says the topic (method, key) opened by `request` is live upstream.
+    pub(super) fn on_ready(&self, key: &str, method: &str, request: Option<i64>) {
         let mut topics = self.topics();
-        if let Some(topic) = topics.get_mut(&push_text(key, method)) {
+        let topic = topics.get_mut(&push_text(key, method));
+        if let Some(topic) = topic.filter(|topic| topic.answers(request)) {
             topic.live = true;
             for (_, mailbox) in &topic.sinks {
                 mailbox.set_live();
@@ -137,18 +152,19 @@ impl FollowerConn {
         if topic.sinks.is_empty() {
             topics.remove(&topic_key);
             drop(topics);
-            self.send_subscription(spec, key, Bytes::new(), false);
+            self.send_subscription(spec, key, Bytes::new(), None);
         }
     }
 
-    /// Asks the leader to start (`subscribe`) or to end the topic; a connection too backed up to
-    /// take the request is closed, so that a new one subscribes again.
+    /// Asks the leader to start the topic (`subscribe`, as request `Some(id)`) or to end it
+    /// (`None`); a connection too backed up to take the request is closed, so that a new one
+    /// subscribes again.
     fn send_subscription(
         &self,
         spec: &'static MethodSpec,
         key: &Arc<str>,
         app: Bytes,
-        subscribe: bool,
+        subscribe: Option<i64>,
     ) {
         let reg = key_args(key);
         let reg = match RawJson::new(reg.to_owned()) {
@@ -159,13 +175,15 @@ impl FollowerConn {
             }
         };
         let (key, method) = (key.to_string(), Some(spec.name.to_owned()));
-        let conn = if subscribe {
-            ConnObject::Subscribe(Subscribe { key, reg, method })
-        } else {
-            ConnObject::UnSubscribe(UnSubscribe { key, reg, method })
+        let (id, conn) = match subscribe {
+            Some(id) => (id, ConnObject::Subscribe(Subscribe { key, reg, method })),
+            None => (
+                self.ids.next(),
+                ConnObject::UnSubscribe(UnSubscribe { key, reg, method }),
+            ),
         };
         let timeout = millis(self.options.response_timeout);
-        match writer::encode(&Packet::request(self.ids.next(), timeout, conn, app)) {
+        match writer::encode(&Packet::request(id, timeout, conn, app)) {
             Ok(frame) => {
                 if self.outbox.try_send(&frame).is_err() {
                     tracing::warn!(
@@ -210,12 +228,13 @@ impl FollowerConn {
     }
 
     /// A push whose text was not a topic's: an item written another way, or the end of a topic
-    /// (`end`: its reason, and whether the item is the real client's own error).
+    /// (`end`: its reason, whether the item is the real client's own error, and the request that
+    /// opened the topic, if the leader names it).
     pub(super) fn on_push(
         &self,
         key: &str,
         method: Option<&str>,
-        end: Option<(String, bool)>,
+        end: Option<(String, bool, Option<i64>)>,
         item: Bytes,
     ) {
         let mut topics = self.topics();
@@ -239,7 +258,9 @@ impl FollowerConn {
         };
         match end {
             None => topic.deliver(item),
-            Some((reason, typed)) => {
+            // The end of a topic of the same key that this process has dropped since.
+            Some((_, _, request)) if !topic.answers(request) => {}
+            Some((reason, typed, _)) => {
                 let error = if typed {
                     Error::Upstream {
                         message: reason,

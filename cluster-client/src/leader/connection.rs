@@ -217,7 +217,7 @@ impl LeaderChannel {
                     .await;
             }
             (Kind::Request, ConnObject::Subscribe(Subscribe { key, method, reg })) => {
-                self.subscribe_remote(conn, key, method.as_deref(), packet.app, &reg);
+                self.subscribe_remote(conn, packet.id, key, method.as_deref(), packet.app, &reg);
             }
             (Kind::Request, ConnObject::UnSubscribe(UnSubscribe { key, method, .. })) => {
                 self.unsubscribe_remote(conn, key, method.as_deref());

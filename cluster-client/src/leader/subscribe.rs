@@ -53,9 +53,11 @@ impl LeaderChannel {
     /// A follower's `subscribe`: its connection becomes a sink of the topic its arguments give,
     /// within its cap. The key it sent is only a label: one that is not its arguments' is refused.
     /// A refusal ends the subscription at once with a `subscribe_result` carrying the reason.
+    /// `request` is the id of the follower's `subscribe`, which the topic's notices to it carry.
     pub(super) fn subscribe_remote(
         self: &Arc<Self>,
         conn: &Conn,
+        request: i64,
         key: String,
         method: Option<&str>,
         app: Bytes,
@@ -105,7 +107,7 @@ impl LeaderChannel {
                 }
                 let sink = Sink::Remote {
                     outbox: conn.outbox.clone(),
-                    announce,
+                    request: announce.then_some(request),
                 };
                 self.attach(spec, key, owner, sink, || Ok(prepared))
             });
@@ -118,6 +120,7 @@ impl LeaderChannel {
                 method: Some(method.to_owned()),
                 end: Some(err.to_string()),
                 typed: false,
+                request: announce.then_some(request),
             });
             let _ = writer::encode(&Packet::request(0, 0, end, Bytes::from(err.to_string())))
                 .map(|frame| conn.outbox.try_send(&frame));

@@ -38,9 +38,11 @@ pub(crate) enum Sink {
     Remote {
         /// The connection's sending side.
         outbox: Outbox,
-        /// Whether it is told when the topic is live upstream (a follower of this crate is; the
-        /// Node package's would take the notice for an item).
-        announce: bool,
+        /// The id of the `subscribe` request of a follower of this crate. It is told when the
+        /// topic is live and when it ends, and both notices carry this id, so that it can tell
+        /// them from those of a subscription to the same key it has dropped since. `None` for a
+        /// follower of the Node package, which is told neither: it would take them for items.
+        request: Option<i64>,
     },
 }
 
@@ -216,7 +218,7 @@ impl Topics {
             return true;
         }
         if topic.live {
-            self.announce(&sink, self.ready_frame(&key).as_ref());
+            self.announce(&key, &sink);
         }
         if let Some(latest) = topic.latest.clone() {
             self.deliver(&key, &sink, latest);
@@ -325,35 +327,35 @@ impl Topics {
         if std::mem::replace(&mut topic.live, true) {
             return;
         }
-        let notice = self.ready_frame(key);
         for (_, sink) in &topic.sinks {
-            self.announce(sink, notice.as_ref());
+            self.announce(key, sink);
         }
     }
 
     /// Tells one subscriber the topic is live: a mailbox of this process at once, a follower of
-    /// this crate with `notice`, the topic's `subscribe_ready` (one of the Node package's is not
+    /// this crate with a `subscribe_ready` naming its request (one of the Node package's is not
     /// told: it would take the notice for an item).
-    fn announce(&self, sink: &Sink, notice: Option<&Bytes>) {
+    fn announce(&self, key: &TopicKey, sink: &Sink) {
         match sink {
             Sink::Local(mailbox) => mailbox.set_live(),
             Sink::Remote {
                 outbox,
-                announce: true,
+                request: Some(request),
             } => {
-                if let Some(notice) = notice {
-                    send_or_stop(outbox, notice);
+                if let Some(notice) = self.ready_frame(key, *request) {
+                    send_or_stop(outbox, &notice);
                 }
             }
-            Sink::Remote { .. } => {}
+            Sink::Remote { request: None, .. } => {}
         }
     }
 
-    /// The `subscribe_ready` request of the topic, encoded once for every follower.
-    fn ready_frame(&self, key: &TopicKey) -> Option<Bytes> {
+    /// The `subscribe_ready` request of the topic, for the follower whose subscribe was `request`.
+    fn ready_frame(&self, key: &TopicKey, request: i64) -> Option<Bytes> {
         let ready = ConnObject::SubscribeReady(SubscribeReady {
             key: key.key.to_string(),
             method: key.method.to_owned(),
+            request: Some(request),
         });
         writer::encode(&Packet::request(
             self.push_ids.next(),
@@ -373,7 +375,7 @@ impl Topics {
         };
         if topic.spec.broadcast {
             topic.latest = Some(item.clone());
-            let frame = self.push_frame(key, item.clone(), None);
+            let frame = self.push_frame(key, item.clone(), None, None);
             for (_, sink) in &topic.sinks {
                 self.deliver_frame(sink, &item, frame.as_ref());
             }
@@ -386,7 +388,7 @@ impl Topics {
 
     fn deliver(&self, key: &TopicKey, sink: &Sink, item: Bytes) {
         let frame = match sink {
-            Sink::Remote { .. } => self.push_frame(key, item.clone(), None),
+            Sink::Remote { .. } => self.push_frame(key, item.clone(), None, None),
             Sink::Local(_) => None,
         };
         self.deliver_frame(sink, &item, frame.as_ref());
@@ -404,13 +406,21 @@ impl Topics {
     }
 
     /// The `subscribe_result` request carrying `item`, encoded once for every follower; with
-    /// `end`, the topic's last, whose item is the real client's own error when `typed`.
-    fn push_frame(&self, key: &TopicKey, item: Bytes, end: Option<(&str, bool)>) -> Option<Bytes> {
+    /// `end`, the topic's last, whose item is the real client's own error when `typed`, for the
+    /// follower whose subscribe was `request`.
+    fn push_frame(
+        &self,
+        key: &TopicKey,
+        item: Bytes,
+        end: Option<(&str, bool)>,
+        request: Option<i64>,
+    ) -> Option<Bytes> {
         let conn = ConnObject::SubscribeResult(SubscribeResult {
             key: key.key.to_string(),
             method: Some(key.method.to_owned()),
             end: end.map(|(reason, _)| reason.to_owned()),
             typed: end.is_some_and(|(_, typed)| typed),
+            request,
         });
         match writer::encode(&Packet::request(self.push_ids.next(), 0, conn, item)) {
             Ok(frame) => Some(frame),
@@ -444,19 +454,20 @@ impl Topics {
                 (reason, item)
             }
         };
-        let frame = self.push_frame(key, item, Some((&reason, typed)));
         for (_, sink) in topic.sinks {
             match sink {
                 Sink::Local(mailbox) => mailbox.close(Some(error.clone())),
-                // A follower of the Node package knows no end: it would take it for an item.
                 Sink::Remote {
-                    announce: false, ..
-                } => {}
-                Sink::Remote { outbox, .. } => {
-                    if let Some(frame) = &frame {
-                        let _ = outbox.try_send(frame);
+                    outbox,
+                    request: Some(request),
+                } => {
+                    let end = Some((reason.as_str(), typed));
+                    if let Some(frame) = self.push_frame(key, item.clone(), end, Some(request)) {
+                        let _ = outbox.try_send(&frame);
                     }
                 }
+                // A follower of the Node package knows no end: it would take it for an item.
+                Sink::Remote { request: None, .. } => {}
             }
         }
     }

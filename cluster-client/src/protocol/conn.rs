@@ -246,6 +246,10 @@ pub struct SubscribeResult {
     /// channel's codec, rather than the reason's text.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub typed: bool,
+    /// Extension: with `end`, the id of the follower's `subscribe` request the end answers, so
+    /// that the end of a subscription it has dropped does not end a later one to the same key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<i64>,
 }
 
 /// The real client's subscribe for `key` has returned: from now on no item of it is missed. A
@@ -256,6 +260,10 @@ pub struct SubscribeReady {
     pub key: String,
     /// The subscribe method.
     pub method: String,
+    /// The id of the follower's `subscribe` request the notice answers, so that the notice of a
+    /// subscription it has dropped does not mark a later one to the same key live. Absent: any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<i64>,
 }
 
 /// The follower's acknowledgement of a push.

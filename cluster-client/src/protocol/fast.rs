@@ -39,6 +39,7 @@ pub(super) fn write(conn: &ConnObject, out: &mut BytesMut) -> bool {
             method: Some(method),
             end: None,
             typed: false,
+            request: None,
         }) => put_push(out, key, method),
         ConnObject::Heartbeat(Heartbeat {}) => out.put_slice(HEARTBEAT),
         ConnObject::HeartbeatRes(HeartbeatRes {}) => out.put_slice(HEARTBEAT_RES),
@@ -104,6 +105,7 @@ pub(super) fn read(text: &[u8]) -> Option<ConnObject> {
         method: Some(method),
         end: None,
         typed: false,
+        request: None,
     }))
 }
 
@@ -275,6 +277,7 @@ mod tests {
                     method: Some(method),
                     end: None,
                     typed: false,
+                    request: None,
                 })
             ),
             Just(ConnObject::Heartbeat(Heartbeat {})),
@@ -330,7 +333,7 @@ mod tests {
         fn push_text_is_the_push_as_serde_reads_it(key in ".*", method in ".*") {
             let text = push_text(&key, &method);
             let conn: ConnObject = serde_json::from_slice(&text).expect("serde reads it");
-            prop_assert_eq!(conn, ConnObject::SubscribeResult(SubscribeResult { key, method: Some(method), end: None, typed: false }));
+            prop_assert_eq!(conn, ConnObject::SubscribeResult(SubscribeResult { key, method: Some(method), end: None, typed: false, request: None }));
         }
     }
 
