@@ -286,6 +286,15 @@ async fn a_rust_follower_uses_a_node_leader() {
         .call(json!({ "cmd": "echo", "payload": "after" }))
         .await;
     assert_eq!(again["ok"], "after", "{again}");
+    // The Node package keeps no stats: asked for them, its follower is told so, not left to time out.
+    let stats = follower.call(json!({ "cmd": "stats" })).await;
+    assert_eq!(stats["kind"], "remote", "{stats}");
+    assert!(
+        stats["err"]
+            .as_str()
+            .is_some_and(|err| err.contains("Node package")),
+        "{stats}"
+    );
 
     follower
         .call(json!({ "cmd": "report", "note": "from-rust" }))

@@ -54,6 +54,12 @@ async fn stats_and_role_changes_follow_the_cluster() {
     // `pause` may take 1 s: the leader gives up on a 5 s pause at that deadline.
     let failed = second.call(json!({ "cmd": "pause", "ms": 5000 })).await;
     assert_eq!(failed["kind"], "timeout", "{failed}");
+    // Two publishes of the same registration are one to remember; a second registration is another.
+    for host in ["h1", "h1", "h2"] {
+        second
+            .call(json!({ "cmd": "register", "service": "obs", "host": host, "port": 1 }))
+            .await;
+    }
 
     let stats = second.call(json!({ "cmd": "stats" })).await;
     eprintln!("the follower's stats: {stats}");
@@ -77,6 +83,16 @@ async fn stats_and_role_changes_follow_the_cluster() {
     assert!(stats["bytes_in"].as_u64() > Some(5 * 40), "{stats}");
     assert!(stats["bytes_out"].as_u64() > Some(5 * 40), "{stats}");
     assert_eq!(stats["last_failover"], Value::Null);
+    assert_eq!(stats["publishes"]["count"], 2, "{stats}");
+    let bytes = stats["publishes"]["bytes"].as_u64().expect("bytes");
+    assert!(
+        bytes > 2 * 10,
+        "two registrations of a few bytes each: {bytes}"
+    );
+    for follower in stats["followers"].as_array().expect("followers") {
+        let count = if follower["pid"] == second.pid { 2 } else { 0 };
+        assert_eq!(follower["publishes"]["count"], count, "{follower}");
+    }
     let own = leader.call(json!({ "cmd": "stats" })).await;
     assert_eq!(own["ok"]["role"], "leader");
     assert_eq!(follower_pids(&own["ok"]), pids, "the leader's own snapshot");

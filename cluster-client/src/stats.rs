@@ -32,6 +32,11 @@ pub struct Stats {
     /// The failover that began this term, if one did (a term begun at start-up or by a planned
     /// handover has none).
     pub last_failover: Option<Failover>,
+    /// The publishes the leader remembers, to send again when its real client's upstream comes
+    /// back ([`Term::upstream_restored`](crate::Term::upstream_restored)): its own process's and
+    /// its followers'.
+    #[serde(default)]
+    pub publishes: PublishStats,
 }
 
 /// One follower connection of the leader.
@@ -45,6 +50,21 @@ pub struct FollowerStats {
     pub bytes_in: u64,
     /// Bytes written to it.
     pub bytes_out: u64,
+    /// Its publishes the leader remembers (forgotten when it leaves), within
+    /// [`max_publishes_per_follower`](crate::Options::max_publishes_per_follower) and
+    /// [`max_publish_bytes_per_follower`](crate::Options::max_publish_bytes_per_follower).
+    #[serde(default)]
+    pub publishes: PublishStats,
+}
+
+/// Remembered publishes: one per method and arguments.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PublishStats {
+    /// How many.
+    pub count: u64,
+    /// The bytes of their arguments.
+    pub bytes: u64,
 }
 
 /// One topic: a subscribe method and its arguments' key.
@@ -103,9 +123,10 @@ impl std::fmt::Display for Stats {
                 .map_or_else(|| "a follower without a pid".to_owned(), |p| p.to_string());
             write!(
                 f,
-                "{sep}{who} (in {}, out {})",
+                "{sep}{who} (in {}, out {}, {} publishes)",
                 Bytes(follower.bytes_in),
-                Bytes(follower.bytes_out)
+                Bytes(follower.bytes_out),
+                follower.publishes.count
             )?;
         }
         writeln!(f)?;
@@ -121,6 +142,12 @@ impl std::fmt::Display for Stats {
             f,
             "  calls: {} served, {} failed, {} in flight",
             self.calls.served, self.calls.failed, self.calls.in_flight
+        )?;
+        writeln!(
+            f,
+            "  publishes remembered: {} ({})",
+            self.publishes.count,
+            Bytes(self.publishes.bytes)
         )?;
         write!(
             f,

@@ -112,12 +112,9 @@ async fn a_squatter_is_refused_by_its_followers() {
 async fn a_secret_file_others_may_read_is_refused() {
     let up = upstream().await;
     let port = free_port();
-    let dir = std::env::temp_dir().join(format!(
-        "cluster-client-loose-{}-{port}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).expect("dir");
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let scratch = tempfile::tempdir().expect("scratch dir");
+    let dir = scratch.path();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
     let file = dir.join(format!("port-{port}.secret"));
     std::fs::write(&file, [7u8; 32]).expect("written");
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
@@ -130,5 +127,4 @@ async fn a_secret_file_others_may_read_is_refused() {
         error.contains("mode 644") && error.contains(&format!("chmod 600 {}", file.display())),
         "says how to fix it: {error}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -344,9 +344,18 @@ impl Worker {
 }
 
 /// Where this test run's workers keep their cluster files (secrets, Unix sockets and their locks,
-/// named by port), instead of the user's runtime directory.
+/// named by port), instead of the user's runtime directory: in cargo's scratch directory for
+/// integration tests (which `cargo clean` empties), or, where that path is too long for a Unix
+/// socket's address, in the system's temporary directory.
 pub fn runtime_dir() -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("cluster-client-tests-{}", std::process::id()))
+    let name = format!("cluster-client-tests-{}", std::process::id());
+    let scratch = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(&name);
+    // A socket's address holds 107 bytes; `/port-65535.sock` takes 16 of them.
+    if scratch.as_os_str().len() <= 90 {
+        scratch
+    } else {
+        std::env::temp_dir().join(name)
+    }
 }
 
 /// Waits until `f` returns `Some`, polling every 20 ms, within [`WAIT`].

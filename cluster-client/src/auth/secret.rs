@@ -126,18 +126,17 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
     use std::path::PathBuf;
 
-    fn scratch_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "cluster-client-secret-test-{}-{name}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        dir.join("inner")
+    /// A directory not yet made, in a scratch directory removed when the guard drops (a failed
+    /// test's included).
+    fn scratch_dir() -> (tempfile::TempDir, PathBuf) {
+        let scratch = tempfile::tempdir().expect("scratch dir");
+        let dir = scratch.path().join("inner");
+        (scratch, dir)
     }
 
     #[test]
     fn the_first_caller_creates_it_and_the_others_read_the_same() {
-        let dir = scratch_dir("first");
+        let (_scratch, dir) = scratch_dir();
         let first = Secret::load_or_create(&dir, "7777").expect("created");
         assert_eq!(first.as_bytes().len(), SECRET_LEN);
         let again = Secret::load_or_create(&dir, "7777").expect("read");
@@ -147,12 +146,11 @@ mod tests {
         let mode = |p: &Path| fs::metadata(p).expect("exists").permissions().mode() & 0o777;
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&dir.join("7777.secret")), 0o600);
-        let _ = fs::remove_dir_all(dir.parent().expect("parent"));
     }
 
     #[test]
     fn racing_creators_agree() {
-        let dir = scratch_dir("race");
+        let (_scratch, dir) = scratch_dir();
         let secrets: Vec<Secret> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..8)
                 .map(|_| scope.spawn(|| Secret::load_or_create(&dir, "race").expect("secret")))
@@ -163,12 +161,11 @@ mod tests {
                 .collect()
         });
         assert!(secrets.windows(2).all(|pair| pair[0] == pair[1]));
-        let _ = fs::remove_dir_all(dir.parent().expect("parent"));
     }
 
     #[test]
     fn loose_permissions_are_refused_with_the_fix() {
-        let dir = scratch_dir("loose");
+        let (_scratch, dir) = scratch_dir();
         Secret::load_or_create(&dir, "p").expect("created");
         let file = dir.join("p.secret");
         fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).expect("chmod");
@@ -188,12 +185,11 @@ mod tests {
             text.contains(&format!("chmod 700 {}", dir.display())),
             "{text}"
         );
-        let _ = fs::remove_dir_all(dir.parent().expect("parent"));
     }
 
     #[test]
     fn a_short_file_is_refused() {
-        let dir = scratch_dir("short");
+        let (_scratch, dir) = scratch_dir();
         ensure_private_dir(&dir, rustix::process::geteuid().as_raw()).expect("dir");
         let file = dir.join("s.secret");
         OpenOptions::new()
@@ -207,6 +203,5 @@ mod tests {
             .expect_err("refused")
             .to_string();
         assert!(text.contains("fewer than 32"), "{text}");
-        let _ = fs::remove_dir_all(dir.parent().expect("parent"));
     }
 }

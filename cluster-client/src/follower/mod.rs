@@ -125,6 +125,12 @@ impl FollowerConn {
         self.leader
     }
 
+    /// Whether the leader is a member of the Node package, which names no pid at registration,
+    /// says nothing of a topic's liveness and keeps no stats.
+    fn leader_is_node(&self) -> bool {
+        self.leader.pid.is_none()
+    }
+
     /// Whether the connection is gone.
     pub(crate) fn is_lost(&self) -> bool {
         self.gone.load(Ordering::Acquire)

@@ -17,12 +17,20 @@ use crate::stats::Stats;
 
 impl FollowerConn {
     /// The leader's snapshot of the channel, asked for until `deadline` (`timeout` after the
-    /// request began).
+    /// request began). A leader of the Node package keeps none: that fails at once, with
+    /// [`FaultCode::UnknownMethod`], rather than waiting for an answer that never comes.
     pub(crate) async fn stats(
         &self,
         deadline: Instant,
         timeout: Duration,
     ) -> Result<Stats, CallError> {
+        if self.leader_is_node() {
+            return Err(CallError::Failed(Error::Remote {
+                name: FaultCode::UnknownMethod,
+                message: "the leader is a member of the Node package, which keeps no stats"
+                    .to_owned(),
+            }));
+        }
         let mut stats: Stats = self.ask_stats(deadline, timeout).await?;
         stats.role = MemberRole::Follower;
         Ok(stats)

@@ -99,7 +99,7 @@ impl FollowerConn {
             self.send_subscription(spec, key, app.clone(), Some(request));
             // A leader of the Node package does not say when a topic is live: the request is
             // the best that is known.
-            if self.leader.pid.is_none() {
+            if self.leader_is_node() {
                 self.on_ready(key, spec.name, Some(request));
             }
         }

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use super::LeaderChannel;
 use crate::protocol::args::Args;
 use crate::service::MethodSpec;
+use crate::stats::PublishStats;
 
 /// Who published: this process, or a follower connection (forgotten when it closes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -92,13 +93,16 @@ impl Publishes {
             .collect()
     }
 
-    /// How many publishes are remembered.
-    #[cfg(test)]
-    pub(super) fn len(&self) -> usize {
-        self.lock()
-            .values()
-            .map(|remembered| remembered.entries.len())
-            .sum()
+    /// The publishes remembered of `publisher`, or of every publisher.
+    pub(super) fn stats(&self, publisher: Option<Publisher>) -> PublishStats {
+        let map = self.lock();
+        let mut stats = PublishStats::default();
+        let of = |(who, _): &(&Publisher, &Remembered)| publisher.is_none_or(|p| p == **who);
+        for (_, remembered) in map.iter().filter(of) {
+            stats.count += remembered.entries.len() as u64;
+            stats.bytes += remembered.bytes as u64;
+        }
+        stats
     }
 }
 
@@ -151,9 +155,12 @@ mod tests {
             "a known one is kept"
         );
         assert!(publishes.remember(b, &SPEC, 1, &app(3)));
-        assert_eq!(publishes.len(), 3);
+        assert_eq!(publishes.stats(None).count, 3);
+        assert_eq!(publishes.stats(Some(a)).count, 2);
+        assert_eq!(publishes.stats(Some(a)).bytes, 2);
         publishes.forget(a);
-        assert_eq!(publishes.len(), 1);
+        assert_eq!(publishes.stats(None).count, 1);
+        assert_eq!(publishes.stats(Some(a)).count, 0);
         assert_eq!(publishes.all().len(), 1);
 
         let c = Publisher::Conn(3);

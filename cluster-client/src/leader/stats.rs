@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::LeaderChannel;
+use super::publishes::Publisher;
 use crate::role_change::{LeaderInfo, MemberRole};
 use crate::service::{Reply, ServiceError};
 use crate::stats::{CallStats, Failover, FollowerStats, Stats};
@@ -78,11 +79,12 @@ impl LeaderChannel {
     pub(crate) fn stats(&self) -> Stats {
         let followers: Vec<FollowerStats> = self
             .followers()
-            .values()
-            .map(|follower| FollowerStats {
+            .iter()
+            .map(|(id, follower)| FollowerStats {
                 pid: follower.pid,
                 bytes_in: follower.bytes_in.load(Ordering::Relaxed),
                 bytes_out: follower.outbox.sent(),
+                publishes: self.publishes.stats(Some(Publisher::Conn(*id))),
             })
             .collect();
         let bytes_in = self.closed_traffic.bytes_in.load(Ordering::Relaxed)
@@ -100,6 +102,7 @@ impl LeaderChannel {
             bytes_in,
             bytes_out,
             last_failover: self.failover.get().copied(),
+            publishes: self.publishes.stats(None),
         }
     }
 }

@@ -129,14 +129,9 @@ fn at(path: &Path, err: Error) -> Error {
 mod tests {
     use super::*;
 
-    fn scratch_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "cluster-client-unix-test-{}-{name}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        dir
+    /// A scratch directory, removed when the guard drops (a failed test's included).
+    fn scratch_dir() -> tempfile::TempDir {
+        tempfile::tempdir().expect("scratch dir")
     }
 
     /// The lock decides who leads: a second bind fails while the first holds it; a socket file
@@ -144,27 +139,27 @@ mod tests {
     /// stops removes its socket file.
     #[tokio::test]
     async fn the_lock_decides_and_stale_sockets_are_replaced() {
-        let dir = scratch_dir("lock");
+        let scratch = scratch_dir();
+        let dir = scratch.path();
         // A stale socket file, bound by nobody now.
-        drop(std::os::unix::net::UnixListener::bind(socket_path(&dir, 1)).expect("bind"));
-        assert!(socket_path(&dir, 1).exists());
+        drop(std::os::unix::net::UnixListener::bind(socket_path(dir, 1)).expect("bind"));
+        assert!(socket_path(dir, 1).exists());
         assert!(
-            UnixStream::connect(socket_path(&dir, 1)).await.is_err(),
+            UnixStream::connect(socket_path(dir, 1)).await.is_err(),
             "stale"
         );
 
-        let bound = bind(&dir, 1).expect("bind").expect("the lock is free");
-        assert!(bind(&dir, 1).expect("bind").is_none(), "the lock is held");
-        let (connected, accepted) = tokio::join!(connect(&dir, 1), bound.accept());
+        let bound = bind(dir, 1).expect("bind").expect("the lock is free");
+        assert!(bind(dir, 1).expect("bind").is_none(), "the lock is held");
+        let (connected, accepted) = tokio::join!(connect(dir, 1), bound.accept());
         connected.expect("connects to the fresh socket");
         let accepted = accepted.expect("accepts");
         assert_eq!(accepted.uid, Some(own_uid()));
 
         drop(bound);
-        assert!(!socket_path(&dir, 1).exists(), "removed by its leader");
-        let again = bind(&dir, 1).expect("bind");
+        assert!(!socket_path(dir, 1).exists(), "removed by its leader");
+        let again = bind(dir, 1).expect("bind");
         assert!(again.is_some(), "the lock was released");
         drop(again);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
