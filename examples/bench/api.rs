@@ -48,6 +48,11 @@ pub trait Bench {
     /// The process id of the leader that runs the real client.
     async fn pid(&self) -> Result<u32, BenchError>;
 
+    /// The same, declared idempotent: a call on the wire when the leader is lost is sent to the
+    /// next leader instead of failing.
+    #[invoke(idempotent)]
+    async fn pid_idempotent(&self) -> Result<u32, BenchError>;
+
     /// Counts the call in the leader.
     #[oneway]
     async fn sink(&self, payload: String);
@@ -121,6 +126,10 @@ impl Bench for Real {
     }
 
     async fn pid(&self) -> Result<u32, BenchError> {
+        Ok(std::process::id())
+    }
+
+    async fn pid_idempotent(&self) -> Result<u32, BenchError> {
         Ok(std::process::id())
     }
 

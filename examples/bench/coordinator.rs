@@ -316,12 +316,14 @@ pub async fn run(opts: Opts) -> ExitCode {
         }
     }
     if opts.has('f') {
-        if let Err(err) = failover_phase(&opts, &mut results, Leave::Killed).await {
-            progress(&format!("failover phase failed: {err}"));
+        for idempotent in [false, true] {
+            if let Err(err) = failover_phase(&opts, &mut results, Leave::Killed, idempotent).await {
+                progress(&format!("failover phase failed: {err}"));
+            }
         }
     }
     if opts.has('g') {
-        if let Err(err) = failover_phase(&opts, &mut results, Leave::Terminated).await {
+        if let Err(err) = failover_phase(&opts, &mut results, Leave::Terminated, false).await {
             progress(&format!("handover phase failed: {err}"));
         }
     }
@@ -1083,18 +1085,30 @@ enum Leave {
 }
 
 /// f (failover) and g (handover): per rep, a leader and four followers on a fresh port, four lanes
-/// each calling `pid()` with a 1 ms pause; the leader leaves (`kill -9`, or SIGTERM); then what the
-/// survivors saw.
-async fn failover_phase(opts: &Opts, results: &mut Results, how: Leave) -> Res<()> {
+/// each calling `pid()` (or, `idempotent`, `pid_idempotent()`) with a 1 ms pause; the leader
+/// leaves (`kill -9`, or SIGTERM); then what the survivors saw.
+async fn failover_phase(
+    opts: &Opts,
+    results: &mut Results,
+    how: Leave,
+    idempotent: bool,
+) -> Res<()> {
     const SURVIVORS: usize = 4;
     let (mut elected, mut recovered, mut failed) = (Vec::new(), Vec::new(), Vec::new());
     let mut errors = std::collections::BTreeMap::<String, u64>::new();
-    let (phase, what) = match how {
-        Leave::Killed => ('f', "failover"),
-        Leave::Terminated => ('g', "handover"),
+    // The figures' id prefix, and their label's.
+    let (phase, what) = match (how, idempotent) {
+        (Leave::Killed, false) => ("f", "f. failover"),
+        (Leave::Killed, true) => ("f.idempotent", "f. failover, pid idempotent"),
+        (Leave::Terminated, _) => ("g", "g. handover"),
+    };
+    let method = if idempotent {
+        "pid_idempotent()"
+    } else {
+        "pid()"
     };
     progress(&format!(
-        "{phase}: {what}, {} reps: 1 leader + {SURVIVORS} followers, 4 lanes each calling pid() every 1 ms, {} of the leader",
+        "{what}, {} reps: 1 leader + {SURVIVORS} followers, 4 lanes each calling {method} every 1 ms, {} of the leader",
         opts.reps,
         if how == Leave::Killed {
             "kill -9"
@@ -1109,7 +1123,7 @@ async fn failover_phase(opts: &Opts, results: &mut Results, how: Leave) -> Res<(
             return Err("the first member did not lead".into());
         }
         let mut members = Child::spawn_many("member", "member", &args, SURVIVORS).await?;
-        let lanes = json!({ "cmd": "lanes", "lanes": 4, "pause_ms": 1 });
+        let lanes = json!({ "cmd": "lanes", "lanes": 4, "pause_ms": 1, "idempotent": idempotent });
         leader.ask(lanes.clone(), SLACK).await?;
         ask_all(&mut members, &lanes, SLACK).await?;
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -1133,7 +1147,7 @@ async fn failover_phase(opts: &Opts, results: &mut Results, how: Leave) -> Res<(
         let _ = leader.process.wait().await;
         let Some(figures) = crate::failover::read_rep(&reports, old, kill_ns) else {
             progress(&format!(
-                "{phase}: rep {rep}: a survivor was never served again: {reports:?}"
+                "{what}: rep {rep}: a survivor was never served again: {reports:?}"
             ));
             failed.push(u64::MAX);
             continue;
@@ -1153,12 +1167,12 @@ async fn failover_phase(opts: &Opts, results: &mut Results, how: Leave) -> Res<(
         .copied()
         .unwrap_or(0);
     progress(&format!(
-        "{phase}: failed calls per rep {failed:?}; by kind {errors:?}"
+        "{what}: failed calls per rep {failed:?}; by kind {errors:?}"
     ));
     let figure = |id: &str, label: &str, unit: Unit, v: u64| {
         Figure::new(
             &format!("{phase}.{id}"),
-            &format!("{phase}. {what}: {label}"),
+            &format!("{what}: {label}"),
             unit,
             v as f64,
             None,

@@ -3,7 +3,8 @@
 //! - f. One leader and four followers, each with four lanes calling `pid()` with a 1 ms pause (the
 //!   Node package's own failover workload); `kill -9` of the leader; per rep, when the new leader
 //!   served its own first call (elected), when every lane of every survivor was served by it (all
-//!   recovered), both from the kill, and how many calls failed.
+//!   recovered), both from the kill, and how many calls failed. Then the same with
+//!   `pid_idempotent()`, whose calls on the wire at the kill go to the new leader.
 //! - g. The same with SIGTERM instead of `kill -9`: the member closes its client, and the leader
 //!   hands over to a successor.
 //! - h. A leader whose topic has a cached item; a new process creates its client, subscribes, and
@@ -71,9 +72,10 @@ pub async fn member(port: u16, transport: Transport) -> ExitCode {
         let answer = match command["cmd"].as_str() {
             Some("lanes") => {
                 let pause = Duration::from_millis(field(&command, "pause_ms", 1));
+                let idempotent = field(&command, "idempotent", false);
                 for _ in 0..field(&command, "lanes", 4usize) {
                     let (client, stop) = (client.clone(), Arc::clone(&stop));
-                    lanes.push(tokio::spawn(lane(client, stop, pause)));
+                    lanes.push(tokio::spawn(lane(client, stop, pause, idempotent)));
                 }
                 json!({ "ok": true })
             }
@@ -99,10 +101,21 @@ pub async fn member(port: u16, transport: Transport) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn lane(client: BenchClient, stop: Arc<AtomicBool>, pause: Duration) -> Lane {
+/// Calls `pid()` (or `pid_idempotent()`) with `pause` after each call, until `stop`.
+async fn lane(
+    client: BenchClient,
+    stop: Arc<AtomicBool>,
+    pause: Duration,
+    idempotent: bool,
+) -> Lane {
     let mut lane = Lane::default();
     while !stop.load(Ordering::Relaxed) {
-        match client.pid().await {
+        let answer = if idempotent {
+            client.pid_idempotent().await
+        } else {
+            client.pid().await
+        };
+        match answer {
             Ok(pid) => {
                 lane.ok += 1;
                 lane.first_by_pid.entry(pid).or_insert_with(now_ns);
