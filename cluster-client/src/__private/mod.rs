@@ -258,6 +258,9 @@ where
             method,
             reason: format!("no canonical JSON: {err}"),
         })?;
+    // The topic keeps the arguments as long as it lives: their own bytes, not a slice that would
+    // keep the whole frame they came in (a follower could pad it to the frame limit).
+    let app = Bytes::copy_from_slice(&app);
     let start = move || -> BoxFuture<Result<ItemStream, Error>> {
         let opening = match A::decode_app(codec, app.clone()) {
             Ok(args) => open(args),
