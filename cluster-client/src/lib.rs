@@ -5,6 +5,7 @@
 // The modules in layers, bottom first: a module imports only from the layers before its own.
 
 // Layer 0: the wire and the codecs.
+mod excerpt;
 pub mod protocol;
 pub mod serialize_json;
 pub mod transcode;

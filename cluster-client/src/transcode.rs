@@ -21,6 +21,8 @@ use std::fmt;
 use bytes::{BufMut, BytesMut};
 use serde::{Serialize, de::DeserializeOwned};
 
+use crate::excerpt::{MESSAGE_CHARS, excerpt};
+
 /// A value that could not be encoded or decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -40,7 +42,7 @@ pub enum CodecError {
         codec: &'static str,
         /// How many bytes were given.
         len: usize,
-        /// What the codec reported.
+        /// What the codec reported, cut to 256 characters (it may quote the peer's bytes).
         message: String,
     },
     /// The codec is not compiled in: its cargo feature is off.
@@ -78,11 +80,12 @@ fn encode_error(codec: &'static str, err: impl fmt::Display) -> CodecError {
     }
 }
 
+/// A decoding error; its message, which may quote the peer's bytes, is cut to 256 characters.
 fn decode_error(codec: &'static str, len: usize, err: impl fmt::Display) -> CodecError {
     CodecError::Decode {
         codec,
         len,
-        message: err.to_string(),
+        message: excerpt(&err.to_string(), MESSAGE_CHARS),
     }
 }
 

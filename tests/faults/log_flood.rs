@@ -8,7 +8,7 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::procfs::{PeakRss, vm_rss_kib};
-use super::raw::{Raw, frame, invoke_packet};
+use super::raw::{Raw, frame, invoke_packet, raw_request};
 use super::support::{Worker, free_port, upstream};
 use super::{
     SEAM, SLACK, assert_no_panics, assert_rss_within, assert_spin_clean, log_text, start_spin,
@@ -89,4 +89,37 @@ async fn an_unknown_method_flood_logs_a_few_lines() {
         "no more lines than calls"
     );
     assert_no_panics(&mut [&mut leader, &mut follower]);
+}
+
+/// A peer's text inside an error is cut: a connection object whose `argLength` is a 1 MiB string
+/// is refused (the connection closes) with a log line of a few hundred bytes. Before, serde's
+/// message quoted the string whole, into the log and into the error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peers_text_in_an_error_is_cut() {
+    let up = upstream().await;
+    let port = free_port();
+    let mut leader = Worker::ready("leader", SEAM, port, &up, &["--log", "warn"]).await;
+    let mut raw = Raw::registered(port, "registry").await;
+    let long = "x".repeat(1 << 20);
+    let conn =
+        format!(r#"{{"type":"invoke","method":"echo","argLength":"{long}","oneway":false}}"#);
+    raw.send(&raw_request(7, &conn, &[])).await;
+    assert!(
+        raw.closed_within(Duration::from_secs(5)).await.is_some(),
+        "a bad connection object closes the connection"
+    );
+    assert!(leader.status().await.0, "the leader serves on");
+    let lines = leader.take_all(|v| v.get("level").is_some());
+    let about_it: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|v| log_text(v).contains("not valid JSON"))
+        .collect();
+    assert!(!about_it.is_empty(), "the refusal is logged: {lines:?}");
+    let longest = lines.iter().map(|v| v.to_string().len()).max().unwrap_or(0);
+    eprintln!(
+        "a 1 MiB string where a number belongs: {} log lines, the longest {longest} bytes: {}",
+        lines.len(),
+        about_it[0]
+    );
+    assert!(longest < 2048, "a log line of {longest} bytes");
 }

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 
 use super::{FaultCode, ProtocolError, RefusalCode};
+use crate::excerpt::{MESSAGE_CHARS, excerpt};
 
 /// Defines [`ConnObject`] from the table of types: each line is a variant, the struct it holds (of
 /// the same name) and its `type` on the wire. The table is the only place a `type` is written: it
@@ -307,7 +308,9 @@ impl ConnObject {
         let text = std::str::from_utf8(bytes)
             .map_err(|source| ProtocolError::ConnObjectUtf8 { source })?;
         from_text(text).map_err(|source| {
-            unknown_type(text).unwrap_or(ProtocolError::ConnObjectJson { source })
+            unknown_type(text).unwrap_or_else(|| ProtocolError::ConnObjectJson {
+                message: excerpt(&source.to_string(), MESSAGE_CHARS),
+            })
         })
     }
 

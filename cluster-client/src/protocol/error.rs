@@ -70,11 +70,10 @@ pub enum ProtocolError {
         source: Utf8Error,
     },
     /// The connection object is not the JSON of a known packet type.
-    #[error("connection object is not valid JSON for its type: {source}")]
+    #[error("connection object is not valid JSON for its type: {message}")]
     ConnObjectJson {
-        /// What serde_json reported.
-        #[source]
-        source: serde_json::Error,
+        /// What serde_json reported, cut to 256 characters (it may quote the peer's text).
+        message: String,
     },
     /// The connection object's `type` is not one this crate knows.
     #[error("unknown connection object type {found:?}")]
