@@ -170,13 +170,20 @@ impl FollowerConn {
         } else {
             Flush::Now
         };
-        let sent = self
-            .outbox
-            .send_packet(&Packet::request(id, millis(timeout), conn, app), flush)
-            .await;
+        // A leader that reads nothing leaves no room: the call waits for some until its deadline,
+        // and then ends unsent (nothing of it was queued) with `Timeout`.
+        let packet = Packet::request(id, millis(timeout), conn, app);
+        let sent = tokio::time::timeout_at(deadline, self.outbox.send_packet(&packet, flush)).await;
         let offset = match sent {
-            Ok(offset) => offset,
-            Err(err) => {
+            Ok(Ok(offset)) => offset,
+            Err(_) => {
+                self.pending.remove(id);
+                return Err(CallError::Failed(Error::Timeout {
+                    method: method.to_owned(),
+                    ms: timeout.as_millis().try_into().unwrap_or(u64::MAX),
+                }));
+            }
+            Ok(Err(err)) => {
                 self.pending.remove(id);
                 return Err(match err {
                     SendError::Closed => CallError::Unsent,

@@ -442,3 +442,30 @@ async fn notices_of_a_dropped_subscription_do_not_touch_its_successor() {
         second.close_reason()
     );
 }
+
+/// A leader that reads nothing: once the pipe and the outbox are full, a call waits for room only
+/// until its deadline, and ends with `Timeout` (before, it waited for ever, and so did the
+/// heartbeat, so the frozen leader was never given up).
+#[tokio::test]
+async fn a_call_waiting_for_room_ends_at_its_deadline() {
+    let (conn, _leader) = connect().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
+    let mut calls = Vec::new();
+    for _ in 0..16 {
+        let conn = Arc::clone(&conn);
+        calls.push(tokio::spawn(async move {
+            let big = Bytes::from(vec![0u8; 1 << 20]);
+            conn.call_until(spec(), 0, big, false, deadline, WAIT).await
+        }));
+    }
+    for call in calls {
+        let ended = tokio::time::timeout(WAIT, call)
+            .await
+            .expect("the call ends within the bound")
+            .expect("no panic");
+        assert!(
+            matches!(ended, Err(super::CallError::Failed(Error::Timeout { .. }))),
+            "{ended:?}"
+        );
+    }
+}
