@@ -108,10 +108,13 @@ impl Publishes {
 
 impl LeaderChannel {
     /// Sends every remembered publish to the real client again, one after the other, each within
-    /// `response_timeout`.
+    /// `response_timeout`. Failures are logged once, at the end, with the first one's reason: a
+    /// line per failed publish would be as many lines as followers can make the leader remember.
     pub(super) async fn republish(self: &Arc<Self>) {
         let publishes = self.publishes.all();
-        tracing::info!(channel = %self.name, publishes = publishes.len(), "the real client's upstream is back; publishing again");
+        let total = publishes.len();
+        tracing::info!(channel = %self.name, publishes = total, "the real client's upstream is back; publishing again");
+        let (mut failed, mut first) = (0usize, None);
         for (method, args) in publishes {
             let call = super::calls::run_guarded(
                 Arc::clone(&self.service),
@@ -119,15 +122,16 @@ impl LeaderChannel {
                 args,
                 self.options.codec,
             );
-            match tokio::time::timeout(self.options.response_timeout, call).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(err)) => {
-                    tracing::warn!(channel = %self.name, method, error = %err, "publish replay failed")
-                }
-                Err(_) => {
-                    tracing::warn!(channel = %self.name, method, "publish replay got no answer in time")
-                }
-            }
+            let reason = match tokio::time::timeout(self.options.response_timeout, call).await {
+                Ok(Ok(_)) => continue,
+                Ok(Err(err)) => err.to_string(),
+                Err(_) => "no answer in time".to_owned(),
+            };
+            failed += 1;
+            first.get_or_insert((method, reason));
+        }
+        if let Some((method, reason)) = first {
+            tracing::warn!(channel = %self.name, total, failed, first_method = method, first_reason = %reason, "publish replay: some publishes failed");
         }
     }
 }
