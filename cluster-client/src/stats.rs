@@ -21,8 +21,11 @@ pub struct Stats {
     pub leader: LeaderInfo,
     /// The followers connected to the leader now.
     pub followers: Vec<FollowerStats>,
-    /// The topics the leader serves, with their subscribers.
+    /// The topics the leader serves, with their subscribers: the first 256 by method and key.
     pub topics: Vec<TopicStats>,
+    /// How many topics the leader serves, listed or not.
+    #[serde(default)]
+    pub topics_total: usize,
     /// The calls of this term on the leader's real client: its own process's and its followers'.
     pub calls: CallStats,
     /// Bytes the leader read from its followers in this term.
@@ -130,7 +133,11 @@ impl std::fmt::Display for Stats {
             )?;
         }
         writeln!(f)?;
-        writeln!(f, "  topics: {}", self.topics.len())?;
+        write!(f, "  topics: {}", self.topics_total.max(self.topics.len()))?;
+        if self.topics_total > self.topics.len() {
+            write!(f, " (the first {} listed)", self.topics.len())?;
+        }
+        writeln!(f)?;
         for topic in &self.topics {
             writeln!(
                 f,

@@ -91,13 +91,15 @@ impl LeaderChannel {
             + followers.iter().map(|f| f.bytes_in).sum::<u64>();
         let bytes_out = self.closed_traffic.bytes_out.load(Ordering::Relaxed)
             + followers.iter().map(|f| f.bytes_out).sum::<u64>();
+        let (topics, topics_total) = self.topics.snapshot();
         Stats {
             channel: self.name.clone(),
             role: MemberRole::Leader,
             epoch: self.epoch(),
             leader: self.leader_info(),
             followers,
-            topics: self.topics.snapshot(),
+            topics,
+            topics_total,
             calls: self.calls.snapshot(),
             bytes_in,
             bytes_out,

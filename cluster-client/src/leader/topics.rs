@@ -29,6 +29,10 @@ pub(crate) struct TopicKey {
     pub(crate) key: Arc<str>,
 }
 
+/// The topics a stats snapshot lists, at most: 256 keys of up to `max_key_len` (4 KiB) fit a
+/// frame, whatever followers subscribe to.
+pub(crate) const MAX_TOPICS_LISTED: usize = 256;
+
 /// Who receives a topic's items.
 #[derive(Debug, Clone)]
 pub(crate) enum Sink {
@@ -145,20 +149,26 @@ impl Topics {
             .all(|topic| !topic.spec.broadcast || topic.latest.is_some())
     }
 
-    /// Every topic, with its subscribers, sorted by method and key.
-    pub(crate) fn snapshot(&self) -> Vec<TopicStats> {
-        let mut topics: Vec<TopicStats> = self
-            .lock()
+    /// The first [`MAX_TOPICS_LISTED`] topics by method and key, with their subscribers, and the
+    /// count of all of them.
+    pub(crate) fn snapshot(&self) -> (Vec<TopicStats>, usize) {
+        let map = self.lock();
+        let mut all: Vec<(&TopicKey, usize)> = map
             .topics
             .iter()
-            .map(|(key, topic)| TopicStats {
+            .map(|(key, topic)| (key, topic.sinks.len()))
+            .collect();
+        all.sort_unstable_by(|(a, _), (b, _)| (a.method, &a.key).cmp(&(b.method, &b.key)));
+        let listed = all
+            .iter()
+            .take(MAX_TOPICS_LISTED)
+            .map(|(key, subscribers)| TopicStats {
                 method: key.method.to_owned(),
                 key: key.key.to_string(),
-                subscribers: topic.sinks.len(),
+                subscribers: *subscribers,
             })
             .collect();
-        topics.sort_by(|a, b| (&a.method, &a.key).cmp(&(&b.method, &b.key)));
-        topics
+        (listed, all.len())
     }
 
     /// The latest item of the topic (method, key), if it has one.
@@ -549,5 +559,21 @@ mod tests {
         topics.detach(None, a);
         let map = topics.lock();
         assert!(map.topics.is_empty() && map.by_owner.is_empty());
+    }
+
+    /// A snapshot lists the first topics by key, up to the cap, and counts them all.
+    #[tokio::test]
+    async fn a_snapshot_lists_at_most_the_cap() {
+        let topics = Arc::new(Topics::new(
+            Codec::Json,
+            (Duration::from_millis(1), Duration::from_millis(1)),
+        ));
+        for i in 0..MAX_TOPICS_LISTED + 44 {
+            attach(&topics, i, Owner::Conn(1));
+        }
+        let (listed, total) = topics.snapshot();
+        assert_eq!(total, MAX_TOPICS_LISTED + 44);
+        assert_eq!(listed.len(), MAX_TOPICS_LISTED);
+        assert!(listed.windows(2).all(|pair| pair[0].key < pair[1].key));
     }
 }
