@@ -123,6 +123,12 @@ pub struct Options {
     /// How many calls one follower may have in flight at its leader, each counted until its answer
     /// is queued. Default 4096.
     pub max_calls_per_follower: usize,
+    /// How many followers' calls may wait on a leader's real client at once, all followers
+    /// together; one more is answered `overloaded`. Default 65,536.
+    pub max_calls: usize,
+    /// How many bytes of arguments those calls may hold, all followers together; a call that
+    /// would pass it is answered `overloaded`. Default 256 MiB.
+    pub max_call_bytes: usize,
     /// The longest deadline a leader grants a follower's call. A call that asks for more runs with
     /// this one; a call that asks for none (a timeout of 0 or less on the wire) runs with
     /// `response_timeout`. Default 10 minutes.
@@ -203,6 +209,8 @@ impl Default for Options {
             slow_consumer: SlowConsumer::KeepLatest,
             max_connections: 1024,
             max_calls_per_follower: 4096,
+            max_calls: 65_536,
+            max_call_bytes: 256 << 20,
             max_call_timeout: Duration::from_secs(600),
             max_subscriptions_per_follower: 1024,
             max_key_len: 4096,
@@ -291,6 +299,10 @@ impl Options {
         max_connections: usize,
         /// Sets the per-follower cap on calls in flight.
         max_calls_per_follower: usize,
+        /// Sets the channel-wide cap on followers' calls that wait on the real client.
+        max_calls: usize,
+        /// Sets the channel-wide cap on the bytes of arguments those calls hold.
+        max_call_bytes: usize,
         /// Sets the longest deadline a leader grants a follower's call.
         max_call_timeout: Duration,
         /// Sets the per-follower cap on subscriptions.

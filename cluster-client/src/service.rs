@@ -168,10 +168,16 @@ pub enum ServiceError {
         /// The method.
         method: &'static str,
     },
-    /// The follower has too many calls in flight.
+    /// Too many calls in flight: the follower's, or the channel's.
     #[error("too many calls in flight (limit {limit})")]
     Overloaded {
         /// The configured cap.
+        limit: usize,
+    },
+    /// The calls in flight on the channel hold too many bytes of arguments.
+    #[error("the calls in flight hold too many bytes of arguments (limit {limit})")]
+    OverloadedBytes {
+        /// The configured cap, in bytes.
         limit: usize,
     },
     /// The subscription key a follower sent is not the key of the arguments it sent.
@@ -230,6 +236,7 @@ impl ServiceError {
             ServiceError::Encode { .. } => FaultCode::EncodeFailed,
             ServiceError::Panicked { .. } => FaultCode::Panicked,
             ServiceError::Overloaded { .. }
+            | ServiceError::OverloadedBytes { .. }
             | ServiceError::TooManySubscriptions { .. }
             | ServiceError::TooManyTopics { .. } => FaultCode::Overloaded,
         }

@@ -90,6 +90,10 @@ impl LeaderChannel {
             }
             Ok(spec) => spec,
         };
+        let held = match self.load.hold(args.unread().len()) {
+            Ok(held) => held,
+            Err(err) => return self.answer(&to, Err(err), conn.flush()),
+        };
         self.remember_publish(
             Publisher::Conn(conn.id),
             spec,
@@ -110,6 +114,7 @@ impl LeaderChannel {
         // task, timer or hop; only a call that has to wait gets its own task.
         let once = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
         if let Poll::Ready(result) = once {
+            drop(held);
             return self.answer(&to, result, conn.flush());
         }
         conn.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -144,6 +149,7 @@ impl LeaderChannel {
                 }
             }
             in_flight.fetch_sub(1, Ordering::Relaxed);
+            drop(held);
         });
     }
 

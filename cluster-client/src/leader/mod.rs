@@ -8,6 +8,7 @@
 
 mod calls;
 mod connection;
+mod load;
 mod publishes;
 mod register;
 mod stats;
@@ -33,6 +34,7 @@ use crate::server::Lease;
 use crate::service::{MethodKind, MethodSpec, Schema, Service, ServiceError};
 use crate::stats::Failover;
 use crate::term::Term;
+use load::Load;
 use publishes::Publishes;
 use stats::{CallCounters, Traffic};
 use topics::Topics;
@@ -98,6 +100,8 @@ pub(crate) struct LeaderChannel {
     since: SystemTime,
     /// The calls on the real client in this term.
     calls: CallCounters,
+    /// What the followers' calls that wait on the real client hold, against the channel's caps.
+    load: Arc<Load>,
     /// The bytes of follower connections that have closed.
     closed_traffic: Traffic,
     /// The failover that began this term, if one did.
@@ -120,6 +124,7 @@ impl LeaderChannel {
             options.max_publishes_per_follower,
             options.max_publish_bytes_per_follower,
         );
+        let load = Load::new(options.max_calls, options.max_call_bytes);
         let channel = Arc::new(LeaderChannel {
             name,
             schema,
@@ -138,6 +143,7 @@ impl LeaderChannel {
             leaving: AtomicBool::new(false),
             since: SystemTime::now(),
             calls: CallCounters::default(),
+            load,
             closed_traffic: Traffic::default(),
             failover: OnceLock::new(),
         });

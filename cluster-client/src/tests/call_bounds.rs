@@ -217,3 +217,57 @@ async fn the_calls_of_a_closed_connection_are_cancelled() {
         "cancelled when the connection closed"
     );
 }
+
+/// The calls that wait on the real client are capped for the whole channel, whichever followers
+/// send them: with a cap of three, two connections' four sleeping calls run three, and the fourth is
+/// answered `overloaded`; once they end, the cap is free again.
+#[tokio::test]
+async fn the_channel_caps_the_calls_that_wait_whoever_sends_them() {
+    let options = options()
+        .heartbeat_check(false)
+        .max_calls(3)
+        .max_call_timeout(Duration::from_millis(400));
+    let service = Arc::new(TestService::default());
+    let leader = leader_of(&options, Arc::clone(&service));
+    let mut first = registered(&leader, 1 << 16).await;
+    let mut second = registered(&leader, 1 << 16).await;
+    let long = args((60_000u64,));
+    for id in 0..2 {
+        first
+            .write_all(&invoke(40 + id, 60_000, "sleep", &long))
+            .await
+            .expect("written");
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    second
+        .write_all(&invoke(50, 60_000, "sleep", &long))
+        .await
+        .expect("written");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(service.sleeping.load(Ordering::SeqCst), 3);
+    second
+        .write_all(&invoke(51, 60_000, "sleep", &long))
+        .await
+        .expect("written");
+    let mut answer = vec![0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(2), second.read(&mut answer))
+        .await
+        .expect("answered at once")
+        .expect("read");
+    let text = String::from_utf8_lossy(&answer[..n]);
+    assert!(text.contains("overloaded"), "{text}");
+    assert_eq!(service.sleeping.load(Ordering::SeqCst), 3, "not run");
+    // The three end at the granted deadline (400 ms); the cap is free again.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(service.sleeping.load(Ordering::SeqCst), 0);
+    second
+        .write_all(&invoke(52, 1000, "sleep", &args((1u64,))))
+        .await
+        .expect("written");
+    let n = tokio::time::timeout(Duration::from_secs(2), second.read(&mut answer))
+        .await
+        .expect("answered")
+        .expect("read");
+    let text = String::from_utf8_lossy(&answer[..n]);
+    assert!(text.contains(r#""success":true"#), "{text}");
+}
