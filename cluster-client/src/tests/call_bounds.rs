@@ -61,6 +61,16 @@ async fn registered(leader: &Arc<crate::leader::LeaderChannel>, pipe: usize) -> 
     raw
 }
 
+/// The text of what the leader sends next (one small answer), within 2 s.
+async fn answer_text(raw: &mut DuplexStream) -> String {
+    let mut answer = vec![0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(2), raw.read(&mut answer))
+        .await
+        .expect("answered")
+        .expect("read");
+    String::from_utf8_lossy(&answer[..n]).into_owned()
+}
+
 /// Reads until the leader closes the connection; the bytes read, or `None` if it stays open.
 async fn read_until_closed(raw: &mut DuplexStream, within: Duration) -> Option<usize> {
     let mut total = 0;
@@ -173,12 +183,7 @@ async fn the_leader_grants_every_call_a_deadline() {
     raw.write_all(&invoke(21, 1000, "sleep", &args((1u64,))))
         .await
         .expect("written");
-    let mut answer = vec![0u8; 256];
-    let n = tokio::time::timeout(Duration::from_secs(2), raw.read(&mut answer))
-        .await
-        .expect("answered")
-        .expect("read");
-    let text = String::from_utf8_lossy(&answer[..n]);
+    let text = answer_text(&mut raw).await;
     assert!(text.contains(r#""success":true"#), "{text}");
 }
 
@@ -249,12 +254,7 @@ async fn the_channel_caps_the_calls_that_wait_whoever_sends_them() {
         .write_all(&invoke(51, 60_000, "sleep", &long))
         .await
         .expect("written");
-    let mut answer = vec![0u8; 512];
-    let n = tokio::time::timeout(Duration::from_secs(2), second.read(&mut answer))
-        .await
-        .expect("answered at once")
-        .expect("read");
-    let text = String::from_utf8_lossy(&answer[..n]);
+    let text = answer_text(&mut second).await;
     assert!(text.contains("overloaded"), "{text}");
     assert_eq!(service.sleeping.load(Ordering::SeqCst), 3, "not run");
     // The three end at the granted deadline (400 ms); the cap is free again.
@@ -264,10 +264,6 @@ async fn the_channel_caps_the_calls_that_wait_whoever_sends_them() {
         .write_all(&invoke(52, 1000, "sleep", &args((1u64,))))
         .await
         .expect("written");
-    let n = tokio::time::timeout(Duration::from_secs(2), second.read(&mut answer))
-        .await
-        .expect("answered")
-        .expect("read");
-    let text = String::from_utf8_lossy(&answer[..n]);
+    let text = answer_text(&mut second).await;
     assert!(text.contains(r#""success":true"#), "{text}");
 }
