@@ -157,6 +157,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// A call of `method` that got no answer within `deadline`.
+    pub(crate) fn timeout(method: &str, deadline: std::time::Duration) -> Error {
+        Error::Timeout {
+            method: method.to_owned(),
+            ms: deadline.as_millis().try_into().unwrap_or(u64::MAX),
+        }
+    }
+
     /// What kind of failure this is: a value that can be matched, stored and sent (it is
     /// `Serialize + Deserialize`), so that a method's own error type can keep it across the wire
     /// (see [`ErrorKind`]).

@@ -326,10 +326,7 @@ where
     match tokio::time::timeout(deadline, subscription.ready()).await {
         Ok(Ok(())) => Ok(subscription),
         Ok(Err(error)) => Err(error.into_method_error()),
-        Err(_) => Err(E::from(Error::Timeout {
-            method: spec.name.to_owned(),
-            ms: deadline.as_millis() as u64,
-        })),
+        Err(_) => Err(E::from(Error::timeout(spec.name, deadline))),
     }
 }
 

@@ -178,10 +178,7 @@ impl FollowerConn {
             Ok(Ok(offset)) => offset,
             Err(_) => {
                 self.pending.remove(id);
-                return Err(CallError::Failed(Error::Timeout {
-                    method: method.to_owned(),
-                    ms: timeout.as_millis().try_into().unwrap_or(u64::MAX),
-                }));
+                return Err(CallError::Failed(Error::timeout(method, timeout)));
             }
             Ok(Err(err)) => {
                 self.pending.remove(id);
@@ -235,10 +232,7 @@ impl FollowerConn {
                 self.sweep_at.fetch_min(self.nanos(next), Ordering::AcqRel);
             }
             for call in expired {
-                let _ = call.tx.send(Err(Error::Timeout {
-                    method: call.method.to_owned(),
-                    ms: call.timeout.as_millis() as u64,
-                }));
+                let _ = call.tx.send(Err(Error::timeout(call.method, call.timeout)));
             }
         }
     }

@@ -36,9 +36,7 @@ impl Topic {
     fn answers(&self, request: Option<i64>) -> bool {
         request.is_none_or(|request| request == self.request)
     }
-}
 
-impl Topic {
     /// Keeps `item` for late subscribers and hands it to every subscriber.
     fn deliver(&mut self, item: Bytes) {
         for (_, mailbox) in &self.sinks {

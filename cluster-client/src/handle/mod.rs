@@ -465,10 +465,7 @@ impl Inner {
         match tokio::time::timeout_at(deadline, rx.wait_for(usable)).await {
             Ok(Ok(state)) => Ok(state.clone()),
             Ok(Err(_)) => Err(Error::Closed),
-            Err(_) => Err(Error::Timeout {
-                method: method.to_owned(),
-                ms: timeout.as_millis() as u64,
-            }),
+            Err(_) => Err(Error::timeout(method, timeout)),
         }
     }
 

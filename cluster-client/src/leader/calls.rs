@@ -52,10 +52,7 @@ impl LeaderChannel {
             }
             Err(_) => {
                 self.calls.abandon();
-                Err(Error::Timeout {
-                    method: spec.name.to_owned(),
-                    ms: deadline.as_millis() as u64,
-                })
+                Err(Error::timeout(spec.name, deadline))
             }
         }
     }

@@ -34,20 +34,20 @@ impl Load {
 
     /// Takes a call's share, `bytes` of arguments; `Overloaded` when either cap would be passed.
     pub(super) fn hold(self: &Arc<Self>, bytes: usize) -> Result<Held, ServiceError> {
+        // Taken first, then checked: racing callers never pass a cap together. An over-cap share
+        // is given back when `held` drops.
+        let calls_before = self.calls.fetch_add(1, Ordering::AcqRel);
+        let bytes_before = self.bytes.fetch_add(bytes, Ordering::AcqRel);
         let held = Held {
             load: Arc::clone(self),
             bytes,
         };
-        // Taken first, then checked: racing callers never pass a cap together. An over-cap share
-        // is given back when `held` drops.
-        if self.calls.fetch_add(1, Ordering::AcqRel) >= self.max_calls {
-            self.bytes.fetch_add(bytes, Ordering::AcqRel);
+        if calls_before >= self.max_calls {
             return Err(ServiceError::Overloaded {
                 limit: self.max_calls,
             });
         }
-        let before = self.bytes.fetch_add(bytes, Ordering::AcqRel);
-        if before.saturating_add(bytes) > self.max_bytes {
+        if bytes_before.saturating_add(bytes) > self.max_bytes {
             return Err(ServiceError::OverloadedBytes {
                 limit: self.max_bytes,
             });

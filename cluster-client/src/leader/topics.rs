@@ -385,7 +385,7 @@ impl Topics {
         };
         if topic.spec.broadcast {
             topic.latest = Some(item.clone());
-            let frame = self.push_frame(key, item.clone(), None, None);
+            let frame = self.push_frame(key, item.clone(), None);
             for (_, sink) in &topic.sinks {
                 self.deliver_frame(sink, &item, frame.as_ref());
             }
@@ -398,7 +398,7 @@ impl Topics {
 
     fn deliver(&self, key: &TopicKey, sink: &Sink, item: Bytes) {
         let frame = match sink {
-            Sink::Remote { .. } => self.push_frame(key, item.clone(), None, None),
+            Sink::Remote { .. } => self.push_frame(key, item.clone(), None),
             Sink::Local(_) => None,
         };
         self.deliver_frame(sink, &item, frame.as_ref());
@@ -416,21 +416,20 @@ impl Topics {
     }
 
     /// The `subscribe_result` request carrying `item`, encoded once for every follower; with
-    /// `end`, the topic's last, whose item is the real client's own error when `typed`, for the
-    /// follower whose subscribe was `request`.
+    /// `end` (reason, typed, request), the topic's last for the follower whose subscribe was
+    /// `request`, whose item is the real client's own error when `typed`.
     fn push_frame(
         &self,
         key: &TopicKey,
         item: Bytes,
-        end: Option<(&str, bool)>,
-        request: Option<i64>,
+        end: Option<(&str, bool, i64)>,
     ) -> Option<Bytes> {
         let conn = ConnObject::SubscribeResult(SubscribeResult {
             key: key.key.to_string(),
             method: Some(key.method.to_owned()),
-            end: end.map(|(reason, _)| reason.to_owned()),
-            typed: end.is_some_and(|(_, typed)| typed),
-            request,
+            end: end.map(|(reason, _, _)| reason.to_owned()),
+            typed: end.is_some_and(|(_, typed, _)| typed),
+            request: end.map(|(_, _, request)| request),
         });
         match writer::encode(&Packet::request(self.push_ids.next(), 0, conn, item)) {
             Ok(frame) => Some(frame),
@@ -471,8 +470,8 @@ impl Topics {
                     outbox,
                     request: Some(request),
                 } => {
-                    let end = Some((reason.as_str(), typed));
-                    if let Some(frame) = self.push_frame(key, item.clone(), end, Some(request)) {
+                    let end = Some((reason.as_str(), typed, request));
+                    if let Some(frame) = self.push_frame(key, item.clone(), end) {
                         let _ = outbox.try_send(&frame);
                     }
                 }
