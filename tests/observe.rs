@@ -45,6 +45,14 @@ async fn stats_and_role_changes_follow_the_cluster() {
             .await;
         worker.item("w").await;
     }
+    // Two publishes of the same registration are one to remember; a second registration is another.
+    // Sent first: a publish is oneway, and the 1 s `pause` below outlasts its upstream call, so
+    // that none is in flight when the stats are read.
+    for host in ["h1", "h1", "h2"] {
+        second
+            .call(json!({ "cmd": "register", "service": "obs", "host": host, "port": 1 }))
+            .await;
+    }
     for n in 0..5 {
         let echoed = second
             .call(json!({ "cmd": "echo", "payload": format!("p{n}") }))
@@ -54,12 +62,6 @@ async fn stats_and_role_changes_follow_the_cluster() {
     // `pause` may take 1 s: the leader gives up on a 5 s pause at that deadline.
     let failed = second.call(json!({ "cmd": "pause", "ms": 5000 })).await;
     assert_eq!(failed["kind"], "timeout", "{failed}");
-    // Two publishes of the same registration are one to remember; a second registration is another.
-    for host in ["h1", "h1", "h2"] {
-        second
-            .call(json!({ "cmd": "register", "service": "obs", "host": host, "port": 1 }))
-            .await;
-    }
 
     let stats = second.call(json!({ "cmd": "stats" })).await;
     eprintln!("the follower's stats: {stats}");
